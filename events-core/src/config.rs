@@ -1,0 +1,258 @@
+//! Configuration, in code or from the environment (SPEC §6).
+//!
+//! | variable | values | default |
+//! | --- | --- | --- |
+//! | `EVENT_BUS_ENABLED` | `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`) | `true` |
+//! | `EVENT_BUS_ASYNC` | same; `true` spawns handlers instead of awaiting them | `false` |
+//! | `EVENT_BUS_MODE` | `local` or `eventbridge` | `local` |
+//! | `EVENT_BUS_NAME` | EventBridge bus name or ARN | `default` |
+//! | `EVENT_BUS_SOURCE` | PutEvents `Source` (≤ 256 chars, not `aws.*`) | `{company}.{service}` of each event |
+//! | `EVENT_BUS_STORE_PATH` | path of the SQLite store | `.events-bus/events.db` |
+//!
+//! A bad value is an error naming the variable and the accepted values, never
+//! a silent default:
+//!
+//! ```
+//! use events_core::BusConfig;
+//!
+//! let err = BusConfig::from_lookup(|var| (var == "EVENT_BUS_MODE").then(|| "kafka".to_owned())).unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "EVENT_BUS_MODE=`kafka` is not valid: expected `local` or `eventbridge`"
+//! );
+//! ```
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Where published events go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The embedded default: events are stored durably in the local store
+    /// and dispatched to in-process handlers. No AWS needed.
+    #[default]
+    Local,
+    /// Events are sent to AWS EventBridge (PutEvents), failing over to the
+    /// local store. Needs a publisher (the `events-eventbridge` crate).
+    EventBridge,
+}
+
+impl Mode {
+    /// The value of `EVENT_BUS_MODE` for this mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Local => "local",
+            Mode::EventBridge => "eventbridge",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "local" => Ok(Mode::Local),
+            "eventbridge" => Ok(Mode::EventBridge),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}=`{value}` is not valid: expected {expected}")]
+pub struct ConfigError {
+    /// The variable (or builder setting) at fault.
+    pub var: &'static str,
+    /// The value given.
+    pub value: String,
+    /// What is accepted.
+    pub expected: &'static str,
+}
+
+/// The bus configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusConfig {
+    /// Whether publishing does anything (`EVENT_BUS_ENABLED`).
+    pub enabled: bool,
+    /// Whether handlers are spawned (`true`) or awaited by `publish` (`EVENT_BUS_ASYNC`).
+    pub async_handlers: bool,
+    /// Local or EventBridge (`EVENT_BUS_MODE`).
+    pub mode: Mode,
+    /// The EventBridge bus (`EVENT_BUS_NAME`).
+    pub bus_name: String,
+    /// The PutEvents `Source`; `None` means `{company}.{service}` of each event (`EVENT_BUS_SOURCE`).
+    pub source: Option<String>,
+    /// The SQLite store's path (`EVENT_BUS_STORE_PATH`).
+    pub store_path: PathBuf,
+}
+
+/// The default store path, relative to the working directory.
+pub const DEFAULT_STORE_PATH: &str = ".events-bus/events.db";
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            enabled: true,
+            async_handlers: false,
+            mode: Mode::Local,
+            bus_name: "default".to_owned(),
+            source: None,
+            store_path: PathBuf::from(DEFAULT_STORE_PATH),
+        }
+    }
+}
+
+const BOOL_EXPECTED: &str = "`true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`)";
+
+fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError {
+            var,
+            value: value.to_owned(),
+            expected: BOOL_EXPECTED,
+        }),
+    }
+}
+
+/// Checks a PutEvents `Source`.
+pub fn check_source(var: &'static str, source: &str) -> Result<(), ConfigError> {
+    let bad = |expected| {
+        Err(ConfigError {
+            var,
+            value: source.to_owned(),
+            expected,
+        })
+    };
+    if source.is_empty() || source.len() > 256 {
+        return bad("a source of 1 to 256 characters, e.g. `testclean.api`");
+    }
+    if source.starts_with("aws.") {
+        return bad("a source that does not start with `aws.` (reserved for AWS services)");
+    }
+    Ok(())
+}
+
+fn check_bus_name(name: &str) -> Result<(), ConfigError> {
+    let ok = !name.is_empty()
+        && name.len() <= 1600
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError {
+            var: "EVENT_BUS_NAME",
+            value: name.to_owned(),
+            expected: "an EventBridge bus name (`[A-Za-z0-9/._-]`) or bus ARN",
+        })
+    }
+}
+
+impl BusConfig {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|var| std::env::var(var).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, a file, a
+    /// test's map). Unset variables keep their defaults.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = BusConfig::default();
+        if let Some(v) = lookup("EVENT_BUS_ENABLED") {
+            config.enabled = parse_bool("EVENT_BUS_ENABLED", &v)?;
+        }
+        if let Some(v) = lookup("EVENT_BUS_ASYNC") {
+            config.async_handlers = parse_bool("EVENT_BUS_ASYNC", &v)?;
+        }
+        if let Some(v) = lookup("EVENT_BUS_MODE") {
+            config.mode = v.parse().map_err(|()| ConfigError {
+                var: "EVENT_BUS_MODE",
+                value: v.clone(),
+                expected: "`local` or `eventbridge`",
+            })?;
+        }
+        if let Some(v) = lookup("EVENT_BUS_NAME") {
+            check_bus_name(&v)?;
+            config.bus_name = v;
+        }
+        if let Some(v) = lookup("EVENT_BUS_SOURCE") {
+            check_source("EVENT_BUS_SOURCE", &v)?;
+            config.source = Some(v);
+        }
+        if let Some(v) = lookup("EVENT_BUS_STORE_PATH") {
+            if v.trim().is_empty() {
+                return Err(ConfigError {
+                    var: "EVENT_BUS_STORE_PATH",
+                    value: v,
+                    expected: "a file path, e.g. `.events-bus/events.db`",
+                });
+            }
+            config.store_path = PathBuf::from(v);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<BusConfig, ConfigError> {
+        BusConfig::from_lookup(|var| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_when_unset() {
+        assert_eq!(with(&[]).unwrap(), BusConfig::default());
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let c = with(&[
+            ("EVENT_BUS_ENABLED", "off"),
+            ("EVENT_BUS_ASYNC", "TRUE"),
+            ("EVENT_BUS_MODE", "EventBridge"),
+            ("EVENT_BUS_NAME", "orders-bus"),
+            ("EVENT_BUS_SOURCE", "testclean.api"),
+            ("EVENT_BUS_STORE_PATH", "/tmp/x.db"),
+        ])
+        .unwrap();
+        assert!(!c.enabled);
+        assert!(c.async_handlers);
+        assert_eq!(c.mode, Mode::EventBridge);
+        assert_eq!(c.bus_name, "orders-bus");
+        assert_eq!(c.source.as_deref(), Some("testclean.api"));
+        assert_eq!(c.store_path, PathBuf::from("/tmp/x.db"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_the_accepted_values() {
+        let e = with(&[("EVENT_BUS_ENABLED", "maybe")]).unwrap_err();
+        assert_eq!(e.var, "EVENT_BUS_ENABLED");
+        assert!(e.to_string().contains("`true` or `false`"), "{e}");
+        let e = with(&[("EVENT_BUS_ASYNC", "")]).unwrap_err();
+        assert_eq!(e.var, "EVENT_BUS_ASYNC");
+        let e = with(&[("EVENT_BUS_SOURCE", "aws.events")]).unwrap_err();
+        assert!(e.to_string().contains("aws."), "{e}");
+        let e = with(&[("EVENT_BUS_NAME", "my bus")]).unwrap_err();
+        assert_eq!(e.var, "EVENT_BUS_NAME");
+        let e = with(&[("EVENT_BUS_STORE_PATH", " ")]).unwrap_err();
+        assert_eq!(e.var, "EVENT_BUS_STORE_PATH");
+    }
+}

@@ -1,0 +1,268 @@
+//! The envelope: an event with its identity, typed ([`Event`]) or
+//! type-erased for transport and storage ([`RawEvent`]).
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::ops::Deref;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::{Map, Value};
+
+use crate::error::{DecodeError, EncodeError};
+use crate::event::{parse_attributes, DomainEvent};
+
+/// The unique id of one event instance.
+///
+/// Generated ids are UUIDs (version 7, so they sort by creation time). Ids
+/// received from other producers are kept exactly as sent, in any string form
+/// (Python's `package-events-bus` writes 32 hex digits without dashes).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct EventId(String);
+
+impl EventId {
+    /// A new unique id.
+    pub fn new() -> Self {
+        EventId(uuid::Uuid::now_v7().hyphenated().to_string())
+    }
+
+    /// The id as sent on the wire.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for EventId {
+    fn default() -> Self {
+        EventId::new()
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventId({})", self.0)
+    }
+}
+
+impl From<String> for EventId {
+    fn from(id: String) -> Self {
+        EventId(id)
+    }
+}
+
+impl From<&str> for EventId {
+    fn from(id: &str) -> Self {
+        EventId(id.to_owned())
+    }
+}
+
+impl From<uuid::Uuid> for EventId {
+    fn from(id: uuid::Uuid) -> Self {
+        EventId(id.hyphenated().to_string())
+    }
+}
+
+impl Borrow<str> for EventId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for EventId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The current time at the precision events keep: microseconds, UTC.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// An event with its identity: the id and `occurred_on` fixed when it was
+/// created, which never change afterwards (not on publish, failover, replay,
+/// or on the way through EventBridge and SQS).
+///
+/// `Event<E>` dereferences to `E`, so handlers read attributes directly.
+///
+/// ```
+/// # use events_core::{DomainEvent, Event};
+/// # #[derive(DomainEvent, Debug, Clone, PartialEq)]
+/// # #[event(company = "acme", service = "shop", version = 1, resource = "order", action = "placed")]
+/// # struct OrderPlaced { total: u64 }
+/// let event = Event::new(OrderPlaced { total: 10 });
+/// assert_eq!(event.total, 10);
+/// assert_eq!(event.name(), "acme.shop.1.event.order.placed");
+///
+/// // Rebuild a received event with its identity, as the seed's `from_dict`.
+/// let dict = event.to_dict().unwrap();
+/// let again = Event::<OrderPlaced>::from_dict(event.id().clone(), event.occurred_on(), &dict).unwrap();
+/// assert_eq!(again, event);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Event<E> {
+    id: EventId,
+    occurred_on: DateTime<Utc>,
+    payload: E,
+}
+
+impl<E> Event<E> {
+    /// Wraps `payload` with a new id and the current time.
+    pub fn new(payload: E) -> Self {
+        Event {
+            id: EventId::new(),
+            occurred_on: now(),
+            payload,
+        }
+    }
+
+    /// Wraps `payload` with a known identity (a received or stored event).
+    ///
+    /// `occurred_on` is kept to the microsecond, the precision of the wire.
+    pub fn with_identity(id: impl Into<EventId>, occurred_on: DateTime<Utc>, payload: E) -> Self {
+        Event {
+            id: id.into(),
+            occurred_on: occurred_on.trunc_subsecs(6),
+            payload,
+        }
+    }
+
+    /// The event's id.
+    pub fn id(&self) -> &EventId {
+        &self.id
+    }
+
+    /// When it happened (UTC, microseconds).
+    pub fn occurred_on(&self) -> DateTime<Utc> {
+        self.occurred_on
+    }
+
+    /// The event's attributes.
+    pub fn payload(&self) -> &E {
+        &self.payload
+    }
+
+    /// Takes the attributes out, dropping the identity.
+    pub fn into_payload(self) -> E {
+        self.payload
+    }
+}
+
+impl<E: DomainEvent> Event<E> {
+    /// The full event name.
+    pub fn name(&self) -> &'static str {
+        E::EVENT_NAME
+    }
+
+    /// The attributes as a JSON object map.
+    pub fn to_dict(&self) -> Result<Map<String, Value>, EncodeError> {
+        self.payload.to_dict()
+    }
+
+    /// Rebuilds an event from the seed's `(event_id, occurred_on, attributes)`.
+    pub fn from_dict(
+        event_id: impl Into<EventId>,
+        occurred_on: DateTime<Utc>,
+        attributes: &Map<String, Value>,
+    ) -> Result<Self, DecodeError> {
+        Ok(Event::with_identity(
+            event_id,
+            occurred_on,
+            E::from_dict(attributes)?,
+        ))
+    }
+}
+
+impl<E> Deref for Event<E> {
+    type Target = E;
+    fn deref(&self) -> &E {
+        &self.payload
+    }
+}
+
+impl<E> From<E> for Event<E>
+where
+    E: DomainEvent,
+{
+    fn from(payload: E) -> Self {
+        Event::new(payload)
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for Event<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("id", &self.id)
+            .field("occurred_on", &self.occurred_on)
+            .field("payload", &self.payload)
+            .finish()
+    }
+}
+
+/// An event without its Rust type: what travels and what is stored.
+///
+/// `attributes` is the JSON text of the attributes object, kept as text so a
+/// stored or forwarded event is byte-for-byte what was produced.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawEvent {
+    /// The event's id.
+    pub id: EventId,
+    /// The full event name (EventBridge's `DetailType`).
+    pub name: String,
+    /// When it happened (UTC, microseconds).
+    pub occurred_on: DateTime<Utc>,
+    /// The JSON text of the attributes object.
+    pub attributes: String,
+}
+
+impl RawEvent {
+    /// Erases the type of an event, serializing its attributes.
+    pub fn from_event<E: DomainEvent>(event: &Event<E>) -> Result<Self, EncodeError> {
+        Ok(RawEvent {
+            id: event.id.clone(),
+            name: E::EVENT_NAME.to_owned(),
+            occurred_on: event.occurred_on,
+            attributes: event.payload.to_json()?,
+        })
+    }
+
+    /// Rebuilds the typed event; the name must be `E::EVENT_NAME`.
+    pub fn decode<E: DomainEvent>(&self) -> Result<Event<E>, DecodeError> {
+        if self.name != E::EVENT_NAME {
+            return Err(DecodeError::new(
+                Some(E::EVENT_NAME),
+                "type",
+                format!("expected `{}`, found `{}`", E::EVENT_NAME, self.name),
+            ));
+        }
+        let payload = E::from_json(&self.attributes)?;
+        Ok(Event::with_identity(
+            self.id.clone(),
+            self.occurred_on,
+            payload,
+        ))
+    }
+
+    /// The attributes as a JSON object map.
+    pub fn attributes_map(&self) -> Result<Map<String, Value>, DecodeError> {
+        parse_attributes(&self.attributes).map_err(|e| e.in_event(&self.name))
+    }
+}
+
+impl fmt::Debug for RawEvent {
+    // The attributes may hold personal data: Debug shows their size only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawEvent")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("occurred_on", &self.occurred_on)
+            .field("attributes_len", &self.attributes.len())
+            .finish()
+    }
+}

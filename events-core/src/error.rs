@@ -1,0 +1,110 @@
+//! Errors of encoding and decoding events.
+//!
+//! Every decoding error names the event (when known), the field and what was
+//! expected, so a log line is enough to find the producer at fault.
+
+use std::fmt;
+
+/// An event (or its envelope) could not be decoded.
+///
+/// ```
+/// use events_core::{DecodeError, DomainEvent};
+/// # #[derive(DomainEvent, Debug)]
+/// # #[event(company = "acme", service = "shop", version = 1, resource = "order", action = "placed")]
+/// # struct OrderPlaced { total: u64 }
+/// let attributes = serde_json::json!({ "total": "ten" });
+/// let err = OrderPlaced::from_dict(attributes.as_object().unwrap()).unwrap_err();
+/// assert_eq!(err.event(), Some("acme.shop.1.event.order.placed"));
+/// assert_eq!(err.field(), "total");
+/// assert!(err.to_string().contains("expected u64"));
+/// ```
+#[derive(Debug)]
+pub struct DecodeError {
+    event: Option<String>,
+    field: String,
+    problem: String,
+    source: Option<serde_json::Error>,
+}
+
+impl DecodeError {
+    /// A new error about `field` of `event`.
+    pub fn new(event: Option<&str>, field: impl Into<String>, problem: impl Into<String>) -> Self {
+        DecodeError {
+            event: event.map(str::to_owned),
+            field: field.into(),
+            problem: problem.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_source(mut self, source: serde_json::Error) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Sets the event name when the error was raised before it was known.
+    pub fn in_event(mut self, event: &str) -> Self {
+        if self.event.is_none() {
+            self.event = Some(event.to_owned());
+        }
+        self
+    }
+
+    /// The event name, when it was known.
+    pub fn event(&self) -> Option<&str> {
+        self.event.as_deref()
+    }
+
+    /// The field at fault: an attribute name, or an envelope field such as
+    /// `detail.occurred_on`.
+    pub fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// What was wrong with it, including what was expected.
+    pub fn problem(&self) -> &str {
+        &self.problem
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.event {
+            Some(event) => write!(f, "cannot decode event `{event}`: ")?,
+            None => f.write_str("cannot decode event: ")?,
+        }
+        write!(f, "field `{}`: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_ref().map(|e| e as _)
+    }
+}
+
+/// An event's attributes could not be serialized to JSON.
+///
+/// This happens only for field types serde cannot write as JSON, such as a
+/// map whose keys are not strings.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode the attributes of event `{event}`: {source}")]
+pub struct EncodeError {
+    event: String,
+    #[source]
+    source: serde_json::Error,
+}
+
+impl EncodeError {
+    pub(crate) fn new(event: &str, source: serde_json::Error) -> Self {
+        EncodeError {
+            event: event.to_owned(),
+            source,
+        }
+    }
+
+    /// The event whose attributes failed.
+    pub fn event(&self) -> &str {
+        &self.event
+    }
+}

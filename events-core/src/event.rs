@@ -1,0 +1,137 @@
+//! The [`DomainEvent`] trait and the identity every event carries.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::error::{DecodeError, EncodeError};
+use crate::name::EventName;
+
+/// A domain event: a fact that happened, with a validated name and attributes.
+///
+/// Implement it with `#[derive(DomainEvent)]`; the derive checks the name's
+/// rules (SPEC §2) while your crate compiles and writes the attribute
+/// (de)serialization without requiring serde derives on your struct.
+///
+/// ```
+/// use events_core::DomainEvent;
+///
+/// #[derive(DomainEvent, Debug, PartialEq)]
+/// #[event(company = "testclean", service = "api", version = 1, resource = "company", action = "created")]
+/// struct CompanyCreated {
+///     company_name: String,
+/// }
+///
+/// assert_eq!(CompanyCreated::EVENT_NAME, "testclean.api.1.event.company.created");
+/// let event = CompanyCreated { company_name: "Acme".into() };
+/// let dict = event.to_dict().unwrap();
+/// assert_eq!(dict["company_name"], "Acme");
+/// assert_eq!(CompanyCreated::from_dict(&dict).unwrap(), event);
+/// ```
+///
+/// A type that does not derive it cannot be published:
+///
+/// ```compile_fail
+/// struct NotAnEvent;
+/// fn takes<E: events_core::DomainEvent>() {}
+/// takes::<NotAnEvent>();
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a domain event",
+    label = "not a domain event",
+    note = "add `#[derive(DomainEvent)]` and `#[event(company = \"..\", service = \"..\", version = 1, resource = \"..\", action = \"..\")]` to `{Self}`"
+)]
+pub trait DomainEvent: Sized + Send + Sync + 'static {
+    /// The full event name, e.g. `testclean.api.1.event.company.created`.
+    const EVENT_NAME: &'static str;
+
+    /// The parts of [`Self::EVENT_NAME`].
+    const NAME: EventName<'static>;
+
+    /// Writes the attributes as one map (the derive writes one entry per
+    /// field, under its wire name).
+    fn serialize_attributes<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
+
+    /// Rebuilds the event from its attributes object.
+    ///
+    /// Errors name the event, the field and what was expected; unknown keys
+    /// are ignored, so producers may add attributes without breaking readers.
+    fn from_dict(attributes: &Map<String, Value>) -> Result<Self, DecodeError>;
+
+    /// The attributes as a JSON object map.
+    fn to_dict(&self) -> Result<Map<String, Value>, EncodeError> {
+        match serde_json::to_value(Attributes(self)) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(other) => Err(EncodeError::new(
+                Self::EVENT_NAME,
+                serde::ser::Error::custom(format_args!(
+                    "attributes serialized to {other}, not to an object"
+                )),
+            )),
+            Err(e) => Err(EncodeError::new(Self::EVENT_NAME, e)),
+        }
+    }
+
+    /// The attributes as JSON text (what the wire's `attributes` holds).
+    fn to_json(&self) -> Result<String, EncodeError> {
+        serde_json::to_string(&Attributes(self)).map_err(|e| EncodeError::new(Self::EVENT_NAME, e))
+    }
+
+    /// Rebuilds the event from the JSON text of its attributes object.
+    fn from_json(attributes: &str) -> Result<Self, DecodeError> {
+        let map = parse_attributes(attributes).map_err(|e| e.in_event(Self::EVENT_NAME))?;
+        Self::from_dict(&map)
+    }
+}
+
+/// Parses JSON text that must be an object of attributes.
+pub(crate) fn parse_attributes(text: &str) -> Result<Map<String, Value>, DecodeError> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(DecodeError::new(
+            None,
+            "attributes",
+            format!("expected a JSON object, found {}", json_kind(&other)),
+        )),
+        Err(e) => {
+            Err(DecodeError::new(None, "attributes", format!("malformed JSON: {e}")).with_source(e))
+        }
+    }
+}
+
+/// A short name of a JSON value's kind, for error messages.
+pub(crate) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Serializes an event's attributes with any serde serializer.
+///
+/// ```
+/// # use events_core::{Attributes, DomainEvent};
+/// # #[derive(DomainEvent)]
+/// # #[event(company = "acme", service = "shop", version = 1, resource = "order", action = "placed")]
+/// # struct OrderPlaced { total: u64 }
+/// let json = serde_json::to_string(&Attributes(&OrderPlaced { total: 10 })).unwrap();
+/// assert_eq!(json, r#"{"total":10}"#);
+/// ```
+pub struct Attributes<'a, E>(pub &'a E);
+
+impl<E: DomainEvent> Serialize for Attributes<'_, E> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_attributes(serializer)
+    }
+}
+
+impl<E: DomainEvent> fmt::Debug for Attributes<'_, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Attributes({})", E::EVENT_NAME)
+    }
+}

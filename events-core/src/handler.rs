@@ -1,0 +1,309 @@
+//! Handlers: what runs when an event is published or received.
+//!
+//! Write a handler as a plain `async fn` with `#[handler]`; it is registered
+//! through `inventory` and found by [`EventBus::builder`](crate::EventBus::builder)
+//! without any list in `main`:
+//!
+//! ```
+//! use events_core::{handler, DomainEvent, Event};
+//! # #[derive(DomainEvent, Debug, Clone)]
+//! # #[event(company = "acme", service = "shop", version = 1, resource = "order", action = "placed")]
+//! # struct OrderPlaced { total: u64 }
+//!
+//! #[handler]
+//! async fn log_order(event: &Event<OrderPlaced>) {
+//!     println!("order {} of {} placed at {}", event.id(), event.total, event.occurred_on());
+//! }
+//!
+//! #[handler]
+//! async fn charge(event: &OrderPlaced) -> Result<(), std::io::Error> {
+//!     let _ = event.total;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! The argument may be `&Event<E>`, `&E`, `Event<E>` or `E` (the by-value
+//! forms clone, so `E: Clone`). The return type is `()` or `Result<(), Err>`
+//! for any `Err` convertible into [`HandlerError`].
+//!
+//! A handler that needs dependencies (a pool, a client) implements
+//! [`Handler`] on a struct and is registered explicitly with
+//! [`EventBusBuilder::register_handler`](crate::EventBusBuilder::register_handler);
+//! a struct that implements `Default` may also carry `#[handler]` on its
+//! `impl Handler<E> for T` block.
+
+use std::any::TypeId;
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::envelope::Event;
+use crate::event::DomainEvent;
+use crate::registry::SharedEvent;
+
+/// The error a handler reports: any error, boxed.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a handler returns once normalized.
+pub type HandlerResult = Result<(), HandlerError>;
+
+/// The boxed future of one handler call.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send + 'static>>;
+
+/// A handler of events of type `E`, usually a struct holding dependencies.
+///
+/// ```
+/// use events_core::{DomainEvent, Event, Handler, HandlerResult};
+/// # #[derive(DomainEvent, Debug, Clone)]
+/// # #[event(company = "acme", service = "shop", version = 1, resource = "order", action = "placed")]
+/// # struct OrderPlaced { total: u64 }
+///
+/// struct Ledger { account: String }
+///
+/// impl Handler<OrderPlaced> for Ledger {
+///     async fn handle(&self, event: &Event<OrderPlaced>) -> HandlerResult {
+///         println!("book {} on {}", event.total, self.account);
+///         Ok(())
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not handle `{E}`",
+    label = "not a handler of `{E}`",
+    note = "implement `Handler<{E}>` for `{Self}`, or write an `async fn` with `#[handler]`"
+)]
+pub trait Handler<E: DomainEvent>: Send + Sync + 'static {
+    /// Reacts to one event. An `Err` is logged and reported in the publish
+    /// outcome; it never stops the other handlers.
+    fn handle(&self, event: &Event<E>) -> impl Future<Output = HandlerResult> + Send;
+}
+
+/// Return types a `#[handler]` function may have: `()` or `Result<(), E>`.
+#[diagnostic::on_unimplemented(
+    message = "a handler must return `()` or `Result<(), E>`, not `{Self}`",
+    label = "unsupported return type",
+    note = "the error type `E` must convert into `Box<dyn std::error::Error + Send + Sync>`"
+)]
+pub trait HandlerOutput {
+    /// Normalizes the output.
+    fn into_result(self) -> HandlerResult;
+}
+
+impl HandlerOutput for () {
+    fn into_result(self) -> HandlerResult {
+        Ok(())
+    }
+}
+
+impl<Err: Into<HandlerError>> HandlerOutput for Result<(), Err> {
+    fn into_result(self) -> HandlerResult {
+        self.map_err(Into::into)
+    }
+}
+
+/// Argument types a `#[handler]` function may take: an event `E` or its
+/// envelope `Event<E>`, by reference or (cloned) by value.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event a handler can take",
+    label = "expected `&Event<E>`, `&E`, `Event<E>` or `E` for an `E` with `#[derive(DomainEvent)]`",
+    note = "a handler's first argument is the event it handles"
+)]
+pub trait EventArg: Sized + Send + Sync + 'static {
+    /// The event type handled.
+    type Event: DomainEvent;
+
+    /// Borrows the argument from the envelope.
+    fn borrow(event: &Event<Self::Event>) -> &Self;
+}
+
+impl<E: DomainEvent> EventArg for E {
+    type Event = E;
+    fn borrow(event: &Event<E>) -> &E {
+        event.payload()
+    }
+}
+
+impl<E: DomainEvent> EventArg for Event<E> {
+    type Event = E;
+    fn borrow(event: &Event<E>) -> &Self {
+        event
+    }
+}
+
+/// A handler with its event type erased, as the bus holds it.
+pub(crate) trait ErasedHandler: Send + Sync + 'static {
+    /// Starts a call; gives the event back when it is not of this handler's type.
+    fn call(&self, event: SharedEvent) -> Result<HandlerFuture, SharedEvent>;
+}
+
+pub(crate) struct TypedHandler<E, H> {
+    handler: Arc<H>,
+    _event: std::marker::PhantomData<fn(E)>,
+}
+
+impl<E, H> TypedHandler<E, H> {
+    pub(crate) fn new(handler: H) -> Self {
+        TypedHandler {
+            handler: Arc::new(handler),
+            _event: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<E: DomainEvent, H: Handler<E>> ErasedHandler for TypedHandler<E, H> {
+    fn call(&self, event: SharedEvent) -> Result<HandlerFuture, SharedEvent> {
+        let event = event.downcast::<Event<E>>()?;
+        let handler = Arc::clone(&self.handler);
+        Ok(Box::pin(async move { handler.handle(&event).await }))
+    }
+}
+
+struct FnHandler(fn(SharedEvent) -> Result<HandlerFuture, SharedEvent>);
+
+impl ErasedHandler for FnHandler {
+    fn call(&self, event: SharedEvent) -> Result<HandlerFuture, SharedEvent> {
+        (self.0)(event)
+    }
+}
+
+/// A handler as the bus keeps it: name, event, and the erased callable.
+#[derive(Clone)]
+pub(crate) struct HandlerEntry {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) event_name: &'static str,
+    pub(crate) event_type_name: &'static str,
+    pub(crate) event_type_id: TypeId,
+    pub(crate) handler: Arc<dyn ErasedHandler>,
+}
+
+impl HandlerEntry {
+    pub(crate) fn typed<E: DomainEvent, H: Handler<E>>(
+        name: Cow<'static, str>,
+        handler: H,
+    ) -> Self {
+        HandlerEntry {
+            name,
+            event_name: E::EVENT_NAME,
+            event_type_name: std::any::type_name::<E>(),
+            event_type_id: TypeId::of::<E>(),
+            handler: Arc::new(TypedHandler::<E, H>::new(handler)),
+        }
+    }
+}
+
+/// A handler found by discovery (`#[handler]`).
+pub struct HandlerRegistration {
+    name: &'static str,
+    event_name: &'static str,
+    event_type_name: fn() -> &'static str,
+    event_type_id: fn() -> TypeId,
+    kind: Kind,
+}
+
+enum Kind {
+    Function(fn(SharedEvent) -> Result<HandlerFuture, SharedEvent>),
+    Instance(fn() -> HandlerEntryParts),
+}
+
+/// What an `impl` handler's factory returns (opaque to users).
+pub struct HandlerEntryParts(Arc<dyn ErasedHandler>);
+
+inventory::collect!(HandlerRegistration);
+
+impl HandlerRegistration {
+    /// The handler's stable name: module path and function or type name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The name of the event it handles.
+    pub fn event_name(&self) -> &'static str {
+        self.event_name
+    }
+
+    pub(crate) fn entry(&self) -> HandlerEntry {
+        HandlerEntry {
+            name: Cow::Borrowed(self.name),
+            event_name: self.event_name,
+            event_type_name: (self.event_type_name)(),
+            event_type_id: (self.event_type_id)(),
+            handler: match self.kind {
+                Kind::Function(f) => Arc::new(FnHandler(f)),
+                Kind::Instance(make) => make().0,
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for HandlerRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandlerRegistration")
+            .field("name", &self.name)
+            .field("event_name", &self.event_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every `#[handler]` linked into the program.
+pub fn discovered_handlers() -> impl Iterator<Item = &'static HandlerRegistration> {
+    inventory::iter::<HandlerRegistration>.into_iter()
+}
+
+/// Items the `#[handler]` expansion uses.
+pub(crate) mod private {
+    use super::*;
+
+    pub use super::{EventArg, HandlerFuture, HandlerOutput, HandlerRegistration};
+
+    /// Registration of a `#[handler] async fn`.
+    pub const fn function_handler<E: DomainEvent>(
+        name: &'static str,
+        call: fn(SharedEvent) -> Result<HandlerFuture, SharedEvent>,
+    ) -> HandlerRegistration {
+        HandlerRegistration {
+            name,
+            event_name: E::EVENT_NAME,
+            event_type_name: std::any::type_name::<E>,
+            event_type_id: TypeId::of::<E>,
+            kind: Kind::Function(call),
+        }
+    }
+
+    /// Registration of a `#[handler] impl Handler<E> for T` with `T: Default`.
+    pub const fn instance_handler<E: DomainEvent>(
+        name: &'static str,
+        make: fn() -> HandlerEntryParts,
+    ) -> HandlerRegistration {
+        HandlerRegistration {
+            name,
+            event_name: E::EVENT_NAME,
+            event_type_name: std::any::type_name::<E>,
+            event_type_id: TypeId::of::<E>,
+            kind: Kind::Instance(make),
+        }
+    }
+
+    /// Builds the erased handler of an `impl` block.
+    pub fn make_instance<E: DomainEvent, H: Handler<E> + Default>() -> HandlerEntryParts {
+        HandlerEntryParts(Arc::new(TypedHandler::<E, H>::new(H::default())))
+    }
+
+    /// The shared event type handlers receive (hidden).
+    pub type Shared = SharedEvent;
+
+    /// Downcasts the shared event to `Event<E>`.
+    pub fn downcast<E: DomainEvent>(event: SharedEvent) -> Result<Arc<Event<E>>, SharedEvent> {
+        event.downcast::<Event<E>>()
+    }
+
+    /// Checks (at the user's span) that a handler's future is `Send`.
+    pub fn assert_send<F: Future + Send>(future: F) -> F {
+        future
+    }
+
+    /// Clones a by-value argument out of the envelope.
+    pub fn owned<A: EventArg + Clone>(event: &Event<A::Event>) -> A {
+        A::borrow(event).clone()
+    }
+}

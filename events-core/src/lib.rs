@@ -1,0 +1,81 @@
+//! Domain events for clean-architecture services on AWS.
+//!
+//! Declare an event as a plain struct, derive the rest, write handlers as
+//! plain `async fn`s that are found at start-up, and publish through the bus:
+//!
+//! ```
+//! use events_core::{handler, DomainEvent, Event, EventBus};
+//!
+//! #[derive(DomainEvent, Debug, Clone)]
+//! #[event(company = "testclean", service = "api", version = 1, resource = "company", action = "created")]
+//! pub struct CompanyCreated {
+//!     pub company_name: String,
+//! }
+//!
+//! #[handler]
+//! async fn welcome(event: &Event<CompanyCreated>) {
+//!     println!("welcome, {} ({})", event.company_name, event.id());
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let bus = EventBus::builder().in_memory_store().build()?;
+//! let outcome = bus.publish(CompanyCreated { company_name: "Acme".into() }).await?;
+//! assert_eq!(outcome.name(), "testclean.api.1.event.company.created");
+//! assert!(outcome.handler_names().any(|h| h.ends_with("::welcome")));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every naming rule is checked when your crate compiles:
+//!
+//! ```compile_fail
+//! use events_core::DomainEvent;
+//!
+//! #[derive(DomainEvent)]
+//! #[event(company = "testclean", service = "api", version = 1, resource = "company", action = "create")]
+//! struct CompanyCreated; // error: `action` must be in the past tense
+//! ```
+//!
+//! The crate's modules, one noun each: [`event`] (the trait), [`name`],
+//! [`envelope`] (identity, raw events), [`handler`], [`registry`], [`bus`],
+//! [`store`], [`config`], [`wire`] (the format shared with Python's
+//! `package-events-bus`), [`aggregate`] and [`publisher`].
+
+// The derive's generated code names `::events_core`; this makes it resolve
+// inside this crate's own tests too.
+extern crate self as events_core;
+
+pub mod aggregate;
+pub mod bus;
+pub mod config;
+pub mod envelope;
+pub mod error;
+pub mod event;
+pub mod handler;
+pub mod name;
+pub mod publisher;
+pub mod registry;
+pub mod store;
+pub mod wire;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use aggregate::{AnyEvent, Recorder};
+pub use bus::{
+    get_event_bus, reset_event_bus, set_event_bus, BatchOutcome, BusError, Delivery, EventBus,
+    EventBusBuilder, HandlerOutcome, HandlerStatus, PublishOutcome,
+};
+pub use config::{BusConfig, ConfigError, Mode};
+pub use envelope::{Event, EventId, RawEvent};
+pub use error::{DecodeError, EncodeError};
+pub use event::{Attributes, DomainEvent};
+pub use handler::{Handler, HandlerError, HandlerResult};
+pub use name::EventName;
+pub use publisher::{PublishError, Publisher, PublisherProvider};
+pub use store::{EventStore, MemoryStore, SqliteStore, StoreError};
+
+#[cfg(feature = "derive")]
+pub use events_derive::{handler, DomainEvent};

@@ -1,0 +1,203 @@
+//! Event names: `[company].[service].[version].event.[resource].[action]`.
+//!
+//! `#[derive(DomainEvent)]` checks every rule while your crate compiles; the
+//! same rules (one shared source file) parse names that arrive at run time.
+
+use std::fmt;
+
+#[path = "name_rules.rs"]
+#[allow(missing_docs, dead_code)]
+pub(crate) mod rules;
+
+pub use rules::{IRREGULAR_PAST, MAX_NAME_LEN};
+
+/// The parts of an event name, as a `DomainEvent` declares them.
+///
+/// ```
+/// use events_core::EventName;
+///
+/// let name = EventName::parse("testclean.api.1.event.company.created").unwrap();
+/// assert_eq!(name.company, "testclean");
+/// assert_eq!(name.version, 1);
+/// assert_eq!(name.action, "created");
+/// assert_eq!(name.to_string(), "testclean.api.1.event.company.created");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EventName<'a> {
+    /// The company (or product) that owns the event, e.g. `testclean`.
+    pub company: &'a str,
+    /// The service that emits it, e.g. `api`.
+    pub service: &'a str,
+    /// The schema version, `1..=u32::MAX`.
+    pub version: u32,
+    /// The aggregate or entity, e.g. `company`.
+    pub resource: &'a str,
+    /// What happened, in the past tense, e.g. `created`.
+    pub action: &'a str,
+}
+
+/// Why a string is not a valid event name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid event name `{name}`: {reason}")]
+pub struct InvalidName {
+    name: String,
+    reason: String,
+}
+
+impl InvalidName {
+    fn new(name: &str, reason: impl Into<String>) -> Self {
+        InvalidName {
+            name: name.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl<'a> EventName<'a> {
+    /// The message type of every domain event: `event`.
+    pub const MESSAGE_TYPE: &'static str = rules::MESSAGE_TYPE_EVENT;
+
+    /// Parses and validates a full event name.
+    pub fn parse(name: &'a str) -> Result<Self, InvalidName> {
+        if name.len() > MAX_NAME_LEN {
+            return Err(InvalidName::new(
+                name,
+                format!(
+                    "it is {} characters long; the limit is {MAX_NAME_LEN}",
+                    name.len()
+                ),
+            ));
+        }
+        let parts: Vec<&str> = name.split('.').collect();
+        let [company, service, version, message_type, resource, action] = parts[..] else {
+            return Err(InvalidName::new(
+                name,
+                format!(
+                    "expected 6 dot-separated parts \
+                     (company.service.version.event.resource.action), found {}",
+                    parts.len()
+                ),
+            ));
+        };
+        for (key, value) in [
+            ("company", company),
+            ("service", service),
+            ("resource", resource),
+        ] {
+            rules::check_segment(value)
+                .map_err(|e| InvalidName::new(name, format!("{key}: {e}")))?;
+        }
+        rules::check_action(action).map_err(|e| InvalidName::new(name, format!("action: {e}")))?;
+        if message_type != Self::MESSAGE_TYPE {
+            return Err(InvalidName::new(
+                name,
+                format!("message type is `{message_type}`, expected `event`"),
+            ));
+        }
+        let version = match version.parse::<u32>() {
+            Ok(v) if v >= 1 && !version.starts_with('0') => v,
+            _ => {
+                return Err(InvalidName::new(
+                    name,
+                    format!(
+                        "version `{version}` is not an integer from 1 to {}",
+                        u32::MAX
+                    ),
+                ))
+            }
+        };
+        Ok(EventName {
+            company,
+            service,
+            version,
+            resource,
+            action,
+        })
+    }
+}
+
+impl fmt::Display for EventName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{}.{}.{}.{}.{}",
+            self.company,
+            self.service,
+            self.version,
+            Self::MESSAGE_TYPE,
+            self.resource,
+            self.action
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rules::*;
+    use super::*;
+
+    #[test]
+    fn irregular_list_is_sorted_for_binary_search() {
+        assert!(IRREGULAR_PAST.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn past_tense_rule() {
+        for ok in [
+            "created",
+            "updated",
+            "sent",
+            "paid",
+            "email_sent",
+            "rebuilt",
+            "deleted",
+        ] {
+            assert_eq!(check_action(ok), Ok(()), "{ok}");
+        }
+        for bad in ["create", "send", "ed", "created_now", "pay"] {
+            assert!(
+                matches!(check_action(bad), Err(PartError::NotPastTense(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn segment_rule() {
+        assert_eq!(check_segment("acme_2"), Ok(()));
+        assert_eq!(check_segment(""), Err(PartError::Empty));
+        assert_eq!(check_segment("2acme"), Err(PartError::BadStart('2')));
+        assert_eq!(check_segment("Acme"), Err(PartError::BadStart('A')));
+        assert_eq!(check_segment("ac-me"), Err(PartError::BadChar('-')));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest_segment("CompanyName"), "company_name");
+        assert_eq!(suggest_segment("my-service"), "my_service");
+        assert_eq!(suggest_segment("2fa"), "e_2fa");
+        assert_eq!(suggest_action("Create"), "created");
+        assert_eq!(suggest_action("send_email"), "send_emailed");
+        assert_eq!(suggest_action("paid"), "paid");
+    }
+
+    #[test]
+    fn parse_rejects_each_rule() {
+        let long = format!("a.b.1.event.{}.created", "r".repeat(120));
+        for bad in [
+            "a.b.1.event.c",
+            "a.b.0.event.c.created",
+            "a.b.01.event.c.created",
+            "a.b.x.event.c.created",
+            "a.b.4294967296.event.c.created",
+            "a.b.1.command.c.created",
+            "A.b.1.event.c.created",
+            "a.b.1.event.c.create",
+            long.as_str(),
+        ] {
+            assert!(EventName::parse(bad).is_err(), "{bad}");
+        }
+        let max = EventName::parse("a.b.4294967295.event.c.created").unwrap();
+        assert_eq!(max.version, u32::MAX);
+    }
+}

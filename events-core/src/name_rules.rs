@@ -1,0 +1,350 @@
+//! The naming rules of SPEC §2 as plain functions.
+//!
+//! This file is shared, word for word, by `events-core` (run-time parsing of
+//! names that arrive over the wire) and `events-derive` (compile-time checks
+//! of `#[event(...)]`), so the two can never disagree. It depends on nothing
+//! but `std`.
+
+use std::fmt;
+
+/// The longest event name EventBridge accepts as a `DetailType`.
+pub const MAX_NAME_LEN: usize = 128;
+
+/// The `message_type` part of every domain event name.
+pub const MESSAGE_TYPE_EVENT: &str = "event";
+
+/// Irregular past forms accepted as the last word of an `action`.
+///
+/// Regular past forms (ending in `ed`) need no entry. The list holds past
+/// participles and simple past forms of common irregular verbs, and their
+/// `re`/`un`/`over`/`with` compounds.
+pub const IRREGULAR_PAST: &[&str] = &[
+    "arisen",
+    "ate",
+    "awoken",
+    "beaten",
+    "became",
+    "become",
+    "began",
+    "begun",
+    "beheld",
+    "bent",
+    "bet",
+    "bid",
+    "bitten",
+    "bled",
+    "blew",
+    "blown",
+    "born",
+    "borne",
+    "bought",
+    "bound",
+    "bred",
+    "broadcast",
+    "broke",
+    "broken",
+    "brought",
+    "built",
+    "burnt",
+    "burst",
+    "came",
+    "cast",
+    "caught",
+    "chose",
+    "chosen",
+    "clung",
+    "come",
+    "cost",
+    "crept",
+    "cut",
+    "dealt",
+    "did",
+    "done",
+    "drawn",
+    "drew",
+    "driven",
+    "drove",
+    "drunk",
+    "dug",
+    "dwelt",
+    "eaten",
+    "fallen",
+    "fed",
+    "fell",
+    "felt",
+    "fit",
+    "fled",
+    "flew",
+    "flown",
+    "flung",
+    "forbidden",
+    "forecast",
+    "foreseen",
+    "forgiven",
+    "forgot",
+    "forgotten",
+    "fought",
+    "found",
+    "froze",
+    "frozen",
+    "gave",
+    "given",
+    "gone",
+    "got",
+    "gotten",
+    "grew",
+    "ground",
+    "grown",
+    "heard",
+    "held",
+    "hid",
+    "hidden",
+    "hit",
+    "hung",
+    "hurt",
+    "input",
+    "kept",
+    "knelt",
+    "knew",
+    "known",
+    "laid",
+    "lain",
+    "leapt",
+    "led",
+    "left",
+    "lent",
+    "let",
+    "lit",
+    "lost",
+    "made",
+    "meant",
+    "met",
+    "mislaid",
+    "misled",
+    "mistaken",
+    "outdone",
+    "outgrown",
+    "output",
+    "overcome",
+    "overdone",
+    "overheard",
+    "overridden",
+    "overtaken",
+    "overthrown",
+    "paid",
+    "prepaid",
+    "proven",
+    "put",
+    "quit",
+    "ran",
+    "rang",
+    "read",
+    "rebuilt",
+    "redone",
+    "remade",
+    "rent",
+    "repaid",
+    "reread",
+    "resent",
+    "reset",
+    "resold",
+    "retold",
+    "rewritten",
+    "rid",
+    "ridden",
+    "risen",
+    "rode",
+    "rose",
+    "run",
+    "rung",
+    "said",
+    "sang",
+    "sank",
+    "sat",
+    "saw",
+    "seen",
+    "sent",
+    "set",
+    "sewn",
+    "shaken",
+    "shed",
+    "shone",
+    "shot",
+    "shown",
+    "shrunk",
+    "shut",
+    "slain",
+    "slept",
+    "slid",
+    "slung",
+    "sold",
+    "sought",
+    "sown",
+    "spat",
+    "sped",
+    "spent",
+    "spilt",
+    "split",
+    "spoke",
+    "spoken",
+    "spread",
+    "sprung",
+    "spun",
+    "stole",
+    "stolen",
+    "stood",
+    "strewn",
+    "striven",
+    "struck",
+    "strung",
+    "stuck",
+    "stung",
+    "sung",
+    "sunk",
+    "swept",
+    "swore",
+    "sworn",
+    "swum",
+    "swung",
+    "taken",
+    "taught",
+    "thought",
+    "threw",
+    "thrown",
+    "told",
+    "took",
+    "tore",
+    "torn",
+    "understood",
+    "undertaken",
+    "undone",
+    "upheld",
+    "upset",
+    "went",
+    "wept",
+    "withdrawn",
+    "withheld",
+    "withstood",
+    "woke",
+    "woken",
+    "won",
+    "wore",
+    "worn",
+    "wound",
+    "written",
+    "wrote",
+    "wrung",
+];
+
+/// Why one part of an event name breaks the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartError {
+    /// The part is empty.
+    Empty,
+    /// The first character is not a lowercase ASCII letter.
+    BadStart(char),
+    /// A character outside `[a-z0-9_]`.
+    BadChar(char),
+    /// The action's last word is not in the past tense.
+    NotPastTense(String),
+}
+
+impl fmt::Display for PartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PartError::Empty => f.write_str("it is empty"),
+            PartError::BadStart(c) => write!(f, "it starts with `{c}`, not a lowercase letter"),
+            PartError::BadChar(c) => write!(f, "`{c}` is not allowed (only `a-z`, `0-9` and `_`)"),
+            PartError::NotPastTense(word) => write!(
+                f,
+                "`{word}` is not in the past tense (the last word must end in `ed` \
+                 or be an irregular past form such as `sent`, `paid`, `built`)"
+            ),
+        }
+    }
+}
+
+/// Checks a `company`, `service` or `resource` part: `[a-z][a-z0-9_]*`.
+pub fn check_segment(part: &str) -> Result<(), PartError> {
+    let mut chars = part.chars();
+    match chars.next() {
+        None => return Err(PartError::Empty),
+        Some(c) if !c.is_ascii_lowercase() => return Err(PartError::BadStart(c)),
+        Some(_) => {}
+    }
+    match chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')) {
+        Some(c) => Err(PartError::BadChar(c)),
+        None => Ok(()),
+    }
+}
+
+/// Checks an `action`: a segment whose last `_`-separated word is past tense.
+pub fn check_action(action: &str) -> Result<(), PartError> {
+    check_segment(action)?;
+    let last = action.rsplit('_').next().unwrap_or(action);
+    if is_past_tense(last) {
+        Ok(())
+    } else {
+        Err(PartError::NotPastTense(last.to_owned()))
+    }
+}
+
+/// Whether one lowercase word counts as past tense under SPEC §2.
+pub fn is_past_tense(word: &str) -> bool {
+    (word.len() > 2 && word.ends_with("ed")) || IRREGULAR_PAST.binary_search(&word).is_ok()
+}
+
+/// A lowercase `[a-z][a-z0-9_]*` spelling close to `part`, for error hints.
+pub fn suggest_segment(part: &str) -> String {
+    let mut out = String::with_capacity(part.len() + 1);
+    let mut prev_lower = false;
+    for c in part.trim().chars() {
+        if c.is_ascii_uppercase() {
+            if prev_lower {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+            prev_lower = false;
+        } else if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+            prev_lower = true;
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+            prev_lower = false;
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    if !out.starts_with(|c: char| c.is_ascii_lowercase()) {
+        out.insert(0, 'e');
+        if out.len() > 1 && !out[1..].starts_with('_') {
+            out.insert(1, '_');
+        }
+    }
+    out
+}
+
+/// A past-tense spelling close to `action`, for error hints.
+pub fn suggest_action(action: &str) -> String {
+    let base = suggest_segment(action);
+    let last = base.rsplit('_').next().unwrap_or(&base);
+    if is_past_tense(last) {
+        base
+    } else if base.ends_with('e') {
+        format!("{base}d")
+    } else {
+        format!("{base}ed")
+    }
+}
+
+/// Builds the full name from its parts.
+pub fn full_name(
+    company: &str,
+    service: &str,
+    version: u32,
+    resource: &str,
+    action: &str,
+) -> String {
+    format!("{company}.{service}.{version}.{MESSAGE_TYPE_EVENT}.{resource}.{action}")
+}

@@ -1,0 +1,126 @@
+//! What the program declares: event types and handlers, found through
+//! `inventory` at start-up or registered explicitly.
+//!
+//! `inventory` only sees items of crates that are linked into the program. A
+//! crate of handlers that nothing references is dropped by the linker; keep it
+//! with `use my_handlers as _;` in `main.rs`. When discovery finds no handler
+//! at all, building the bus logs a warning saying so.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::envelope::RawEvent;
+use crate::error::DecodeError;
+use crate::event::DomainEvent;
+
+/// A type-erased, shareable event as handlers receive it: an `Arc<Event<E>>`.
+pub(crate) type SharedEvent = Arc<dyn Any + Send + Sync>;
+
+/// One `#[derive(DomainEvent)]` type, registered by the derive.
+#[derive(Debug)]
+pub struct EventType {
+    /// The full event name.
+    pub name: &'static str,
+    type_name: fn() -> &'static str,
+    type_id: fn() -> TypeId,
+    decode: fn(&RawEvent) -> Result<SharedEvent, DecodeError>,
+}
+
+impl EventType {
+    /// The registration of `E` (used by the derive's generated code).
+    pub const fn of<E: DomainEvent>() -> Self {
+        EventType {
+            name: E::EVENT_NAME,
+            type_name: std::any::type_name::<E>,
+            type_id: TypeId::of::<E>,
+            decode: decode_shared::<E>,
+        }
+    }
+
+    /// The Rust type's name (for error messages).
+    pub fn type_name(&self) -> &'static str {
+        (self.type_name)()
+    }
+
+    /// The Rust type's id.
+    pub fn type_id(&self) -> TypeId {
+        (self.type_id)()
+    }
+
+    pub(crate) fn decode(&self, raw: &RawEvent) -> Result<SharedEvent, DecodeError> {
+        (self.decode)(raw)
+    }
+}
+
+fn decode_shared<E: DomainEvent>(raw: &RawEvent) -> Result<SharedEvent, DecodeError> {
+    Ok(Arc::new(raw.decode::<E>()?) as SharedEvent)
+}
+
+inventory::collect!(EventType);
+
+/// Every event type linked into the program.
+pub fn event_types() -> impl Iterator<Item = &'static EventType> {
+    inventory::iter::<EventType>.into_iter()
+}
+
+/// Two Rust types claim one event name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "event name `{name}` is claimed by two types, `{first}` and `{second}`; \
+     give one of them another `resource`, `action` or `version`"
+)]
+pub struct DuplicateEventName {
+    /// The contested name.
+    pub name: &'static str,
+    /// One type.
+    pub first: &'static str,
+    /// The other.
+    pub second: &'static str,
+}
+
+/// Event types by name; built once per bus, refusing duplicates.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct EventTypes {
+    by_name: HashMap<&'static str, (&'static str, TypeId, Option<&'static EventType>)>,
+}
+
+impl EventTypes {
+    pub(crate) fn discover() -> Result<Self, DuplicateEventName> {
+        let mut types = EventTypes::default();
+        for ty in event_types() {
+            types.insert(ty.name, ty.type_name(), ty.type_id(), Some(ty))?;
+        }
+        Ok(types)
+    }
+
+    pub(crate) fn insert(
+        &mut self,
+        name: &'static str,
+        type_name: &'static str,
+        type_id: TypeId,
+        registration: Option<&'static EventType>,
+    ) -> Result<(), DuplicateEventName> {
+        match self.by_name.get(name) {
+            Some((first, id, _)) if *id != type_id => Err(DuplicateEventName {
+                name,
+                first,
+                second: type_name,
+            }),
+            Some(_) => Ok(()),
+            None => {
+                self.by_name
+                    .insert(name, (type_name, type_id, registration));
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&'static EventType> {
+        self.by_name.get(name).and_then(|(_, _, reg)| *reg)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_name.len()
+    }
+}

@@ -1,0 +1,70 @@
+//! The company example: `cargo run --example company`.
+//!
+//! Creates a company through the use case, which saves it and publishes
+//! `CompanyCreated`; the handlers (in this crate and in
+//! `company-notifications`) are discovered, not listed. Runs on the embedded
+//! default (local mode, SQLite store at `.events-bus/events.db`): no AWS.
+
+use std::sync::Arc;
+
+// Linking the crate is what makes its handlers discoverable.
+use company_notifications as _;
+use events_examples::application::{CreateCompanyDto, CreateCompanyUseCase};
+use events_examples::infrastructure::repository::InMemoryCompanyRepository;
+use events_examples::startup::build_event_bus;
+use uuid::Uuid;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let bus = build_event_bus().await?;
+    println!(
+        "event bus: mode={} enabled={} async={} store={}",
+        bus.config().mode,
+        bus.config().enabled,
+        bus.config().async_handlers,
+        bus.config().store_path.display()
+    );
+
+    let use_case =
+        CreateCompanyUseCase::new(Arc::new(InMemoryCompanyRepository::default()), bus.clone());
+    let company = use_case
+        .execute(CreateCompanyDto {
+            name: "Test Company".to_owned(),
+            country_id: Uuid::new_v4(),
+        })
+        .await?;
+
+    println!("created company {} ({})", company.name, company.id);
+    for event in &company.published {
+        println!(
+            "published {} id={} delivery={:?}",
+            event.name(),
+            event.id(),
+            event.delivery()
+        );
+        for handler in event.handlers() {
+            println!("  handler {} -> {:?}", handler.handler, handler.status);
+        }
+        if event.spawned() > 0 {
+            println!(
+                "  {} handler(s) spawned (EVENT_BUS_ASYNC=true)",
+                event.spawned()
+            );
+        }
+    }
+    bus.shutdown(std::time::Duration::from_secs(10)).await?;
+    if let Some(store) = bus.store() {
+        let stats = store.stats().await?;
+        println!(
+            "store: {} pending, {} dead letters",
+            stats.pending, stats.dead
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,3 @@
+//! Messaging: the event handlers of this service.
+
+pub mod handlers;

@@ -1,0 +1,4 @@
+//! The infrastructure layer: adapters.
+
+pub mod messaging;
+pub mod repository;

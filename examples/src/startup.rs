@@ -1,0 +1,12 @@
+//! Start-up: the seed's `lifespan`.
+
+use events_core::{BusError, EventBus};
+
+/// Builds the bus from the environment (`EVENT_BUS_*`), with every handler
+/// linked into the program, and the publisher `EVENT_BUS_MODE` asks for.
+///
+/// The `company-notifications` crate's handlers are found because the
+/// program links it (`use company_notifications as _;` in `main`).
+pub async fn build_event_bus() -> Result<EventBus, BusError> {
+    EventBus::from_env().await
+}
