@@ -115,6 +115,14 @@ pub trait EventArg: Sized + Send + Sync + 'static {
 
     /// Borrows the argument from the envelope.
     fn borrow(event: &Event<Self::Event>) -> &Self;
+
+    /// Clones the argument out of the envelope (by-value handlers).
+    fn owned(event: &Event<Self::Event>) -> Self
+    where
+        Self: Clone,
+    {
+        Self::borrow(event).clone()
+    }
 }
 
 impl<E: DomainEvent> EventArg for E {
@@ -300,10 +308,5 @@ pub(crate) mod private {
     /// Checks (at the user's span) that a handler's future is `Send`.
     pub fn assert_send<F: Future + Send>(future: F) -> F {
         future
-    }
-
-    /// Clones a by-value argument out of the envelope.
-    pub fn owned<A: EventArg + Clone>(event: &Event<A::Event>) -> A {
-        A::borrow(event).clone()
     }
 }

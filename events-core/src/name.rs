@@ -175,9 +175,11 @@ mod tests {
     fn suggestions() {
         assert_eq!(suggest_segment("CompanyName"), "company_name");
         assert_eq!(suggest_segment("my-service"), "my_service");
-        assert_eq!(suggest_segment("2fa"), "e_2fa");
+        assert_eq!(suggest_segment("2fa"), "2fa");
         assert_eq!(suggest_action("Create"), "created");
-        assert_eq!(suggest_action("send_email"), "send_emailed");
+        assert_eq!(suggest_action("email_send"), "email_sent");
+        assert_eq!(suggest_action("apply"), "applied");
+        assert_eq!(suggest_action("deploy"), "deployed");
         assert_eq!(suggest_action("paid"), "paid");
     }
 

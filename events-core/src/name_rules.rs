@@ -294,7 +294,9 @@ pub fn is_past_tense(word: &str) -> bool {
     (word.len() > 2 && word.ends_with("ed")) || IRREGULAR_PAST.binary_search(&word).is_ok()
 }
 
-/// A lowercase `[a-z][a-z0-9_]*` spelling close to `part`, for error hints.
+/// A lowercase `[a-z0-9_]*` spelling close to `part`, for error hints
+/// (`CompanyName` → `company_name`, `my-api` → `my_api`). It may still start
+/// with a digit or be empty; callers then show a generic example instead.
 pub fn suggest_segment(part: &str) -> String {
     let mut out = String::with_capacity(part.len() + 1);
     let mut prev_lower = false;
@@ -316,26 +318,48 @@ pub fn suggest_segment(part: &str) -> String {
     while out.ends_with('_') {
         out.pop();
     }
-    if !out.starts_with(|c: char| c.is_ascii_lowercase()) {
-        out.insert(0, 'e');
-        if out.len() > 1 && !out[1..].starts_with('_') {
-            out.insert(1, '_');
-        }
-    }
     out
 }
 
-/// A past-tense spelling close to `action`, for error hints.
+/// Past forms of common irregular verbs, for error hints (`send` → `sent`).
+const IRREGULAR_VERBS: &[(&str, &str)] = &[
+    ("begin", "begun"), ("bind", "bound"), ("break", "broken"), ("bring", "brought"), ("build", "built"),
+    ("buy", "bought"), ("catch", "caught"), ("choose", "chosen"), ("cut", "cut"), ("deal", "dealt"),
+    ("do", "done"), ("draw", "drawn"), ("drive", "driven"), ("eat", "eaten"), ("fall", "fallen"),
+    ("feed", "fed"), ("find", "found"), ("forget", "forgotten"), ("freeze", "frozen"), ("get", "gotten"),
+    ("give", "given"), ("go", "gone"), ("grow", "grown"), ("hide", "hidden"), ("hold", "held"),
+    ("keep", "kept"), ("know", "known"), ("lead", "led"), ("leave", "left"), ("lend", "lent"),
+    ("lose", "lost"), ("make", "made"), ("mean", "meant"), ("meet", "met"), ("pay", "paid"),
+    ("put", "put"), ("read", "read"), ("rebuild", "rebuilt"), ("repay", "repaid"), ("resend", "resent"),
+    ("reset", "reset"), ("rewrite", "rewritten"), ("ride", "ridden"), ("rise", "risen"), ("run", "run"),
+    ("say", "said"), ("see", "seen"), ("sell", "sold"), ("send", "sent"), ("set", "set"),
+    ("show", "shown"), ("shut", "shut"), ("sleep", "slept"), ("speak", "spoken"), ("spend", "spent"),
+    ("split", "split"), ("stand", "stood"), ("steal", "stolen"), ("take", "taken"), ("teach", "taught"),
+    ("tell", "told"), ("think", "thought"), ("throw", "thrown"), ("undo", "undone"), ("wake", "woken"),
+    ("win", "won"), ("withdraw", "withdrawn"), ("write", "written"),
+];
+
+/// A past-tense spelling close to `action`, for error hints
+/// (`create` → `created`, `email_send` → `email_sent`, `apply` → `applied`).
 pub fn suggest_action(action: &str) -> String {
     let base = suggest_segment(action);
-    let last = base.rsplit('_').next().unwrap_or(&base);
-    if is_past_tense(last) {
-        base
-    } else if base.ends_with('e') {
-        format!("{base}d")
-    } else {
-        format!("{base}ed")
+    let (head, last) = match base.rfind('_') {
+        Some(i) => (&base[..=i], &base[i + 1..]),
+        None => ("", base.as_str()),
+    };
+    if last.is_empty() || is_past_tense(last) {
+        return base;
     }
+    let past = if let Some((_, past)) = IRREGULAR_VERBS.iter().find(|(verb, _)| *verb == last) {
+        (*past).to_owned()
+    } else if last.ends_with('e') {
+        format!("{last}d")
+    } else if let Some(stem) = last.strip_suffix('y').filter(|s| !s.ends_with(['a', 'e', 'i', 'o', 'u'])) {
+        format!("{stem}ied")
+    } else {
+        format!("{last}ed")
+    };
+    format!("{head}{past}")
 }
 
 /// Builds the full name from its parts.

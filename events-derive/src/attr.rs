@@ -43,6 +43,11 @@ pub struct ContainerAttrs {
     pub action: Option<LitStr>,
     pub message_type: Option<LitStr>,
     pub krate: Option<syn::Path>,
+    /// Every key written (valid or not), so an invalid value is not also
+    /// reported as missing.
+    pub written: Vec<String>,
+    /// An `#[event]` of the wrong form was reported already.
+    pub malformed: bool,
 }
 
 /// `#[event(...)]` on a field, as written.
@@ -297,8 +302,10 @@ impl ContainerAttrs {
             });
             if let Err(e) = result {
                 cx.syn_error(e);
+                out.malformed = true;
             }
         }
+        out.written = seen;
         out
     }
 }

@@ -100,30 +100,33 @@ fn function_handler(cx: &mut Ctxt, function: &ItemFn, krate: &syn::Path) -> Opti
             "a handler cannot be generic: it handles one concrete event type, e.g. `async fn on_created(event: &Event<CompanyCreated>)`",
         );
     }
-    let mut inputs = sig.inputs.iter();
-    let event_arg = match inputs.next() {
-        None => {
-            cx.error_at(
-                sig.paren_token.span.join(),
-                format!("a handler takes the event it handles as its argument, e.g. `{EXAMPLE}`"),
-            );
-            None
-        }
-        Some(FnArg::Receiver(receiver)) => {
-            cx.error_spanned_by(
+    let mut event_arg = None;
+    let mut typed = 0;
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => cx.error_spanned_by(
                 receiver,
                 "a `#[handler]` function cannot take `self`: put `#[handler]` on the `impl Handler<E> for T` block, \
                  or register a value with `EventBusBuilder::register_handler`",
-            );
-            None
+            ),
+            FnArg::Typed(arg) => {
+                typed += 1;
+                if typed == 1 {
+                    event_arg = Some(&*arg.ty);
+                } else {
+                    cx.error_spanned_by(
+                        arg,
+                        "a handler takes exactly one argument, the event; for dependencies implement `Handler<E>` on \
+                         a struct holding them and register it with `EventBusBuilder::register_handler`",
+                    );
+                }
+            }
         }
-        Some(FnArg::Typed(arg)) => Some(&*arg.ty),
-    };
-    for extra in inputs {
-        cx.error_spanned_by(
-            extra,
-            "a handler takes exactly one argument, the event; for dependencies implement `Handler<E>` on a struct \
-             holding them and register it with `EventBusBuilder::register_handler`",
+    }
+    if sig.inputs.is_empty() {
+        cx.error_at(
+            sig.paren_token.span.join(),
+            format!("a handler takes the event it handles as its argument, e.g. `{EXAMPLE}`"),
         );
     }
     if let Some(variadic) = &sig.variadic {
@@ -151,7 +154,7 @@ fn function_handler(cx: &mut Ctxt, function: &ItemFn, krate: &syn::Path) -> Opti
     let arg = if by_ref {
         quote_spanned!(inner.span()=> <#inner as #private::EventArg>::borrow(&*__events_event))
     } else {
-        quote_spanned!(inner.span()=> #private::owned::<#inner>(&*__events_event))
+        quote_spanned!(inner.span()=> <#inner as #private::EventArg>::owned(&*__events_event))
     };
     let call = quote_spanned!(name.span()=> #private::assert_send(#name(#arg)));
     let output = match &sig.output {

@@ -48,12 +48,26 @@ fn check_part(cx: &mut Ctxt, key: &str, lit: &LitStr) -> bool {
             } else {
                 rules::suggest_segment(&value)
             };
+            let suggestion = if suggestion.is_empty() || !suggestion.starts_with(|c: char| c.is_ascii_lowercase()) {
+                example_of(key).to_owned()
+            } else {
+                suggestion
+            };
             cx.error_spanned_by(
                 lit,
                 format!("`{key}` must match `[a-z][a-z0-9_]*`, but {e}; e.g. `{key} = \"{suggestion}\"`"),
             );
             false
         }
+    }
+}
+
+fn example_of(key: &str) -> &'static str {
+    match key {
+        "company" => "acme",
+        "service" => "billing",
+        "resource" => "invoice",
+        _ => "paid",
     }
 }
 
@@ -66,18 +80,11 @@ pub fn name(cx: &mut Ctxt, attrs: &ContainerAttrs, ident: &syn::Ident) -> Option
         );
         return None;
     };
-    let present = [
-        attrs.company.is_some(),
-        attrs.service.is_some(),
-        attrs.version.is_some(),
-        attrs.resource.is_some(),
-        attrs.action.is_some(),
-    ];
+    // A key written with a bad value was reported at that value already.
     let missing: Vec<String> = REQUIRED_KEYS
         .iter()
-        .zip(present)
-        .filter(|(_, present)| !present)
-        .map(|(k, _)| format!("`{k}`"))
+        .filter(|k| !attrs.written.iter().any(|w| w == *k))
+        .map(|k| format!("`{k}`"))
         .collect();
     let mut ok = true;
     for (key, lit) in [
@@ -114,7 +121,7 @@ pub fn name(cx: &mut Ctxt, attrs: &ContainerAttrs, ident: &syn::Ident) -> Option
             );
         }
     }
-    if !missing.is_empty() {
+    if !missing.is_empty() && !attrs.malformed {
         let (noun, list) = match missing.len() {
             1 => ("key", missing[0].clone()),
             _ => ("keys", missing.join(", ")),

@@ -1,0 +1,11 @@
+use events_core::DomainEvent;
+
+#[derive(DomainEvent)]
+#[event(company = "testclean", service = "api", version = 1, resource = "company", action = "create")]
+struct CompanyCreated;
+
+#[derive(DomainEvent)]
+#[event(company = "testclean", service = "api", version = 1, resource = "invoice", action = "email_send")]
+struct InvoiceEmailSent;
+
+fn main() {}

@@ -1,0 +1,9 @@
+use events_core::DomainEvent;
+
+#[derive(DomainEvent)]
+#[event(company = "testclean", service = "api", version = 1, resource = "company", action = "created")]
+struct CompanyCreated<T> {
+    payload: T,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+use events_core::DomainEvent;
+
+#[derive(DomainEvent)]
+#[event(company, service = "api", version = 1, resource = "company", action = "created")]
+struct CompanyCreated;
+
+fn main() {}

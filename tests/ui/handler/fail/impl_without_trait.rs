@@ -1,0 +1,19 @@
+use events_core::{handler, DomainEvent, Event};
+
+#[derive(DomainEvent, Debug, Clone)]
+#[event(company = "testclean", service = "api", version = 1, resource = "company", action = "created")]
+pub struct CompanyCreated {
+    pub name: String,
+}
+
+#[derive(Default)]
+struct Mailer;
+
+#[handler]
+impl Mailer {
+    async fn handle(&self, event: &Event<CompanyCreated>) {
+        let _ = event;
+    }
+}
+
+fn main() {}
