@@ -69,8 +69,12 @@ pub struct PublisherProvider {
     /// The mode it serves, as written in `EVENT_BUS_MODE`.
     pub mode: &'static str,
     /// Builds the publisher from the configuration.
-    pub build: fn(&BusConfig) -> BoxFuture<'static, Result<Arc<dyn Publisher>, PublishError>>,
+    pub build: BuildPublisher,
 }
+
+/// The factory function of a [`PublisherProvider`].
+pub type BuildPublisher =
+    fn(&BusConfig) -> BoxFuture<'static, Result<Arc<dyn Publisher>, PublishError>>;
 
 inventory::collect!(PublisherProvider);
 

@@ -256,14 +256,15 @@ impl EventStore for MemoryStore {
         error: String,
         dead: bool,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
-        ready(Ok(self.with(|s| {
+        self.with(|s| {
             if let Some(row) = s.seq_of(&id).and_then(|seq| s.rows.get_mut(&seq)) {
                 row.attempts += 1;
                 row.last_error = Some(error);
                 row.last_attempt_at = Some(now());
                 row.dead |= dead;
             }
-        })))
+        });
+        ready(Ok(()))
     }
 
     fn get(&self, id: EventId) -> BoxFuture<'_, Result<Option<StoredEvent>, StoreError>> {
@@ -326,8 +327,10 @@ impl EventStore for MemoryStore {
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
+type Reply = oneshot::Sender<Result<(), StoreError>>;
+
 enum Request {
-    Store(Vec<RawEvent>, oneshot::Sender<Result<(), StoreError>>),
+    Store(Vec<RawEvent>, Reply),
     Job(Job),
 }
 
@@ -473,7 +476,7 @@ fn writer_loop(mut conn: Connection, receiver: mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        let mut stores: Vec<(Vec<RawEvent>, oneshot::Sender<Result<(), StoreError>>)> = Vec::new();
+        let mut stores: Vec<(Vec<RawEvent>, Reply)> = Vec::new();
         for request in batch {
             match request {
                 Request::Store(events, reply) => stores.push((events, reply)),
@@ -489,10 +492,7 @@ fn writer_loop(mut conn: Connection, receiver: mpsc::Receiver<Request>) {
 }
 
 /// Writes every waiting store request in one transaction (one fsync).
-fn commit_stores(
-    conn: &mut Connection,
-    stores: Vec<(Vec<RawEvent>, oneshot::Sender<Result<(), StoreError>>)>,
-) {
+fn commit_stores(conn: &mut Connection, stores: Vec<(Vec<RawEvent>, Reply)>) {
     if stores.is_empty() {
         return;
     }

@@ -48,7 +48,9 @@ fn check_part(cx: &mut Ctxt, key: &str, lit: &LitStr) -> bool {
             } else {
                 rules::suggest_segment(&value)
             };
-            let suggestion = if suggestion.is_empty() || !suggestion.starts_with(|c: char| c.is_ascii_lowercase()) {
+            let suggestion = if suggestion.is_empty()
+                || !suggestion.starts_with(|c: char| c.is_ascii_lowercase())
+            {
                 example_of(key).to_owned()
             } else {
                 suggestion

@@ -22,7 +22,13 @@ enum Plan {
 }
 
 #[derive(DomainEvent, Debug, Clone, PartialEq)]
-#[event(company = "testclean", service = "api", version = 1, resource = "company", action = "registered")]
+#[event(
+    company = "testclean",
+    service = "api",
+    version = 1,
+    resource = "company",
+    action = "registered"
+)]
 struct CompanyRegistered {
     id: uuid::Uuid,
     name: String,
@@ -74,8 +80,9 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 
 fn time() -> impl Strategy<Value = DateTime<Utc>> {
     // Whole range of years 1970..2200 with nanoseconds.
-    (0i64..7_258_118_400, 0u32..1_000_000_000)
-        .prop_filter_map("valid time", |(secs, nanos)| Utc.timestamp_opt(secs, nanos).single())
+    (0i64..7_258_118_400, 0u32..1_000_000_000).prop_filter_map("valid time", |(secs, nanos)| {
+        Utc.timestamp_opt(secs, nanos).single()
+    })
 }
 
 prop_compose! {
@@ -162,7 +169,8 @@ proptest! {
 
 #[test]
 fn detail_is_written_as_the_python_package_writes_it() {
-    let at = Utc.with_ymd_and_hms(2026, 11, 26, 10, 15, 30).unwrap() + chrono::Duration::microseconds(123_456);
+    let at = Utc.with_ymd_and_hms(2026, 11, 26, 10, 15, 30).unwrap()
+        + chrono::Duration::microseconds(123_456);
     let raw = RawEvent {
         id: "0d6f1c7e5b6a4e55b1d2c3a4b5c6d7e8".into(),
         name: "testclean.api.1.event.company.created".into(),
@@ -193,7 +201,11 @@ fn readers_accept_every_documented_time_and_attribute_form() {
                 r#"{{"id":"x","type":"testclean.api.1.event.company.created","occurred_on":"{text}","attributes":{attributes}}}"#
             );
             let raw = wire::decode_detail(&detail).unwrap_or_else(|e| panic!("{text}: {e}"));
-            assert_eq!(raw.occurred_on, expected + chrono::Duration::microseconds(micros), "{text}");
+            assert_eq!(
+                raw.occurred_on,
+                expected + chrono::Duration::microseconds(micros),
+                "{text}"
+            );
             assert_eq!(raw.attributes_map().unwrap()["a"], 1);
         }
     }
@@ -202,14 +214,27 @@ fn readers_accept_every_documented_time_and_attribute_form() {
 #[test]
 fn event_identity_is_fixed_at_creation_and_kept_to_microseconds() {
     #[derive(DomainEvent, Debug, Clone, PartialEq)]
-    #[event(company = "testclean", service = "api", version = 1, resource = "company", action = "deleted")]
+    #[event(
+        company = "testclean",
+        service = "api",
+        version = 1,
+        resource = "company",
+        action = "deleted"
+    )]
     struct CompanyDeleted;
 
     let a = Event::new(CompanyDeleted);
     let b = Event::new(CompanyDeleted);
     assert_ne!(a.id(), b.id(), "each event gets its own id");
-    assert!(uuid::Uuid::parse_str(a.id().as_str()).is_ok(), "generated ids are UUIDs");
-    assert_eq!(a.occurred_on().timestamp_subsec_nanos() % 1000, 0, "microsecond precision");
+    assert!(
+        uuid::Uuid::parse_str(a.id().as_str()).is_ok(),
+        "generated ids are UUIDs"
+    );
+    assert_eq!(
+        a.occurred_on().timestamp_subsec_nanos() % 1000,
+        0,
+        "microsecond precision"
+    );
     let raw = RawEvent::from_event(&a).unwrap();
     assert_eq!(raw.decode::<CompanyDeleted>().unwrap(), a);
 }

@@ -1,0 +1,150 @@
+//! Interop with the real Python `package-events-bus`, both directions.
+//!
+//! The test creates a venv under cargo's target tmp dir and installs the
+//! package from PyPI on first run. Where no `python3` exists it is skipped
+//! with a message (CI has Python).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use events_core::{wire, DomainEvent, Event, RawEvent};
+use serde_json::Value;
+
+/// The version the tests were written against.
+const PACKAGE: &str = "package-events-bus==0.1.46";
+
+#[derive(DomainEvent, Debug, Clone, PartialEq)]
+#[event(
+    company = "testclean",
+    service = "api",
+    version = 1,
+    resource = "company",
+    action = "created"
+)]
+struct CompanyCreated {
+    company_id: uuid::Uuid,
+    company_name: String,
+    country_id: uuid::Uuid,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/interop.py")
+}
+
+/// The venv's python, created once per test binary; `None` when the machine
+/// has no Python at all.
+fn python() -> Option<&'static Path> {
+    static PYTHON: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let system = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+            if Command::new(&system).arg("--version").output().is_err() {
+                eprintln!("SKIPPED: no `{system}` on this machine; the Python interop tests need Python 3.10+");
+                return None;
+            }
+            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
+            let python = venv.join("bin/python");
+            let marker = venv.join(".installed");
+            if std::fs::read_to_string(&marker).ok().as_deref() != Some(PACKAGE) {
+                let status = Command::new(&system).args(["-m", "venv"]).arg(&venv).status().expect("run python -m venv");
+                assert!(status.success(), "python -m venv failed");
+                let status = Command::new(&python)
+                    .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", PACKAGE])
+                    .status()
+                    .expect("run pip");
+                assert!(status.success(), "pip install {PACKAGE} failed");
+                std::fs::write(&marker, PACKAGE).expect("write venv marker");
+            }
+            Some(python)
+        })
+        .as_deref()
+}
+
+fn run(python: &Path, mode: &str, input: &str) -> Value {
+    let mut child = Command::new(python)
+        .arg(script())
+        .arg(mode)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start python");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("python output");
+    assert!(
+        out.status.success(),
+        "python {mode} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("python printed JSON")
+}
+
+fn sample() -> CompanyCreated {
+    CompanyCreated {
+        company_id: uuid::Uuid::parse_str("123e4567-e89b-12d3-a456-426614174000").unwrap(),
+        company_name: "Ñandú & Co — \"quoted\" \u{1F680}".to_owned(),
+        country_id: uuid::Uuid::parse_str("123e4567-e89b-12d3-a456-426614174001").unwrap(),
+    }
+}
+
+#[test]
+fn rust_detail_is_read_by_python_event_deserializer() {
+    let Some(python) = python() else { return };
+    let event = Event::new(sample());
+    let raw = RawEvent::from_event(&event).unwrap();
+    let detail = wire::encode_detail(&raw);
+
+    let seen = run(python, "decode", &detail);
+    assert_eq!(seen["id"], event.id().as_str());
+    assert_eq!(seen["name"], CompanyCreated::EVENT_NAME);
+    assert_eq!(
+        seen["occurred_on_micros"],
+        event.occurred_on().timestamp_micros()
+    );
+    assert_eq!(seen["utc_offset_seconds"], 0.0);
+    assert_eq!(
+        Value::Object(seen["attributes"].as_object().unwrap().clone()),
+        Value::Object(event.to_dict().unwrap())
+    );
+}
+
+#[test]
+fn python_serialized_event_is_read_by_rust() {
+    let Some(python) = python() else { return };
+    let expected = sample();
+    let produced = run(
+        python,
+        "encode",
+        &serde_json::to_string(&Value::Object(expected.to_dict().unwrap())).unwrap(),
+    );
+    let detail = produced["detail"].as_str().unwrap();
+
+    let raw = wire::decode_detail(detail).unwrap();
+    let event = raw.decode::<CompanyCreated>().unwrap();
+    assert_eq!(event.id().as_str(), produced["id"].as_str().unwrap());
+    assert_eq!(
+        event.occurred_on().timestamp_micros(),
+        produced["occurred_on_micros"].as_i64().unwrap()
+    );
+    assert_eq!(event.payload(), &expected);
+
+    // The same detail inside the EventBridge envelope an SQS queue receives.
+    let envelope = serde_json::json!({
+        "version": "0", "id": "e0", "detail-type": CompanyCreated::EVENT_NAME, "source": "testclean.api",
+        "account": "123456789012", "time": "2026-11-26T10:15:30Z", "region": "us-east-1", "resources": [],
+        "detail": serde_json::from_str::<Value>(detail).unwrap(),
+    });
+    let via_envelope = wire::decode_envelope(&envelope.to_string())
+        .unwrap()
+        .event
+        .decode::<CompanyCreated>()
+        .unwrap();
+    assert_eq!(via_envelope, event);
+}
