@@ -6,6 +6,7 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::error::{DecodeError, EncodeError};
+use crate::attributes::{AttributeSource, RawAttributes};
 use crate::name::EventName;
 
 /// A domain event: a fact that happened, with a validated name and attributes.
@@ -53,11 +54,19 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// field, under its wire name).
     fn serialize_attributes<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
 
+    /// Rebuilds the event from its attributes, read through any
+    /// [`AttributeSource`] (the derive writes it; call [`Self::from_dict`] or
+    /// [`Self::from_json`] instead).
+    #[doc(hidden)]
+    fn from_attributes<S: AttributeSource + ?Sized>(attributes: &S) -> Result<Self, DecodeError>;
+
     /// Rebuilds the event from its attributes object.
     ///
     /// Errors name the event, the field and what was expected; unknown keys
     /// are ignored, so producers may add attributes without breaking readers.
-    fn from_dict(attributes: &Map<String, Value>) -> Result<Self, DecodeError>;
+    fn from_dict(attributes: &Map<String, Value>) -> Result<Self, DecodeError> {
+        Self::from_attributes(attributes)
+    }
 
     /// The attributes as a JSON object map.
     fn to_dict(&self) -> Result<Map<String, Value>, EncodeError> {
@@ -80,8 +89,8 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
 
     /// Rebuilds the event from the JSON text of its attributes object.
     fn from_json(attributes: &str) -> Result<Self, DecodeError> {
-        let map = parse_attributes(attributes).map_err(|e| e.in_event(Self::EVENT_NAME))?;
-        Self::from_dict(&map)
+        let raw = RawAttributes::parse(attributes).map_err(|e| e.in_event(Self::EVENT_NAME))?;
+        Self::from_attributes(&raw)
     }
 }
 

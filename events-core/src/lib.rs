@@ -47,6 +47,7 @@
 extern crate self as events_core;
 
 pub mod aggregate;
+pub mod attributes;
 pub mod bus;
 pub mod config;
 pub mod envelope;

@@ -6,35 +6,38 @@ pub use serde;
 pub use serde_json;
 
 pub use crate::handler::private::*;
+pub use crate::attributes::AttributeSource;
 pub use crate::registry::EventType;
 
 use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::DecodeError;
 
 /// Reads one attribute; a missing attribute is read as `null`, so `Option`
 /// fields may be absent, and every other type reports it as missing.
-pub fn field<T: DeserializeOwned>(
-    attributes: &Map<String, Value>,
+pub fn field<T: DeserializeOwned, S: AttributeSource + ?Sized>(
+    attributes: &S,
     event: &'static str,
     key: &'static str,
 ) -> Result<T, DecodeError> {
-    match attributes.get(key) {
-        Some(value) => T::deserialize(value).map_err(|e| invalid::<T>(event, key, &e)),
+    match attributes.read::<T>(key) {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(problem)) => Err(invalid::<T>(event, key, problem)),
         None => T::deserialize(&Value::Null).map_err(|_| missing::<T>(event, key)),
     }
 }
 
 /// Reads one attribute, or `default()` when it is absent.
-pub fn field_or<T: DeserializeOwned>(
-    attributes: &Map<String, Value>,
+pub fn field_or<T: DeserializeOwned, S: AttributeSource + ?Sized>(
+    attributes: &S,
     event: &'static str,
     key: &'static str,
     default: fn() -> T,
 ) -> Result<T, DecodeError> {
-    match attributes.get(key) {
-        Some(value) => T::deserialize(value).map_err(|e| invalid::<T>(event, key, &e)),
+    match attributes.read::<T>(key) {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(problem)) => Err(invalid::<T>(event, key, problem)),
         None => Ok(default()),
     }
 }
@@ -48,8 +51,7 @@ fn missing<T>(event: &'static str, key: &'static str) -> DecodeError {
 }
 
 #[cold]
-fn invalid<T>(event: &'static str, key: &'static str, error: &serde_json::Error) -> DecodeError {
-    let problem = error.to_string();
+fn invalid<T>(event: &'static str, key: &'static str, problem: String) -> DecodeError {
     let problem = if problem.contains("expected") {
         problem
     } else {

@@ -30,10 +30,16 @@
 //! ```
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::envelope::{EventId, RawEvent};
+use crate::attributes::check_object;
+
+use std::borrow::Cow;
+
+use crate::envelope::{Event, EventId, RawEvent};
+use crate::event::DomainEvent;
 use crate::error::DecodeError;
 use crate::event::json_kind;
 
@@ -115,78 +121,103 @@ pub fn entry(event: &RawEvent, source: &str) -> Entry {
 
 /// Decodes the JSON text of a `detail` object.
 pub fn decode_detail(json: &str) -> Result<RawEvent, DecodeError> {
-    let value = parse_object(json, "detail")?;
-    decode_detail_value(&value, None)
+    decode_detail_in(json, None)
 }
 
-/// Decodes a `detail` object; `detail_type` is the envelope's `detail-type`,
-/// used when the detail carries no `type`.
-pub fn decode_detail_value(
-    detail: &Value,
-    detail_type: Option<&str>,
-) -> Result<RawEvent, DecodeError> {
-    let Value::Object(detail) = detail else {
-        return Err(DecodeError::new(
-            detail_type,
-            "detail",
-            format!("expected a JSON object, found {}", json_kind(detail)),
-        ));
+/// The fields of a `detail`, each kept as raw JSON text until read, so
+/// decoding builds no JSON tree and every error can say exactly what is wrong.
+#[derive(Deserialize)]
+struct DetailFields<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(rename = "type", borrow, default, deserialize_with = "present")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    occurred_on: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    attributes: Option<&'a RawValue>,
+}
+
+/// A field that is present, even as `null` (which `Option` alone would
+/// read as absent, hiding what was sent).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
+}
+
+/// Parses JSON text that must be an object into `T`, with the errors every
+/// decoder uses.
+fn parse_fields<'a, T: Deserialize<'a>>(json: &'a str, event: Option<&str>, field: &str) -> Result<T, DecodeError> {
+    let describe = |e: &serde_json::Error| match serde_json::from_str::<Value>(json) {
+        Ok(value) if !value.is_object() => format!("expected a JSON object, found {}", json_kind(&value)),
+        Ok(_) => e.to_string(),
+        Err(_) => format!("malformed JSON: {e}"),
     };
-    let name = match (detail.get("type"), detail_type) {
-        (Some(Value::String(name)), Some(dt)) if name != dt => {
+    // serde's derive would also take an array for a struct: only objects count.
+    if !json.trim_start().starts_with('{') {
+        let problem = match serde_json::from_str::<Value>(json) {
+            Ok(value) => format!("expected a JSON object, found {}", json_kind(&value)),
+            Err(e) => format!("malformed JSON: {e}"),
+        };
+        return Err(DecodeError::new(event, field, problem));
+    }
+    serde_json::from_str::<T>(json).map_err(|e| DecodeError::new(event, field, describe(&e)).with_source(e))
+}
+
+/// A raw value that must be a string; `Err` holds the kind found instead.
+fn string(raw: &RawValue) -> Result<String, String> {
+    serde_json::from_str::<String>(raw.get()).map_err(|_| match serde_json::from_str::<Value>(raw.get()) {
+        Ok(value) => json_kind(&value).to_owned(),
+        Err(_) => "malformed JSON".to_owned(),
+    })
+}
+
+/// The identity part of a detail: name, id and time.
+fn identity(fields: &DetailFields, detail_type: Option<&str>) -> Result<(String, EventId, DateTime<Utc>), DecodeError> {
+    let name = match (fields.kind.map(string), detail_type) {
+        (Some(Ok(name)), Some(dt)) if name != dt => {
             return Err(DecodeError::new(
                 Some(dt),
                 "detail.type",
                 format!("`{name}` disagrees with the envelope's detail-type `{dt}`"),
             ))
         }
-        (Some(Value::String(name)), _) => name.clone(),
+        (Some(Ok(name)), _) => name,
         (None, Some(dt)) => dt.to_owned(),
-        (Some(other), _) => {
+        (Some(Err(found)), _) => {
             return Err(DecodeError::new(
                 detail_type,
                 "detail.type",
-                format!(
-                    "expected the event name as a string, found {}",
-                    json_kind(other)
-                ),
+                format!("expected the event name as a string, found {found}"),
             ))
         }
-        (None, None) => {
-            return Err(DecodeError::new(
-                None,
-                "detail.type",
-                "missing: expected the event name",
-            ))
-        }
+        (None, None) => return Err(DecodeError::new(None, "detail.type", "missing: expected the event name")),
     };
     let event = Some(name.as_str());
-    let id = match detail.get("id") {
-        Some(Value::String(id)) if !id.is_empty() => EventId::from(id.as_str()),
-        Some(other) => {
+    let id = match fields.id.map(string) {
+        Some(Ok(id)) if !id.is_empty() => EventId::from(id),
+        Some(Ok(_)) => {
             return Err(DecodeError::new(
                 event,
                 "detail.id",
-                format!("expected a non-empty string, found {}", describe(other)),
+                "expected a non-empty string, found an empty string",
             ))
         }
-        None => {
+        Some(Err(found)) => {
             return Err(DecodeError::new(
                 event,
                 "detail.id",
-                "missing: expected the event id as a string",
+                format!("expected a non-empty string, found {found}"),
             ))
         }
+        None => return Err(DecodeError::new(event, "detail.id", "missing: expected the event id as a string")),
     };
-    let occurred_on = match detail.get("occurred_on") {
-        Some(Value::String(text)) => {
-            parse_time(text).map_err(|e| DecodeError::new(event, "detail.occurred_on", e))?
-        }
-        Some(other) => {
+    let occurred_on = match fields.occurred_on.map(string) {
+        Some(Ok(text)) => parse_time(&text).map_err(|e| DecodeError::new(event, "detail.occurred_on", e))?,
+        Some(Err(found)) => {
             return Err(DecodeError::new(
                 event,
                 "detail.occurred_on",
-                format!("expected an ISO 8601 string, found {}", json_kind(other)),
+                format!("expected an ISO 8601 string, found {found}"),
             ))
         }
         None => {
@@ -197,37 +228,62 @@ pub fn decode_detail_value(
             ))
         }
     };
-    let attributes = match detail.get("attributes") {
-        Some(Value::String(text)) => {
-            // Validate now, so a stored or forwarded event is always readable.
-            parse_object(text, "detail.attributes").map_err(|e| e.in_event(&name))?;
-            text.clone()
-        }
-        Some(object @ Value::Object(_)) => object.to_string(),
-        Some(other) => {
-            return Err(DecodeError::new(
-                event,
-                "detail.attributes",
-                format!(
-                    "expected a JSON object or a string holding one, found {}",
-                    json_kind(other)
-                ),
-            ))
-        }
-        None => {
-            return Err(DecodeError::new(
-                event,
-                "detail.attributes",
-                "missing: expected a JSON object or a string holding one",
-            ))
-        }
-    };
+    Ok((name, id, occurred_on))
+}
+
+const EXPECTED_ATTRIBUTES: &str = "expected a JSON object or a string holding one";
+
+/// The attributes of a detail: the JSON text of an object, as sent or
+/// unescaped from the string that holds it.
+fn attributes_text<'a>(fields: &DetailFields<'a>, event: &str) -> Result<Cow<'a, str>, DecodeError> {
+    match fields.attributes {
+        // An object: kept byte for byte.
+        Some(raw) if raw.get().starts_with('{') => Ok(Cow::Borrowed(raw.get())),
+        Some(raw) => string(raw).map(Cow::Owned).map_err(|found| {
+            DecodeError::new(Some(event), "detail.attributes", format!("{EXPECTED_ATTRIBUTES}, found {found}"))
+        }),
+        None => Err(DecodeError::new(
+            Some(event),
+            "detail.attributes",
+            format!("missing: {EXPECTED_ATTRIBUTES}"),
+        )),
+    }
+}
+
+fn decode_detail_in(json: &str, detail_type: Option<&str>) -> Result<RawEvent, DecodeError> {
+    let fields: DetailFields = parse_fields(json, detail_type, "detail")?;
+    let (name, id, occurred_on) = identity(&fields, detail_type)?;
+    let attributes = attributes_text(&fields, &name)?;
+    // Validate now, so a stored or forwarded event is always readable.
+    check_object(&attributes)
+        .map_err(|e| DecodeError::new(Some(&name), "detail.attributes", e.problem().to_owned()))?;
     Ok(RawEvent {
         id,
         name,
         occurred_on,
-        attributes,
+        attributes: attributes.into_owned(),
     })
+}
+
+/// Decodes a `detail` straight into a typed event (the fast path when the
+/// type is known): the same checks and errors as [`decode_detail`] followed
+/// by [`RawEvent::decode`], in one pass over the attributes.
+pub fn decode_event<E: DomainEvent>(json: &str) -> Result<Event<E>, DecodeError> {
+    let fields: DetailFields = parse_fields(json, Some(E::EVENT_NAME), "detail")?;
+    let (name, id, occurred_on) = identity(&fields, None)?;
+    if name != E::EVENT_NAME {
+        return Err(DecodeError::new(
+            Some(E::EVENT_NAME),
+            "type",
+            format!("expected `{}`, found `{name}`", E::EVENT_NAME),
+        ));
+    }
+    let attributes = attributes_text(&fields, &name)?;
+    let payload = E::from_json(&attributes).map_err(|e| match e.field() {
+        "attributes" => DecodeError::new(Some(E::EVENT_NAME), "detail.attributes", e.problem().to_owned()),
+        _ => e,
+    })?;
+    Ok(Event::with_identity(id, occurred_on, payload))
 }
 
 /// The EventBridge envelope, as an SQS queue subscribed by a rule receives it.
@@ -251,74 +307,56 @@ pub struct Envelope {
     pub event: RawEvent,
 }
 
+#[derive(Deserialize)]
+struct EnvelopeFields<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(rename = "detail-type", borrow, default, deserialize_with = "present")]
+    detail_type: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    source: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    account: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    time: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    region: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    resources: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    detail: Option<&'a RawValue>,
+}
+
 /// Decodes a whole EventBridge envelope (an SQS message body).
 pub fn decode_envelope(json: &str) -> Result<Envelope, DecodeError> {
-    let Value::Object(envelope) = parse_object(json, "envelope")? else {
-        return Err(DecodeError::new(None, "envelope", "expected a JSON object"));
-    };
-    let detail_type = match envelope.get("detail-type") {
-        Some(Value::String(dt)) => dt.clone(),
-        Some(other) => {
+    let fields: EnvelopeFields = parse_fields(json, None, "envelope")?;
+    let detail_type = match fields.detail_type.map(string) {
+        Some(Ok(dt)) => dt,
+        Some(Err(found)) => {
             return Err(DecodeError::new(
                 None,
                 "detail-type",
-                format!(
-                    "expected the event name as a string, found {}",
-                    json_kind(other)
-                ),
+                format!("expected the event name as a string, found {found}"),
             ))
         }
-        None => {
-            return Err(DecodeError::new(
-                None,
-                "detail-type",
-                "missing: expected the event name",
-            ))
-        }
+        None => return Err(DecodeError::new(None, "detail-type", "missing: expected the event name")),
     };
-    let detail = envelope.get("detail").ok_or_else(|| {
-        DecodeError::new(
-            Some(&detail_type),
-            "detail",
-            "missing: expected a JSON object",
-        )
-    })?;
-    let event = decode_detail_value(detail, Some(&detail_type))?;
-    let text = |key: &str| envelope.get(key).and_then(Value::as_str).map(str::to_owned);
+    let detail = fields
+        .detail
+        .ok_or_else(|| DecodeError::new(Some(&detail_type), "detail", "missing: expected a JSON object"))?;
+    let event = decode_detail_in(detail.get(), Some(&detail_type))?;
+    let text = |raw: Option<&RawValue>| raw.and_then(|r| string(r).ok());
     Ok(Envelope {
-        id: text("id"),
-        source: text("source"),
-        account: text("account"),
-        time: text("time"),
-        region: text("region"),
-        resources: match envelope.get("resources") {
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect(),
-            _ => Vec::new(),
-        },
+        id: text(fields.id),
+        source: text(fields.source),
+        account: text(fields.account),
+        time: text(fields.time),
+        region: text(fields.region),
+        resources: fields
+            .resources
+            .and_then(|r| serde_json::from_str::<Vec<String>>(r.get()).ok())
+            .unwrap_or_default(),
         detail_type,
         event,
     })
-}
-
-fn parse_object(json: &str, field: &str) -> Result<Value, DecodeError> {
-    match serde_json::from_str::<Value>(json) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(other) => Err(DecodeError::new(
-            None,
-            field,
-            format!("expected a JSON object, found {}", json_kind(&other)),
-        )),
-        Err(e) => Err(DecodeError::new(None, field, format!("malformed JSON: {e}")).with_source(e)),
-    }
-}
-
-fn describe(value: &Value) -> String {
-    match value {
-        Value::String(s) if s.is_empty() => "an empty string".to_owned(),
-        other => json_kind(other).to_owned(),
-    }
 }

@@ -100,9 +100,10 @@ fn expand(input: &Input) -> TokenStream {
                 #private::serde::ser::SerializeMap::end(__events_map)
             }
 
-            fn from_dict(
-                #map_arg: &#private::serde_json::Map<::std::string::String, #private::serde_json::Value>,
-            ) -> ::core::result::Result<Self, #krate::DecodeError> {
+            fn from_attributes<__A>(#map_arg: &__A) -> ::core::result::Result<Self, #krate::DecodeError>
+            where
+                __A: #private::AttributeSource + ?::core::marker::Sized,
+            {
                 #body
             }
         }
@@ -123,13 +124,13 @@ fn field_init(field: &Field, krate: &syn::Path, private: &TokenStream) -> TokenS
     }
     match &field.default {
         None => quote_spanned! {ty.span()=>
-            #member: #private::field::<#ty>(__events_attributes, #event, #wire)?
+            #member: #private::field::<#ty, __A>(__events_attributes, #event, #wire)?
         },
         Some(FieldDefault::Trait(_)) => quote_spanned! {ty.span()=>
-            #member: #private::field_or::<#ty>(__events_attributes, #event, #wire, ::core::default::Default::default)?
+            #member: #private::field_or::<#ty, __A>(__events_attributes, #event, #wire, ::core::default::Default::default)?
         },
         Some(FieldDefault::Path(path)) => quote_spanned! {path.span()=>
-            #member: #private::field_or::<#ty>(__events_attributes, #event, #wire, #path)?
+            #member: #private::field_or::<#ty, __A>(__events_attributes, #event, #wire, #path)?
         },
     }
 }
@@ -156,9 +157,10 @@ fn fallback(input: &Input) -> TokenStream {
             {
                 ::core::unreachable!()
             }
-            fn from_dict(
-                _: &#private::serde_json::Map<::std::string::String, #private::serde_json::Value>,
-            ) -> ::core::result::Result<Self, #krate::DecodeError> {
+            fn from_attributes<__A>(_: &__A) -> ::core::result::Result<Self, #krate::DecodeError>
+            where
+                __A: #private::AttributeSource + ?::core::marker::Sized,
+            {
                 ::core::unreachable!()
             }
         }

@@ -27,12 +27,17 @@ fn detail(attributes: &str) -> String {
     )
 }
 
+/// Decodes through both paths (raw event, then typed; and the typed fast
+/// path), which must agree on the error.
 fn decode(attributes: &str) -> events_core::DecodeError {
-    let raw = match wire::decode_detail(&detail(attributes)) {
-        Ok(raw) => raw,
-        Err(e) => return e,
+    let text = detail(attributes);
+    let fast = wire::decode_event::<CompanyCreated>(&text).unwrap_err();
+    let slow = match wire::decode_detail(&text) {
+        Ok(raw) => raw.decode::<CompanyCreated>().unwrap_err(),
+        Err(e) => e,
     };
-    raw.decode::<CompanyCreated>().unwrap_err()
+    assert_eq!((fast.event(), fast.field(), fast.problem()), (slow.event(), slow.field(), slow.problem()));
+    fast
 }
 
 #[track_caller]
@@ -237,6 +242,7 @@ proptest! {
             let _ = raw.attributes_map();
         }
         let _ = CompanyCreated::from_json(&text);
+        let _ = wire::decode_event::<CompanyCreated>(&text);
         let _ = events_core::EventName::parse(&text);
     }
 }

@@ -142,6 +142,7 @@ proptest! {
         let decoded = wire::decode_detail(&entry.detail).unwrap();
         prop_assert_eq!(&decoded, &raw);
         let back = decoded.decode::<CompanyRegistered>().unwrap();
+        prop_assert_eq!(&wire::decode_event::<CompanyRegistered>(&entry.detail).unwrap(), &back);
         prop_assert_eq!(back.id().as_str(), id.as_str());
         // Kept to the microsecond, exactly.
         prop_assert_eq!(back.occurred_on().timestamp_micros(), at.timestamp_micros());
