@@ -2,11 +2,12 @@
 
 use std::fmt;
 
+use serde::de::MapAccess;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::attributes::{read_json, read_map};
 use crate::error::{DecodeError, EncodeError};
-use crate::attributes::{AttributeSource, RawAttributes};
 use crate::name::EventName;
 
 /// A domain event: a fact that happened, with a validated name and attributes.
@@ -54,18 +55,21 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// field, under its wire name).
     fn serialize_attributes<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
 
-    /// Rebuilds the event from its attributes, read through any
-    /// [`AttributeSource`] (the derive writes it; call [`Self::from_dict`] or
-    /// [`Self::from_json`] instead).
+    /// Reads the attributes from a serde map, recording in `field` the
+    /// attribute being read, so an error can name it. The derive writes it;
+    /// call [`Self::from_dict`] or [`Self::from_json`] instead.
     #[doc(hidden)]
-    fn from_attributes<S: AttributeSource + ?Sized>(attributes: &S) -> Result<Self, DecodeError>;
+    fn visit_attributes<'de, M: MapAccess<'de>>(
+        map: M,
+        field: &mut Option<&'static str>,
+    ) -> Result<Self, M::Error>;
 
     /// Rebuilds the event from its attributes object.
     ///
     /// Errors name the event, the field and what was expected; unknown keys
     /// are ignored, so producers may add attributes without breaking readers.
     fn from_dict(attributes: &Map<String, Value>) -> Result<Self, DecodeError> {
-        Self::from_attributes(attributes)
+        read_map(attributes)
     }
 
     /// The attributes as a JSON object map.
@@ -87,10 +91,10 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
         serde_json::to_string(&Attributes(self)).map_err(|e| EncodeError::new(Self::EVENT_NAME, e))
     }
 
-    /// Rebuilds the event from the JSON text of its attributes object.
+    /// Rebuilds the event from the JSON text of its attributes object, in
+    /// one pass.
     fn from_json(attributes: &str) -> Result<Self, DecodeError> {
-        let raw = RawAttributes::parse(attributes).map_err(|e| e.in_event(Self::EVENT_NAME))?;
-        Self::from_attributes(&raw)
+        read_json(attributes)
     }
 }
 

@@ -3,61 +3,21 @@
 
 pub use inventory;
 pub use serde;
+
 pub use serde_json;
 
+pub use crate::attributes::Key;
 pub use crate::handler::private::*;
-pub use crate::attributes::AttributeSource;
 pub use crate::registry::EventType;
 
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+use std::marker::PhantomData;
 
-use crate::error::DecodeError;
+use serde::de::{DeserializeOwned, MapAccess};
 
-/// Reads one attribute; a missing attribute is read as `null`, so `Option`
-/// fields may be absent, and every other type reports it as missing.
-pub fn field<T: DeserializeOwned, S: AttributeSource + ?Sized>(
-    attributes: &S,
-    event: &'static str,
-    key: &'static str,
-) -> Result<T, DecodeError> {
-    match attributes.read::<T>(key) {
-        Some(Ok(value)) => Ok(value),
-        Some(Err(problem)) => Err(invalid::<T>(event, key, problem)),
-        None => T::deserialize(&Value::Null).map_err(|_| missing::<T>(event, key)),
-    }
-}
-
-/// Reads one attribute, or `default()` when it is absent.
-pub fn field_or<T: DeserializeOwned, S: AttributeSource + ?Sized>(
-    attributes: &S,
-    event: &'static str,
-    key: &'static str,
-    default: fn() -> T,
-) -> Result<T, DecodeError> {
-    match attributes.read::<T>(key) {
-        Some(Ok(value)) => Ok(value),
-        Some(Err(problem)) => Err(invalid::<T>(event, key, problem)),
-        None => Ok(default()),
-    }
-}
-
-fn missing<T>(event: &'static str, key: &'static str) -> DecodeError {
-    DecodeError::new(
-        Some(event),
-        key,
-        format!("missing: expected {}", short_type_name::<T>()),
-    )
-}
-
+/// The error of an absent attribute whose type has no absent value.
 #[cold]
-fn invalid<T>(event: &'static str, key: &'static str, problem: String) -> DecodeError {
-    let problem = if problem.contains("expected") {
-        problem
-    } else {
-        format!("{problem} (expected {})", short_type_name::<T>())
-    };
-    DecodeError::new(Some(event), key, problem)
+pub fn missing<T, E: serde::de::Error>() -> E {
+    E::custom(format_args!("missing: expected {}", short_type_name::<T>()))
 }
 
 /// `alloc::string::String` → `String`, `core::option::Option<u32>` → `Option<u32>`.
@@ -76,6 +36,19 @@ fn short_type_name<T>() -> String {
     }
     result.push_str(word.rsplit("::").next().unwrap_or(&word));
     result
+}
+
+/// Reads one attribute's value. The derive reads every field through this
+/// function and [`absent_value`], both bounded by `DeserializeOwned` alone,
+/// so a field type that is not deserializable is reported once, at the field.
+pub fn read_value<'de, T: DeserializeOwned, M: MapAccess<'de>>(map: &mut M) -> Result<T, M::Error> {
+    map.next_value_seed(PhantomData::<T>)
+}
+
+/// The value of an absent attribute (`None` for an `Option`), if its type
+/// has one.
+pub fn absent_value<T: DeserializeOwned>() -> Option<T> {
+    T::deserialize(serde::de::value::UnitDeserializer::<serde::de::value::Error>::new()).ok()
 }
 
 #[cfg(test)]

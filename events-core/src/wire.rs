@@ -39,9 +39,9 @@ use crate::attributes::check_object;
 use std::borrow::Cow;
 
 use crate::envelope::{Event, EventId, RawEvent};
-use crate::event::DomainEvent;
 use crate::error::DecodeError;
 use crate::event::json_kind;
+use crate::event::DomainEvent;
 
 /// The parts of one PutEvents request entry (without the bus name).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,31 +124,117 @@ pub fn decode_detail(json: &str) -> Result<RawEvent, DecodeError> {
     decode_detail_in(json, None)
 }
 
-/// The fields of a `detail`, each kept as raw JSON text until read, so
-/// decoding builds no JSON tree and every error can say exactly what is wrong.
+/// The fields of a `detail`, read in one pass without a JSON tree; each
+/// keeps what kind of value it was, so errors can say what was found.
 #[derive(Deserialize)]
 struct DetailFields<'a> {
     #[serde(borrow, default, deserialize_with = "present")]
-    id: Option<&'a RawValue>,
+    id: Option<Json<'a>>,
     #[serde(rename = "type", borrow, default, deserialize_with = "present")]
-    kind: Option<&'a RawValue>,
+    kind: Option<Json<'a>>,
     #[serde(borrow, default, deserialize_with = "present")]
-    occurred_on: Option<&'a RawValue>,
+    occurred_on: Option<Json<'a>>,
     #[serde(borrow, default, deserialize_with = "present")]
-    attributes: Option<&'a RawValue>,
+    attributes: Option<Json<'a>>,
+}
+
+/// One JSON value as the decoders need it: a string (borrowed when it has
+/// no escapes), an object (as compact JSON text), or the kind of anything
+/// else.
+enum Json<'a> {
+    Str(Cow<'a, str>),
+    Object(String),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for Json<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Json<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Json<'de>, E> {
+                Ok(Json::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Json<'de>, E> {
+                Ok(Json::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Json<'de>, E> {
+                Ok(Json::Str(Cow::Owned(v)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Json<'de>, A::Error> {
+                let value = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Json::Object(value.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Json<'de>, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Json::Other("an array"))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Json<'de>, E> {
+                Ok(Json::Other("a boolean"))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Json<'de>, E> {
+                Ok(Json::Other("a number"))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Json<'de>, E> {
+                Ok(Json::Other("a number"))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Json<'de>, E> {
+                Ok(Json::Other("a number"))
+            }
+            fn visit_unit<E>(self) -> Result<Json<'de>, E> {
+                Ok(Json::Other("null"))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+impl<'a> Json<'a> {
+    /// The string, or the kind of value found instead.
+    fn string(self) -> Result<Cow<'a, str>, &'static str> {
+        match self {
+            Json::Str(s) => Ok(s),
+            Json::Object(_) => Err("an object"),
+            Json::Other(kind) => Err(kind),
+        }
+    }
 }
 
 /// A field that is present, even as `null` (which `Option` alone would
 /// read as absent, hiding what was sent).
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error> {
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Json<'de>>, D::Error> {
+    Json::deserialize(deserializer).map(Some)
+}
+
+/// The same for fields kept as raw JSON text.
+fn present_raw<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
     <&RawValue>::deserialize(deserializer).map(Some)
 }
 
 /// Parses JSON text that must be an object into `T`, with the errors every
 /// decoder uses.
-fn parse_fields<'a, T: Deserialize<'a>>(json: &'a str, event: Option<&str>, field: &str) -> Result<T, DecodeError> {
+fn parse_fields<'a, T: Deserialize<'a>>(
+    json: &'a str,
+    event: Option<&str>,
+    field: &str,
+) -> Result<T, DecodeError> {
     let describe = |e: &serde_json::Error| match serde_json::from_str::<Value>(json) {
-        Ok(value) if !value.is_object() => format!("expected a JSON object, found {}", json_kind(&value)),
+        Ok(value) if !value.is_object() => {
+            format!("expected a JSON object, found {}", json_kind(&value))
+        }
         Ok(_) => e.to_string(),
         Err(_) => format!("malformed JSON: {e}"),
     };
@@ -160,20 +246,16 @@ fn parse_fields<'a, T: Deserialize<'a>>(json: &'a str, event: Option<&str>, fiel
         };
         return Err(DecodeError::new(event, field, problem));
     }
-    serde_json::from_str::<T>(json).map_err(|e| DecodeError::new(event, field, describe(&e)).with_source(e))
-}
-
-/// A raw value that must be a string; `Err` holds the kind found instead.
-fn string(raw: &RawValue) -> Result<String, String> {
-    serde_json::from_str::<String>(raw.get()).map_err(|_| match serde_json::from_str::<Value>(raw.get()) {
-        Ok(value) => json_kind(&value).to_owned(),
-        Err(_) => "malformed JSON".to_owned(),
-    })
+    serde_json::from_str::<T>(json)
+        .map_err(|e| DecodeError::new(event, field, describe(&e)).with_source(e))
 }
 
 /// The identity part of a detail: name, id and time.
-fn identity(fields: &DetailFields, detail_type: Option<&str>) -> Result<(String, EventId, DateTime<Utc>), DecodeError> {
-    let name = match (fields.kind.map(string), detail_type) {
+fn identity(
+    fields: &mut DetailFields,
+    detail_type: Option<&str>,
+) -> Result<(String, EventId, DateTime<Utc>), DecodeError> {
+    let name = match (fields.kind.take().map(Json::string), detail_type) {
         (Some(Ok(name)), Some(dt)) if name != dt => {
             return Err(DecodeError::new(
                 Some(dt),
@@ -181,7 +263,7 @@ fn identity(fields: &DetailFields, detail_type: Option<&str>) -> Result<(String,
                 format!("`{name}` disagrees with the envelope's detail-type `{dt}`"),
             ))
         }
-        (Some(Ok(name)), _) => name,
+        (Some(Ok(name)), _) => name.into_owned(),
         (None, Some(dt)) => dt.to_owned(),
         (Some(Err(found)), _) => {
             return Err(DecodeError::new(
@@ -190,11 +272,17 @@ fn identity(fields: &DetailFields, detail_type: Option<&str>) -> Result<(String,
                 format!("expected the event name as a string, found {found}"),
             ))
         }
-        (None, None) => return Err(DecodeError::new(None, "detail.type", "missing: expected the event name")),
+        (None, None) => {
+            return Err(DecodeError::new(
+                None,
+                "detail.type",
+                "missing: expected the event name",
+            ))
+        }
     };
     let event = Some(name.as_str());
-    let id = match fields.id.map(string) {
-        Some(Ok(id)) if !id.is_empty() => EventId::from(id),
+    let id = match fields.id.take().map(Json::string) {
+        Some(Ok(id)) if !id.is_empty() => EventId::from(id.into_owned()),
         Some(Ok(_)) => {
             return Err(DecodeError::new(
                 event,
@@ -209,10 +297,18 @@ fn identity(fields: &DetailFields, detail_type: Option<&str>) -> Result<(String,
                 format!("expected a non-empty string, found {found}"),
             ))
         }
-        None => return Err(DecodeError::new(event, "detail.id", "missing: expected the event id as a string")),
+        None => {
+            return Err(DecodeError::new(
+                event,
+                "detail.id",
+                "missing: expected the event id as a string",
+            ))
+        }
     };
-    let occurred_on = match fields.occurred_on.map(string) {
-        Some(Ok(text)) => parse_time(&text).map_err(|e| DecodeError::new(event, "detail.occurred_on", e))?,
+    let occurred_on = match fields.occurred_on.take().map(Json::string) {
+        Some(Ok(text)) => {
+            parse_time(&text).map_err(|e| DecodeError::new(event, "detail.occurred_on", e))?
+        }
         Some(Err(found)) => {
             return Err(DecodeError::new(
                 event,
@@ -235,12 +331,15 @@ const EXPECTED_ATTRIBUTES: &str = "expected a JSON object or a string holding on
 
 /// The attributes of a detail: the JSON text of an object, as sent or
 /// unescaped from the string that holds it.
-fn attributes_text<'a>(fields: &DetailFields<'a>, event: &str) -> Result<Cow<'a, str>, DecodeError> {
+fn attributes_text<'a>(fields: DetailFields<'a>, event: &str) -> Result<Cow<'a, str>, DecodeError> {
     match fields.attributes {
-        // An object: kept byte for byte.
-        Some(raw) if raw.get().starts_with('{') => Ok(Cow::Borrowed(raw.get())),
-        Some(raw) => string(raw).map(Cow::Owned).map_err(|found| {
-            DecodeError::new(Some(event), "detail.attributes", format!("{EXPECTED_ATTRIBUTES}, found {found}"))
+        Some(Json::Object(text)) => Ok(Cow::Owned(text)),
+        Some(json) => json.string().map_err(|found| {
+            DecodeError::new(
+                Some(event),
+                "detail.attributes",
+                format!("{EXPECTED_ATTRIBUTES}, found {found}"),
+            )
         }),
         None => Err(DecodeError::new(
             Some(event),
@@ -251,9 +350,9 @@ fn attributes_text<'a>(fields: &DetailFields<'a>, event: &str) -> Result<Cow<'a,
 }
 
 fn decode_detail_in(json: &str, detail_type: Option<&str>) -> Result<RawEvent, DecodeError> {
-    let fields: DetailFields = parse_fields(json, detail_type, "detail")?;
-    let (name, id, occurred_on) = identity(&fields, detail_type)?;
-    let attributes = attributes_text(&fields, &name)?;
+    let mut fields: DetailFields = parse_fields(json, detail_type, "detail")?;
+    let (name, id, occurred_on) = identity(&mut fields, detail_type)?;
+    let attributes = attributes_text(fields, &name)?;
     // Validate now, so a stored or forwarded event is always readable.
     check_object(&attributes)
         .map_err(|e| DecodeError::new(Some(&name), "detail.attributes", e.problem().to_owned()))?;
@@ -269,8 +368,8 @@ fn decode_detail_in(json: &str, detail_type: Option<&str>) -> Result<RawEvent, D
 /// type is known): the same checks and errors as [`decode_detail`] followed
 /// by [`RawEvent::decode`], in one pass over the attributes.
 pub fn decode_event<E: DomainEvent>(json: &str) -> Result<Event<E>, DecodeError> {
-    let fields: DetailFields = parse_fields(json, Some(E::EVENT_NAME), "detail")?;
-    let (name, id, occurred_on) = identity(&fields, None)?;
+    let mut fields: DetailFields = parse_fields(json, Some(E::EVENT_NAME), "detail")?;
+    let (name, id, occurred_on) = identity(&mut fields, None)?;
     if name != E::EVENT_NAME {
         return Err(DecodeError::new(
             Some(E::EVENT_NAME),
@@ -278,9 +377,13 @@ pub fn decode_event<E: DomainEvent>(json: &str) -> Result<Event<E>, DecodeError>
             format!("expected `{}`, found `{name}`", E::EVENT_NAME),
         ));
     }
-    let attributes = attributes_text(&fields, &name)?;
+    let attributes = attributes_text(fields, &name)?;
     let payload = E::from_json(&attributes).map_err(|e| match e.field() {
-        "attributes" => DecodeError::new(Some(E::EVENT_NAME), "detail.attributes", e.problem().to_owned()),
+        "attributes" => DecodeError::new(
+            Some(E::EVENT_NAME),
+            "detail.attributes",
+            e.problem().to_owned(),
+        ),
         _ => e,
     })?;
     Ok(Event::with_identity(id, occurred_on, payload))
@@ -310,28 +413,28 @@ pub struct Envelope {
 #[derive(Deserialize)]
 struct EnvelopeFields<'a> {
     #[serde(borrow, default, deserialize_with = "present")]
-    id: Option<&'a RawValue>,
+    id: Option<Json<'a>>,
     #[serde(rename = "detail-type", borrow, default, deserialize_with = "present")]
-    detail_type: Option<&'a RawValue>,
+    detail_type: Option<Json<'a>>,
     #[serde(borrow, default, deserialize_with = "present")]
-    source: Option<&'a RawValue>,
+    source: Option<Json<'a>>,
     #[serde(borrow, default, deserialize_with = "present")]
-    account: Option<&'a RawValue>,
+    account: Option<Json<'a>>,
     #[serde(borrow, default, deserialize_with = "present")]
-    time: Option<&'a RawValue>,
+    time: Option<Json<'a>>,
     #[serde(borrow, default, deserialize_with = "present")]
-    region: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    region: Option<Json<'a>>,
+    #[serde(borrow, default, deserialize_with = "present_raw")]
     resources: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, default, deserialize_with = "present_raw")]
     detail: Option<&'a RawValue>,
 }
 
 /// Decodes a whole EventBridge envelope (an SQS message body).
 pub fn decode_envelope(json: &str) -> Result<Envelope, DecodeError> {
     let fields: EnvelopeFields = parse_fields(json, None, "envelope")?;
-    let detail_type = match fields.detail_type.map(string) {
-        Some(Ok(dt)) => dt,
+    let detail_type = match fields.detail_type.map(Json::string) {
+        Some(Ok(dt)) => dt.into_owned(),
         Some(Err(found)) => {
             return Err(DecodeError::new(
                 None,
@@ -339,13 +442,23 @@ pub fn decode_envelope(json: &str) -> Result<Envelope, DecodeError> {
                 format!("expected the event name as a string, found {found}"),
             ))
         }
-        None => return Err(DecodeError::new(None, "detail-type", "missing: expected the event name")),
+        None => {
+            return Err(DecodeError::new(
+                None,
+                "detail-type",
+                "missing: expected the event name",
+            ))
+        }
     };
-    let detail = fields
-        .detail
-        .ok_or_else(|| DecodeError::new(Some(&detail_type), "detail", "missing: expected a JSON object"))?;
+    let detail = fields.detail.ok_or_else(|| {
+        DecodeError::new(
+            Some(&detail_type),
+            "detail",
+            "missing: expected a JSON object",
+        )
+    })?;
     let event = decode_detail_in(detail.get(), Some(&detail_type))?;
-    let text = |raw: Option<&RawValue>| raw.and_then(|r| string(r).ok());
+    let text = |json: Option<Json>| json.and_then(|j| j.string().ok()).map(Cow::into_owned);
     Ok(Envelope {
         id: text(fields.id),
         source: text(fields.source),

@@ -64,17 +64,7 @@ fn expand(input: &Input) -> TokenStream {
             #private::serde::ser::SerializeMap::serialize_entry(&mut __events_map, #wire, &self.#member)?;
         }
     });
-    let body = if input.unit {
-        quote!(::core::result::Result::Ok(Self))
-    } else {
-        let inits = input.fields.iter().map(|f| field_init(f, krate, &private));
-        quote!(::core::result::Result::Ok(Self { #(#inits,)* }))
-    };
-    let map_arg = if input.fields.is_empty() {
-        quote!(_)
-    } else {
-        quote!(__events_attributes)
-    };
+    let visit = visit_attributes(input, &private);
 
     wrap(quote! {
         #[automatically_derived]
@@ -100,12 +90,7 @@ fn expand(input: &Input) -> TokenStream {
                 #private::serde::ser::SerializeMap::end(__events_map)
             }
 
-            fn from_attributes<__A>(#map_arg: &__A) -> ::core::result::Result<Self, #krate::DecodeError>
-            where
-                __A: #private::AttributeSource + ?::core::marker::Sized,
-            {
-                #body
-            }
+            #visit
         }
 
         #private::inventory::submit! {
@@ -114,24 +99,98 @@ fn expand(input: &Input) -> TokenStream {
     })
 }
 
-fn field_init(field: &Field, krate: &syn::Path, private: &TokenStream) -> TokenStream {
-    let member = field.member;
-    let ty = field.ty;
-    let wire = &field.wire;
-    let event = quote!(<Self as #krate::DomainEvent>::EVENT_NAME);
-    if field.skip {
-        return quote_spanned!(ty.span()=> #member: ::core::default::Default::default());
-    }
-    match &field.default {
-        None => quote_spanned! {ty.span()=>
-            #member: #private::field::<#ty, __A>(__events_attributes, #event, #wire)?
-        },
-        Some(FieldDefault::Trait(_)) => quote_spanned! {ty.span()=>
-            #member: #private::field_or::<#ty, __A>(__events_attributes, #event, #wire, ::core::default::Default::default)?
-        },
-        Some(FieldDefault::Path(path)) => quote_spanned! {path.span()=>
-            #member: #private::field_or::<#ty, __A>(__events_attributes, #event, #wire, #path)?
-        },
+/// `visit_attributes`: one pass over the attributes map, each value read
+/// straight into its field's slot, recording the attribute being read so an
+/// error names it. Unknown keys are skipped, the last duplicate wins, an
+/// absent `Option` is `None`.
+fn visit_attributes(input: &Input, private: &TokenStream) -> TokenStream {
+    let ident = input.ident;
+    // Each slot carries its field type's span: a type error about the slot
+    // then lands on the user's field, not on the derive.
+    let slot =
+        |i: usize| quote::format_ident!("__events_field_{}", i, span = input.fields[i].ty.span());
+    let sent = || input.fields.iter().enumerate().filter(|(_, f)| !f.skip);
+    let slots = sent().map(|(i, f)| {
+        let slot = slot(i);
+        let ty = f.ty;
+        quote!(let mut #slot: ::core::option::Option<#ty> = ::core::option::Option::None;)
+    });
+    let arms = sent().map(|(i, f)| {
+        let slot = slot(i);
+        let wire = &f.wire;
+        let ty = f.ty;
+        let read = quote_spanned! {ty.span()=>
+            #slot = ::core::option::Option::Some(
+                #private::read_value::<#ty, __M>(&mut __events_map)?,
+            );
+        };
+        quote! {
+            #wire => {
+                *__events_at = ::core::option::Option::Some(#wire);
+                #read
+                *__events_at = ::core::option::Option::None;
+            }
+        }
+    });
+    let inits = input.fields.iter().enumerate().map(|(i, f)| {
+        let member = f.member;
+        let ty = f.ty;
+        if f.skip {
+            return quote_spanned!(ty.span()=> #member: ::core::default::Default::default());
+        }
+        let slot = slot(i);
+        let wire = &f.wire;
+        let absent = match &f.default {
+            None => {
+                let absent = quote_spanned!(ty.span()=> #private::absent_value::<#ty>());
+                quote! {
+                    match #absent {
+                        ::core::option::Option::Some(__events_value) => __events_value,
+                        ::core::option::Option::None => {
+                            *__events_at = ::core::option::Option::Some(#wire);
+                            return ::core::result::Result::Err(#private::missing::<#ty, __M::Error>());
+                        }
+                    }
+                }
+            }
+            Some(FieldDefault::Trait(_)) => quote_spanned!(ty.span()=> ::core::default::Default::default()),
+            Some(FieldDefault::Path(path)) => quote!(#path()),
+        };
+        quote! {
+            #member: match #slot {
+                ::core::option::Option::Some(__events_value) => __events_value,
+                ::core::option::Option::None => #absent,
+            }
+        }
+    });
+    let construct = if input.unit {
+        quote!(#ident)
+    } else {
+        quote!(#ident { #(#inits,)* })
+    };
+    quote! {
+        fn visit_attributes<'de, __M>(
+            mut __events_map: __M,
+            __events_at: &mut ::core::option::Option<&'static str>,
+        ) -> ::core::result::Result<Self, __M::Error>
+        where
+            __M: #private::serde::de::MapAccess<'de>,
+        {
+            #(#slots)*
+            while let ::core::option::Option::Some(__events_key) =
+                #private::serde::de::MapAccess::next_key::<#private::Key<'de>>(&mut __events_map)?
+            {
+                match __events_key.as_str() {
+                    #(#arms)*
+                    _ => {
+                        #private::serde::de::MapAccess::next_value::<#private::serde::de::IgnoredAny>(
+                            &mut __events_map,
+                        )?;
+                    }
+                }
+            }
+            ::core::result::Result::Ok(#construct)
+        }
     }
 }
 
@@ -157,9 +216,12 @@ fn fallback(input: &Input) -> TokenStream {
             {
                 ::core::unreachable!()
             }
-            fn from_attributes<__A>(_: &__A) -> ::core::result::Result<Self, #krate::DecodeError>
+            fn visit_attributes<'de, __M>(
+                _: __M,
+                _: &mut ::core::option::Option<&'static str>,
+            ) -> ::core::result::Result<Self, __M::Error>
             where
-                __A: #private::AttributeSource + ?::core::marker::Sized,
+                __M: #private::serde::de::MapAccess<'de>,
             {
                 ::core::unreachable!()
             }

@@ -36,7 +36,10 @@ fn decode(attributes: &str) -> events_core::DecodeError {
         Ok(raw) => raw.decode::<CompanyCreated>().unwrap_err(),
         Err(e) => e,
     };
-    assert_eq!((fast.event(), fast.field(), fast.problem()), (slow.event(), slow.field(), slow.problem()));
+    assert_eq!(
+        (fast.event(), fast.field(), fast.problem()),
+        (slow.event(), slow.field(), slow.problem())
+    );
     fast
 }
 
