@@ -1,0 +1,547 @@
+//! The bus: discovery, dispatch semantics, delivery, configuration errors,
+//! aggregates and the process-wide instance (SPEC §5–§6).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+// Linking the example crates makes their handlers discoverable here.
+use company_notifications as _;
+use events_core::bus::Delivery;
+use events_core::store::{EventStore, MemoryStore, StoreError, StoreStats, StoredEvent};
+use events_core::{
+    handler, BusError, DomainEvent, Event, EventBus, EventId, Handler, HandlerResult,
+    HandlerStatus, Mode, RawEvent, Recorder,
+};
+use events_examples::domain::events::CompanyCreated;
+
+// ------------------------------------------------------------------ events
+
+#[derive(DomainEvent, Debug, Clone, PartialEq)]
+#[event(
+    company = "acme",
+    service = "shop",
+    version = 1,
+    resource = "order",
+    action = "placed"
+)]
+struct OrderPlaced {
+    total: u64,
+}
+
+#[derive(DomainEvent, Debug, Clone, PartialEq)]
+#[event(
+    company = "acme",
+    service = "shop",
+    version = 1,
+    resource = "payment",
+    action = "failed"
+)]
+struct PaymentFailed {
+    reason: String,
+}
+
+#[derive(DomainEvent, Debug, Clone, PartialEq)]
+#[event(
+    company = "acme",
+    service = "shop",
+    version = 1,
+    resource = "parcel",
+    action = "shipped"
+)]
+struct ParcelShipped {
+    delay_ms: u64,
+}
+
+/// What handlers saw, by event id, so concurrent tests do not mix.
+static SEEN: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+fn saw(id: &EventId, what: &str) {
+    SEEN.lock().unwrap().push((id.to_string(), what.to_owned()));
+}
+
+fn seen(id: &EventId) -> Vec<String> {
+    let mut v: Vec<String> = SEEN
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(i, _)| i == id.as_str())
+        .map(|(_, w)| w.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+// ---------------------------------------------------------------- handlers
+
+#[handler]
+async fn by_ref_envelope(event: &Event<OrderPlaced>) {
+    saw(
+        event.id(),
+        &format!(
+            "by_ref_envelope {} {}",
+            event.total,
+            event.occurred_on().timestamp_micros()
+        ),
+    );
+}
+
+#[handler]
+async fn by_ref_event(event: &OrderPlaced) {
+    // No id here: record under the total, which each test makes unique.
+    SEEN.lock()
+        .unwrap()
+        .push((format!("total-{}", event.total), "by_ref_event".to_owned()));
+}
+
+#[handler]
+async fn by_value_envelope(event: Event<OrderPlaced>) {
+    saw(event.id(), "by_value_envelope");
+}
+
+#[handler]
+async fn by_value_event(event: OrderPlaced) {
+    SEEN.lock().unwrap().push((
+        format!("total-{}", event.total),
+        "by_value_event".to_owned(),
+    ));
+}
+
+#[derive(Debug)]
+struct Declined;
+
+impl std::fmt::Display for Declined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("card declined")
+    }
+}
+
+impl std::error::Error for Declined {}
+
+#[handler]
+async fn failing(_event: &PaymentFailed) -> Result<(), Declined> {
+    Err(Declined)
+}
+
+#[handler]
+async fn panicking(event: &PaymentFailed) {
+    if event.reason == "panic" {
+        panic!("handler blew up");
+    }
+}
+
+#[handler]
+async fn healthy(event: &Event<PaymentFailed>) {
+    saw(event.id(), "healthy");
+}
+
+#[handler]
+async fn slow(event: &Event<ParcelShipped>) {
+    tokio::time::sleep(Duration::from_millis(event.delay_ms)).await;
+    saw(event.id(), "slow finished");
+}
+
+/// A handler with a dependency, registered explicitly.
+struct Counter(Arc<AtomicUsize>);
+
+impl Handler<OrderPlaced> for Counter {
+    async fn handle(&self, event: &Event<OrderPlaced>) -> HandlerResult {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        saw(event.id(), "explicit counter");
+        Ok(())
+    }
+}
+
+fn bus() -> EventBus {
+    EventBus::builder().in_memory_store().build().unwrap()
+}
+
+// ------------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn discovery_sees_each_example_handler_exactly_once() {
+    let bus = bus();
+    let mut names = bus.handlers_of(CompanyCreated::EVENT_NAME);
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "company_notifications::send_welcome_email",
+            "events_examples::infrastructure::messaging::handlers::CreateDefaultSettings",
+            "events_examples::infrastructure::messaging::handlers::log_company_created",
+        ]
+    );
+    let registered: Vec<_> = events_core::handler::discovered_handlers()
+        .filter(|h| h.event_name() == CompanyCreated::EVENT_NAME)
+        .map(|h| h.name())
+        .collect();
+    assert_eq!(registered.len(), 3, "{registered:?}");
+}
+
+#[tokio::test]
+async fn every_argument_form_runs_with_identity() {
+    let bus = bus();
+    let event = Event::new(OrderPlaced { total: 1001 });
+    let (id, at) = (event.id().clone(), event.occurred_on());
+    let outcome = bus.publish(event).await.unwrap();
+    assert_eq!(outcome.id(), &id);
+    assert_eq!(outcome.delivery(), &Delivery::Stored);
+    assert!(outcome.failures().next().is_none(), "{outcome:?}");
+    assert_eq!(
+        seen(&id),
+        [
+            format!("by_ref_envelope 1001 {}", at.timestamp_micros()),
+            "by_value_envelope".to_owned()
+        ]
+    );
+    let by_total = seen(&EventId::from("total-1001"));
+    assert_eq!(by_total, ["by_ref_event", "by_value_event"]);
+    // Stable names: module path + function name.
+    assert!(
+        outcome.handler_names().any(|n| n == "bus::by_ref_envelope"),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn explicit_and_discovered_handlers_run_together() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let bus = EventBus::builder()
+        .in_memory_store()
+        .register_handler(Counter(count.clone()))
+        .build()
+        .unwrap();
+    let event = Event::new(OrderPlaced { total: 1002 });
+    let id = event.id().clone();
+    let outcome = bus.publish(event).await.unwrap();
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    assert_eq!(outcome.handlers().len(), 5, "{outcome:?}");
+    assert_eq!(
+        outcome.handlers().last().map(|h| h.handler.as_ref()),
+        Some("bus::Counter")
+    );
+    assert!(seen(&id).contains(&"explicit counter".to_owned()));
+}
+
+#[tokio::test]
+async fn registering_a_handler_twice_is_an_error() {
+    let err = EventBus::builder()
+        .in_memory_store()
+        .register_handler_named::<OrderPlaced, _>("bus::by_ref_envelope", Counter(Arc::default()))
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, BusError::DuplicateHandler { .. }), "{err}");
+    assert!(err.to_string().contains("bus::by_ref_envelope"), "{err}");
+}
+
+#[tokio::test]
+async fn a_failing_and_a_panicking_handler_do_not_stop_a_healthy_one() {
+    let bus = bus();
+    for _ in 0..2 {
+        let event = Event::new(PaymentFailed {
+            reason: "panic".into(),
+        });
+        let id = event.id().clone();
+        let outcome = bus.publish(event).await.unwrap();
+        assert_eq!(seen(&id), ["healthy"]);
+        let failures: HashMap<&str, &HandlerStatus> = outcome
+            .failures()
+            .map(|h| (h.handler.as_ref(), &h.status))
+            .collect();
+        assert_eq!(failures.len(), 2, "{outcome:?}");
+        assert_eq!(
+            failures["bus::failing"],
+            &HandlerStatus::Failed("card declined".into())
+        );
+        assert_eq!(
+            failures["bus::panicking"],
+            &HandlerStatus::Panicked("handler blew up".into())
+        );
+    }
+    // The bus is not poisoned: other events still flow.
+    let outcome = bus.publish(OrderPlaced { total: 1003 }).await.unwrap();
+    assert!(outcome.failures().next().is_none());
+}
+
+#[tokio::test]
+async fn a_disabled_bus_publishes_nothing() {
+    let store = Arc::new(MemoryStore::new());
+    let bus = EventBus::builder()
+        .enabled(false)
+        .store(store.clone())
+        .build()
+        .unwrap();
+    let event = Event::new(OrderPlaced { total: 1004 });
+    let id = event.id().clone();
+    let outcome = bus.publish(event).await.unwrap();
+    assert_eq!(outcome.delivery(), &Delivery::Disabled);
+    assert!(outcome.handlers().is_empty());
+    assert!(seen(&id).is_empty());
+    assert_eq!(store.stats().await.unwrap(), StoreStats::default());
+}
+
+#[tokio::test(start_paused = true)]
+async fn async_mode_spawns_handlers_and_shutdown_waits_for_them() {
+    let bus = EventBus::builder()
+        .in_memory_store()
+        .async_handlers(true)
+        .build()
+        .unwrap();
+    let event = Event::new(ParcelShipped { delay_ms: 5_000 });
+    let id = event.id().clone();
+    let outcome = bus.publish(event).await.unwrap();
+    assert_eq!(outcome.spawned(), 1);
+    assert!(outcome.handlers().is_empty());
+    assert!(
+        seen(&id).is_empty(),
+        "publish returned before the handler finished"
+    );
+    bus.shutdown(Duration::from_secs(60)).await.unwrap();
+    assert_eq!(seen(&id), ["slow finished"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_reports_work_still_running_at_its_deadline() {
+    let bus = EventBus::builder()
+        .in_memory_store()
+        .async_handlers(true)
+        .build()
+        .unwrap();
+    bus.publish(ParcelShipped { delay_ms: 600_000 })
+        .await
+        .unwrap();
+    let err = bus.shutdown(Duration::from_secs(1)).await.unwrap_err();
+    assert!(
+        matches!(err, BusError::ShutdownTimeout { pending: 1 }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn local_mode_stores_every_event_durably_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/folder/events.db");
+    let bus = EventBus::builder().store_path(&path).build().unwrap();
+    let first = bus.publish(OrderPlaced { total: 1005 }).await.unwrap();
+    bus.publish_batch([
+        Event::new(OrderPlaced { total: 1006 }),
+        Event::new(OrderPlaced { total: 1007 }),
+    ])
+    .await
+    .unwrap();
+    drop(bus);
+    // A new bus on the same file sees them, oldest first, identity kept.
+    let bus = EventBus::builder().store_path(&path).build().unwrap();
+    let stored = bus.consume(10).await.unwrap();
+    assert_eq!(stored.len(), 3);
+    assert_eq!(&stored[0].event.id, first.id());
+    let totals: Vec<u64> = stored
+        .iter()
+        .map(|s| s.event.decode::<OrderPlaced>().unwrap().total)
+        .collect();
+    assert_eq!(totals, [1005, 1006, 1007]);
+    assert!(
+        bus.consume(10).await.unwrap().is_empty(),
+        "consume takes them out"
+    );
+}
+
+#[tokio::test]
+async fn an_unwritable_store_path_is_a_clear_start_up_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a folder").unwrap();
+    let err = EventBus::builder()
+        .store_path(file.join("events.db"))
+        .build()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, BusError::Store(StoreError::Open { .. })),
+        "{text}"
+    );
+    assert!(text.contains("cannot open the event store at"), "{text}");
+    assert!(text.contains("a-file/events.db"), "{text}");
+}
+
+#[tokio::test]
+async fn eventbridge_mode_without_the_publisher_is_a_clear_start_up_error() {
+    let err = EventBus::builder()
+        .mode(Mode::EventBridge)
+        .in_memory_store()
+        .connect()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            BusError::NoPublisher {
+                mode: Mode::EventBridge
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("events-eventbridge"), "{err}");
+}
+
+/// A store whose disk is full.
+struct FullDisk;
+
+impl EventStore for FullDisk {
+    fn store(
+        &self,
+        _: Vec<RawEvent>,
+    ) -> events_core::publisher::BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Err(StoreError::Closed) })
+    }
+    fn peek(
+        &self,
+        _: usize,
+    ) -> events_core::publisher::BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn ack(
+        &self,
+        _: Vec<EventId>,
+    ) -> events_core::publisher::BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async { Ok(0) })
+    }
+    fn consume(
+        &self,
+        _: usize,
+    ) -> events_core::publisher::BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn record_failure(
+        &self,
+        _: EventId,
+        _: String,
+        _: bool,
+    ) -> events_core::publisher::BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn get(
+        &self,
+        _: EventId,
+    ) -> events_core::publisher::BoxFuture<'_, Result<Option<StoredEvent>, StoreError>> {
+        Box::pin(async { Ok(None) })
+    }
+    fn dead_letters(
+        &self,
+        _: usize,
+    ) -> events_core::publisher::BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    fn requeue(
+        &self,
+        _: EventId,
+    ) -> events_core::publisher::BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async { Ok(false) })
+    }
+    fn purge_dead(&self) -> events_core::publisher::BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(async { Ok(0) })
+    }
+    fn stats(&self) -> events_core::publisher::BoxFuture<'_, Result<StoreStats, StoreError>> {
+        Box::pin(async { Ok(StoreStats::default()) })
+    }
+}
+
+#[tokio::test]
+async fn recorded_events_are_cleared_only_after_a_successful_publish() {
+    let mut recorder = Recorder::new();
+    let first = recorder.record(OrderPlaced { total: 1008 }).clone();
+    recorder.record(PaymentFailed { reason: "x".into() });
+
+    let failing = EventBus::builder()
+        .store(Arc::new(FullDisk))
+        .build()
+        .unwrap();
+    let err = failing.publish_recorded(&mut recorder).await.unwrap_err();
+    assert!(
+        matches!(&err, BusError::NotDelivered { failed, .. } if failed.len() == 2),
+        "{err}"
+    );
+    assert_eq!(
+        recorder.len(),
+        2,
+        "nothing was delivered, so nothing is forgotten"
+    );
+    assert!(
+        seen(&first).is_empty(),
+        "handlers do not run for an event that was not stored"
+    );
+
+    let outcome = bus().publish_recorded(&mut recorder).await.unwrap();
+    assert!(recorder.is_empty());
+    assert_eq!(outcome.events.len(), 2);
+    assert_eq!(
+        outcome.events[0].id(),
+        &first,
+        "identity fixed when recorded"
+    );
+    assert_eq!(outcome.events[1].name(), PaymentFailed::EVENT_NAME);
+}
+
+#[tokio::test]
+async fn a_received_raw_event_is_decoded_and_dispatched() {
+    let bus = bus();
+    let event = Event::new(OrderPlaced { total: 1009 });
+    let raw = RawEvent::from_event(&event).unwrap();
+    let outcomes = bus.dispatch_raw(&raw).await.unwrap();
+    assert_eq!(outcomes.len(), 4);
+    assert_eq!(seen(event.id()).len(), 2);
+
+    let unknown = RawEvent {
+        name: "acme.shop.1.event.nobody.cared".into(),
+        ..raw.clone()
+    };
+    assert!(
+        bus.dispatch_raw(&unknown).await.unwrap().is_empty(),
+        "no handler is not an error"
+    );
+
+    let broken = RawEvent {
+        attributes: r#"{"total":"many"}"#.into(),
+        ..raw
+    };
+    let err = bus.dispatch_raw(&broken).await.unwrap_err();
+    assert!(err.to_string().contains("field `total`"), "{err}");
+}
+
+#[tokio::test]
+async fn the_process_wide_bus_and_its_reset() {
+    // The only test of this binary that touches the environment.
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("EVENT_BUS_STORE_PATH", dir.path().join("global.db"));
+
+    events_core::reset_event_bus();
+    let a = events_core::get_event_bus().await.unwrap();
+    a.publish(OrderPlaced { total: 1010 }).await.unwrap();
+    let b = events_core::get_event_bus().await.unwrap();
+    assert_eq!(
+        b.store().unwrap().stats().await.unwrap().pending,
+        1,
+        "one shared bus"
+    );
+
+    let own = bus();
+    events_core::set_event_bus(own.clone());
+    let c = events_core::get_event_bus().await.unwrap();
+    assert_eq!(
+        c.store().unwrap().stats().await.unwrap().pending,
+        0,
+        "the injected bus"
+    );
+
+    events_core::reset_event_bus();
+    std::env::set_var("EVENT_BUS_STORE_PATH", dir.path().join("fresh.db"));
+    let d = events_core::get_event_bus().await.unwrap();
+    assert_eq!(
+        d.store().unwrap().stats().await.unwrap().pending,
+        0,
+        "a clean state after reset"
+    );
+    assert_eq!(d.config().store_path, dir.path().join("fresh.db"));
+    events_core::reset_event_bus();
+}
