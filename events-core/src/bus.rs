@@ -322,9 +322,12 @@ impl EventBus {
         &self,
         event: impl Into<Event<E>>,
     ) -> Result<PublishOutcome, BusError> {
-        let mut outcome = self.publish_all(vec![AnyEvent::new(event.into())]).await?;
-        outcome.events.pop().ok_or_else(|| BusError::NotDelivered {
-            failed: Vec::new(),
+        let event = AnyEvent::new(event.into());
+        let mut outcome = None;
+        self.publish_each(std::slice::from_ref(&event), |o| outcome = Some(o))
+            .await?;
+        outcome.ok_or_else(|| BusError::NotDelivered {
+            failed: vec![event.id().clone()],
             delivered: Vec::new(),
             source: "internal error: no outcome for the published event".into(),
         })
@@ -336,8 +339,8 @@ impl EventBus {
         I: IntoIterator,
         I::Item: Into<AnyEvent>,
     {
-        self.publish_all(events.into_iter().map(Into::into).collect())
-            .await
+        let events: Vec<AnyEvent> = events.into_iter().map(Into::into).collect();
+        self.publish_all(&events).await
     }
 
     /// Publishes everything `recorder` holds; it keeps only the events that
@@ -347,7 +350,7 @@ impl EventBus {
         &self,
         recorder: &mut Recorder,
     ) -> Result<BatchOutcome, BusError> {
-        let result = self.publish_all(recorder.events().to_vec()).await;
+        let result = self.publish_all(recorder.events()).await;
         match &result {
             Ok(_) => recorder.clear(),
             Err(BusError::NotDelivered { failed, .. }) => {
@@ -358,43 +361,52 @@ impl EventBus {
         result
     }
 
-    async fn publish_all(&self, events: Vec<AnyEvent>) -> Result<BatchOutcome, BusError> {
+    async fn publish_all(&self, events: &[AnyEvent]) -> Result<BatchOutcome, BusError> {
+        let mut outcomes = Vec::with_capacity(events.len());
+        self.publish_each(events, |o| outcomes.push(o)).await?;
+        Ok(BatchOutcome { events: outcomes })
+    }
+
+    /// Delivers `events`, then dispatches each, handing each outcome to `sink`.
+    async fn publish_each(
+        &self,
+        events: &[AnyEvent],
+        mut sink: impl FnMut(PublishOutcome) + Send,
+    ) -> Result<(), BusError> {
         let inner = &self.inner;
         if !inner.config.enabled {
             tracing::debug!(
                 count = events.len(),
                 "event bus disabled; nothing published"
             );
-            return Ok(BatchOutcome {
-                events: events
-                    .iter()
-                    .map(|e| outcome(e, Delivery::Disabled))
-                    .collect(),
-            });
+            events
+                .iter()
+                .for_each(|e| sink(outcome(e, Delivery::Disabled)));
+            return Ok(());
         }
         let span = tracing::info_span!("publish", count = events.len(), mode = %inner.config.mode);
         async move {
-            let deliveries = self.deliver(&events).await?;
-            let mut outcomes = Vec::with_capacity(events.len());
+            let deliveries = if inner.store.is_none() && inner.publisher.is_none() {
+                Deliveries::Same(Delivery::InProcess, events.len())
+            } else {
+                self.deliver(events).await?
+            };
             for (event, delivery) in events.iter().zip(deliveries) {
                 let mut out = outcome(event, delivery);
                 if inner.dispatch_in_process {
                     self.dispatch(event, &mut out).await;
                 }
-                outcomes.push(out);
+                sink(out);
             }
-            Ok(BatchOutcome { events: outcomes })
+            Ok(())
         }
         .instrument(span)
         .await
     }
 
     /// Delivers every event or reports which were not.
-    async fn deliver(&self, events: &[AnyEvent]) -> Result<Vec<Delivery>, BusError> {
+    async fn deliver(&self, events: &[AnyEvent]) -> Result<Deliveries, BusError> {
         let inner = &self.inner;
-        if inner.store.is_none() && inner.publisher.is_none() {
-            return Ok(vec![Delivery::InProcess; events.len()]);
-        }
         let raws = events
             .iter()
             .map(AnyEvent::to_raw)
@@ -405,7 +417,7 @@ impl EventBus {
                     for e in events {
                         tracing::info!(event = e.name(), id = %e.id(), "event stored");
                     }
-                    Ok(vec![Delivery::Stored; events.len()])
+                    Ok(Deliveries::Same(Delivery::Stored, events.len()))
                 }
                 Err(source) => {
                     tracing::error!(error = %source, count = events.len(), "events not stored");
@@ -439,7 +451,7 @@ impl EventBus {
                     }
                 }
                 if failed_raws.is_empty() {
-                    return Ok(deliveries);
+                    return Ok(Deliveries::Each(deliveries.into_iter()));
                 }
                 let failed_ids: Vec<EventId> = failed_raws.iter().map(|r| r.id.clone()).collect();
                 let stored = match store {
@@ -450,7 +462,7 @@ impl EventBus {
                     None => Err("the bus has no failover store".into()),
                 };
                 match stored {
-                    Ok(()) => Ok(deliveries),
+                    Ok(()) => Ok(Deliveries::Each(deliveries.into_iter())),
                     Err(source) => {
                         tracing::error!(error = %source, count = failed_ids.len(), "events neither published nor stored");
                         Err(BusError::NotDelivered {
@@ -465,7 +477,7 @@ impl EventBus {
                     }
                 }
             }
-            (None, None) => Ok(vec![Delivery::InProcess; events.len()]),
+            (None, None) => Ok(Deliveries::Same(Delivery::InProcess, events.len())),
         }
     }
 
@@ -576,6 +588,27 @@ impl EventBus {
         match result {
             Ok(()) => Ok(()),
             Err(_) => Err(BusError::ShutdownTimeout { pending }),
+        }
+    }
+}
+
+/// How each event of a call was delivered, without a `Vec` when all were
+/// delivered alike.
+enum Deliveries {
+    Same(Delivery, usize),
+    Each(std::vec::IntoIter<Delivery>),
+}
+
+impl Iterator for Deliveries {
+    type Item = Delivery;
+    fn next(&mut self) -> Option<Delivery> {
+        match self {
+            Deliveries::Same(_, 0) => None,
+            Deliveries::Same(delivery, left) => {
+                *left -= 1;
+                Some(delivery.clone())
+            }
+            Deliveries::Each(each) => each.next(),
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Deref;
+use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
@@ -16,19 +17,35 @@ use crate::event::{parse_attributes, DomainEvent};
 /// Generated ids are UUIDs (version 7, so they sort by creation time). Ids
 /// received from other producers are kept exactly as sent, in any string form
 /// (Python's `package-events-bus` writes 32 hex digits without dashes).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(transparent)]
-pub struct EventId(String);
+/// Cloning is cheap: the text is shared.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventId(Arc<str>);
 
 impl EventId {
     /// A new unique id.
     pub fn new() -> Self {
-        EventId(uuid::Uuid::now_v7().hyphenated().to_string())
+        EventId(Arc::from(
+            uuid::Uuid::now_v7()
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()) as &str,
+        ))
     }
 
     /// The id as sent on the wire.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl serde::Serialize for EventId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for EventId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(EventId::from)
     }
 }
 
@@ -52,19 +69,22 @@ impl fmt::Debug for EventId {
 
 impl From<String> for EventId {
     fn from(id: String) -> Self {
-        EventId(id)
+        EventId(Arc::from(id))
     }
 }
 
 impl From<&str> for EventId {
     fn from(id: &str) -> Self {
-        EventId(id.to_owned())
+        EventId(Arc::from(id))
     }
 }
 
 impl From<uuid::Uuid> for EventId {
     fn from(id: uuid::Uuid) -> Self {
-        EventId(id.hyphenated().to_string())
+        EventId(Arc::from(
+            id.hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()) as &str,
+        ))
     }
 }
 
