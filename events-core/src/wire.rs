@@ -251,10 +251,10 @@ fn parse_fields<'a, T: Deserialize<'a>>(
 }
 
 /// The identity part of a detail: name, id and time.
-fn identity(
-    fields: &mut DetailFields,
+fn identity<'a>(
+    fields: &mut DetailFields<'a>,
     detail_type: Option<&str>,
-) -> Result<(String, EventId, DateTime<Utc>), DecodeError> {
+) -> Result<(Cow<'a, str>, EventId, DateTime<Utc>), DecodeError> {
     let name = match (fields.kind.take().map(Json::string), detail_type) {
         (Some(Ok(name)), Some(dt)) if name != dt => {
             return Err(DecodeError::new(
@@ -263,8 +263,8 @@ fn identity(
                 format!("`{name}` disagrees with the envelope's detail-type `{dt}`"),
             ))
         }
-        (Some(Ok(name)), _) => name.into_owned(),
-        (None, Some(dt)) => dt.to_owned(),
+        (Some(Ok(name)), _) => name,
+        (None, Some(dt)) => Cow::Owned(dt.to_owned()),
         (Some(Err(found)), _) => {
             return Err(DecodeError::new(
                 detail_type,
@@ -280,9 +280,9 @@ fn identity(
             ))
         }
     };
-    let event = Some(name.as_str());
+    let event = Some(&*name);
     let id = match fields.id.take().map(Json::string) {
-        Some(Ok(id)) if !id.is_empty() => EventId::from(id.into_owned()),
+        Some(Ok(id)) if !id.is_empty() => EventId::from(&*id),
         Some(Ok(_)) => {
             return Err(DecodeError::new(
                 event,
@@ -358,7 +358,7 @@ fn decode_detail_in(json: &str, detail_type: Option<&str>) -> Result<RawEvent, D
         .map_err(|e| DecodeError::new(Some(&name), "detail.attributes", e.problem().to_owned()))?;
     Ok(RawEvent {
         id,
-        name,
+        name: name.into_owned(),
         occurred_on,
         attributes: attributes.into_owned(),
     })
