@@ -38,7 +38,7 @@
 //! ```
 //!
 //! The crate's modules, one noun each: [`event`] (the trait), [`name`],
-//! [`envelope`] (identity, raw events), [`handler`], [`registry`], [`bus`],
+//! [`envelope`] (identity, raw events), [`handler`](mod@handler), [`registry`], [`bus`],
 //! [`store`], [`config`], [`wire`] (the format shared with Python's
 //! `package-events-bus`), [`aggregate`] and [`publisher`].
 
@@ -80,3 +80,8 @@ pub use store::{EventStore, MemoryStore, SqliteStore, StoreError};
 
 #[cfg(feature = "derive")]
 pub use events_derive::{handler, DomainEvent};
+
+/// The README's examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

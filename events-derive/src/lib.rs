@@ -5,8 +5,8 @@
 //! (behind its default `derive` feature) and the paths the generated code
 //! needs, so your crate depends on `events-core` alone.
 //!
-//! The crate is split by phase: [`attr`] parses attributes, [`ast`] holds the
-//! typed view of the input (with the user's tokens for spans), [`valid`]
+//! The crate is split by phase: `attr` parses attributes, `ast` holds the
+//! typed view of the input (with the user's tokens for spans), `valid`
 //! checks the rules, and `expand_*` generates code from the typed view only.
 
 mod ast;
