@@ -3,8 +3,10 @@
 //!
 //! # Dispatch
 //!
-//! All handlers of an event run, **one after another in registration order**
-//! (discovered handlers first, in link order, then explicit ones). In order,
+//! All handlers of an event run, **one after another**: discovered handlers
+//! first, ordered by their names (module path and function or type name, so
+//! the order is the same in every build), then explicit ones in registration
+//! order. In order,
 //! not concurrently, because handlers of one event often touch the same rows
 //! or services, logs then read in a stable order, and one event's handlers
 //! never compete with each other for a connection pool. Publish with
@@ -786,7 +788,10 @@ impl EventBusBuilder {
         let mut handlers: HashMap<&'static str, Vec<HandlerEntry>> = HashMap::new();
         let mut discovered = 0usize;
         let entries = if self.discover {
-            discovered_handlers().map(|r| r.entry()).collect::<Vec<_>>()
+            let mut found: Vec<_> = discovered_handlers().collect();
+            // Link order is not stable across builds; names are.
+            found.sort_by_key(|r| r.name());
+            found.into_iter().map(|r| r.entry()).collect::<Vec<_>>()
         } else {
             Vec::new()
         };

@@ -5,6 +5,7 @@
 //! `company-notifications`) are discovered, not listed. Runs on the embedded
 //! default (local mode, SQLite store at `.events-bus/events.db`): no AWS.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 // Linking the crate is what makes its handlers discoverable.
@@ -17,6 +18,8 @@ use uuid::Uuid;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
