@@ -1,329 +1,18 @@
-//! The failover store: where events wait, durably, until a remote bus takes
-//! them (SPEC §7). In local mode it is where published events are kept.
-//!
-//! [`SqliteStore`] is the embedded default: one SQLite file in WAL mode with
-//! `synchronous = FULL`, so an event whose `store` returned survives a process
-//! kill or power loss. Writes go to one dedicated thread that commits every
-//! request waiting at that moment in one transaction (group commit): many
-//! tasks storing at once share an fsync instead of queueing for one each.
-//! [`MemoryStore`] has the same behaviour without durability, for tests.
-//!
-//! ```
-//! use events_core::store::{EventStore, SqliteStore};
-//! use events_core::{DomainEvent, Event, RawEvent};
-//! # #[derive(DomainEvent, Debug, Clone)]
-//! # #[event(company = "acme", service = "shop", version = 1, resource = "order", action = "placed")]
-//! # struct OrderPlaced { total: u64 }
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let dir = tempfile::tempdir()?;
-//! let store = SqliteStore::open(dir.path().join("events.db"))?;
-//! let raw = RawEvent::from_event(&Event::new(OrderPlaced { total: 10 }))?;
-//! store.store(vec![raw.clone()]).await?;
-//! let oldest = store.peek(10).await?;
-//! assert_eq!(oldest[0].event, raw);
-//! store.ack(vec![raw.id.clone()]).await?;
-//! assert_eq!(store.stats().await?.pending, 0);
-//! # Ok(())
-//! # }
-//! ```
+//! The embedded durable store on SQLite.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
-use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
+use super::{EventStore, StoreError, StoreStats, StoredEvent};
 use crate::envelope::{now, EventId, RawEvent};
 use crate::publisher::BoxFuture;
 use crate::wire::{format_time, parse_time};
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = 1;
-
-/// An event in the store, with its delivery history.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredEvent {
-    /// The event, byte for byte as stored.
-    pub event: RawEvent,
-    /// Its position: events are replayed in increasing `seq`.
-    pub seq: i64,
-    /// When it was stored.
-    pub stored_at: DateTime<Utc>,
-    /// Failed delivery attempts so far.
-    pub attempts: u32,
-    /// The last delivery error.
-    pub last_error: Option<String>,
-    /// When delivery was last tried.
-    pub last_attempt_at: Option<DateTime<Utc>>,
-    /// Whether it is a dead letter (kept, never replayed until requeued).
-    pub dead: bool,
-}
-
-/// Counts of what the store holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StoreStats {
-    /// Events waiting to be delivered.
-    pub pending: u64,
-    /// Dead letters.
-    pub dead: u64,
-}
-
-/// A store operation failed; the events it concerned were not stored or
-/// changed.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The store could not be opened or created.
-    #[error("cannot open the event store at `{path}`: {source}")]
-    Open {
-        /// The store's path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// The file was written by a newer version of this library.
-    #[error(
-        "the event store at `{path}` has schema version {found}, newer than the {supported} this build reads; \
-         upgrade events-core or point EVENT_BUS_STORE_PATH elsewhere"
-    )]
-    NewerSchema {
-        /// The store's path.
-        path: PathBuf,
-        /// The version in the file.
-        found: i64,
-        /// The version this build supports.
-        supported: i64,
-    },
-    /// SQLite reported an error (disk full, read-only file, I/O error).
-    #[error("event store error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// A stored row could not be read back.
-    #[error("event store row {seq} is unreadable: {reason}")]
-    Corrupt {
-        /// The row.
-        seq: i64,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The store's writer thread is gone (the store was closed).
-    #[error("the event store is closed")]
-    Closed,
-}
-
-/// Durable storage of events waiting for delivery.
-///
-/// Every method is atomic: on `Err` nothing changed. Ids are unique: storing
-/// an id that is already present (pending or dead) is a no-op, so a retried
-/// `store` never duplicates an event.
-pub trait EventStore: Send + Sync + 'static {
-    /// Stores events; returns once they are durable.
-    fn store(&self, events: Vec<RawEvent>) -> BoxFuture<'_, Result<(), StoreError>>;
-    /// The oldest `max` pending events, without removing them.
-    fn peek(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>>;
-    /// Removes delivered events; returns how many were removed.
-    fn ack(&self, ids: Vec<EventId>) -> BoxFuture<'_, Result<usize, StoreError>>;
-    /// Takes the oldest `max` pending events out of the store (the seed's
-    /// `consume`): they are gone once this returns.
-    fn consume(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>>;
-    /// Records a failed delivery: one more attempt, the error and its time;
-    /// `dead` turns the event into a dead letter.
-    fn record_failure(
-        &self,
-        id: EventId,
-        error: String,
-        dead: bool,
-    ) -> BoxFuture<'_, Result<(), StoreError>>;
-    /// One event by id, pending or dead.
-    fn get(&self, id: EventId) -> BoxFuture<'_, Result<Option<StoredEvent>, StoreError>>;
-    /// The oldest `max` dead letters.
-    fn dead_letters(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>>;
-    /// Moves a dead letter back to the end of the pending queue, attempts
-    /// reset; `false` if no dead letter has this id.
-    fn requeue(&self, id: EventId) -> BoxFuture<'_, Result<bool, StoreError>>;
-    /// Deletes every dead letter; returns how many.
-    fn purge_dead(&self) -> BoxFuture<'_, Result<usize, StoreError>>;
-    /// Counts.
-    fn stats(&self) -> BoxFuture<'_, Result<StoreStats, StoreError>>;
-}
-
-// ---------------------------------------------------------------- memory
-
-/// An in-memory store with the same semantics as [`SqliteStore`], for tests.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    state: Mutex<MemoryState>,
-}
-
-#[derive(Debug, Default)]
-struct MemoryState {
-    next_seq: i64,
-    rows: BTreeMap<i64, StoredEvent>,
-}
-
-impl MemoryState {
-    fn seq_of(&self, id: &EventId) -> Option<i64> {
-        self.rows
-            .values()
-            .find(|r| &r.event.id == id)
-            .map(|r| r.seq)
-    }
-}
-
-impl MemoryStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        MemoryStore::default()
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut MemoryState) -> R) -> R {
-        // A panic while holding the lock cannot leave the map half-changed
-        // (every closure below is a single insert/remove), so a poisoned lock
-        // is still consistent.
-        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
-    }
-}
-
-fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
-    Box::pin(std::future::ready(value))
-}
-
-impl EventStore for MemoryStore {
-    fn store(&self, events: Vec<RawEvent>) -> BoxFuture<'_, Result<(), StoreError>> {
-        ready(self.with(|s| {
-            for event in events {
-                if s.seq_of(&event.id).is_some() {
-                    continue;
-                }
-                s.next_seq += 1;
-                let seq = s.next_seq;
-                s.rows.insert(
-                    seq,
-                    StoredEvent {
-                        event,
-                        seq,
-                        stored_at: now(),
-                        attempts: 0,
-                        last_error: None,
-                        last_attempt_at: None,
-                        dead: false,
-                    },
-                );
-            }
-            Ok(())
-        }))
-    }
-
-    fn peek(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
-        ready(Ok(self.with(|s| {
-            s.rows
-                .values()
-                .filter(|r| !r.dead)
-                .take(max)
-                .cloned()
-                .collect()
-        })))
-    }
-
-    fn ack(&self, ids: Vec<EventId>) -> BoxFuture<'_, Result<usize, StoreError>> {
-        ready(Ok(self.with(|s| {
-            let before = s.rows.len();
-            s.rows.retain(|_, r| !ids.contains(&r.event.id));
-            before - s.rows.len()
-        })))
-    }
-
-    fn consume(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
-        ready(Ok(self.with(|s| {
-            let seqs: Vec<i64> = s
-                .rows
-                .values()
-                .filter(|r| !r.dead)
-                .take(max)
-                .map(|r| r.seq)
-                .collect();
-            seqs.iter().filter_map(|seq| s.rows.remove(seq)).collect()
-        })))
-    }
-
-    fn record_failure(
-        &self,
-        id: EventId,
-        error: String,
-        dead: bool,
-    ) -> BoxFuture<'_, Result<(), StoreError>> {
-        self.with(|s| {
-            if let Some(row) = s.seq_of(&id).and_then(|seq| s.rows.get_mut(&seq)) {
-                row.attempts += 1;
-                row.last_error = Some(error);
-                row.last_attempt_at = Some(now());
-                row.dead |= dead;
-            }
-        });
-        ready(Ok(()))
-    }
-
-    fn get(&self, id: EventId) -> BoxFuture<'_, Result<Option<StoredEvent>, StoreError>> {
-        ready(Ok(self.with(|s| {
-            s.seq_of(&id).and_then(|seq| s.rows.get(&seq).cloned())
-        })))
-    }
-
-    fn dead_letters(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
-        ready(Ok(self.with(|s| {
-            s.rows
-                .values()
-                .filter(|r| r.dead)
-                .take(max)
-                .cloned()
-                .collect()
-        })))
-    }
-
-    fn requeue(&self, id: EventId) -> BoxFuture<'_, Result<bool, StoreError>> {
-        ready(Ok(self.with(|s| {
-            let Some(seq) = s
-                .seq_of(&id)
-                .filter(|seq| s.rows.get(seq).is_some_and(|r| r.dead))
-            else {
-                return false;
-            };
-            let Some(mut row) = s.rows.remove(&seq) else {
-                return false;
-            };
-            s.next_seq += 1;
-            row.seq = s.next_seq;
-            row.dead = false;
-            row.attempts = 0;
-            s.rows.insert(row.seq, row);
-            true
-        })))
-    }
-
-    fn purge_dead(&self) -> BoxFuture<'_, Result<usize, StoreError>> {
-        ready(Ok(self.with(|s| {
-            let before = s.rows.len();
-            s.rows.retain(|_, r| !r.dead);
-            before - s.rows.len()
-        })))
-    }
-
-    fn stats(&self) -> BoxFuture<'_, Result<StoreStats, StoreError>> {
-        ready(Ok(self.with(|s| {
-            let dead = s.rows.values().filter(|r| r.dead).count() as u64;
-            StoreStats {
-                pending: s.rows.len() as u64 - dead,
-                dead,
-            }
-        })))
-    }
-}
-
-// ---------------------------------------------------------------- sqlite
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -337,6 +26,7 @@ enum Request {
 /// The embedded durable store on SQLite (see the module docs).
 pub struct SqliteStore {
     path: PathBuf,
+    report: OpenReport,
     sender: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
@@ -345,7 +35,45 @@ impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore")
             .field("path", &self.path)
+            .field("report", &self.report)
             .finish_non_exhaustive()
+    }
+}
+
+/// Options of [`SqliteStore::open_with`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// The largest the database file may grow; a store beyond it fails with
+    /// SQLite's "database or disk is full", as a full disk would.
+    pub max_size_bytes: Option<u64>,
+}
+
+/// What opening the store found and did about damage.
+///
+/// SQLite itself discards a torn write at the end of the write-ahead log (a
+/// partial frame, or frames of a transaction that never committed): such a
+/// write belonged to a `store` that had not returned, so nothing acknowledged
+/// is lost. The report says how much was discarded. A damaged database file
+/// (failed integrity check) is moved aside and every readable row is copied
+/// into a fresh store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Bytes of a partial frame at the end of the write-ahead log.
+    pub torn_wal_bytes: u64,
+    /// Complete log frames after the last commit (an unfinished transaction).
+    pub uncommitted_wal_frames: u64,
+    /// Where the damaged file was moved, when it failed its integrity check.
+    pub damaged_file: Option<PathBuf>,
+    /// Rows copied out of the damaged file.
+    pub rows_recovered: u64,
+    /// Rows of the damaged file that could not be read.
+    pub rows_lost: u64,
+}
+
+impl OpenReport {
+    /// Whether anything was found wrong.
+    pub fn is_clean(&self) -> bool {
+        *self == OpenReport::default()
     }
 }
 
@@ -359,18 +87,53 @@ fn open_error(path: &Path, source: impl std::error::Error + Send + Sync + 'stati
     }
 }
 
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        occurred_on TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        stored_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        last_attempt_at TEXT,
+        dead INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX IF NOT EXISTS events_by_state ON events (dead, seq);";
+
 impl SqliteStore {
     /// Opens (creating it and its folder if needed) the store at `path`.
     ///
     /// Fails with a clear error when the path cannot be written or the file
     /// has a newer schema. Opening checks that the store can be written, so
-    /// a read-only location is reported here, at start-up.
+    /// a read-only location is reported here, at start-up. Damage from a
+    /// crash is repaired and described in [`SqliteStore::open_report`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// Opens the store with options.
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_owned();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| open_error(&path, e))?;
         }
-        let conn = Self::connect(&path)?;
+        let mut report = OpenReport::default();
+        inspect_wal(&path, &mut report);
+        let conn = match Self::connect(&path, &options) {
+            Ok(conn) if integrity_ok(&conn) => conn,
+            Ok(conn) => {
+                drop(conn);
+                salvage(&path, &options, &mut report)?
+            }
+            Err(StoreError::Open { source, .. }) if is_corruption(&*source) => {
+                salvage(&path, &options, &mut report)?
+            }
+            Err(e) => return Err(e),
+        };
+        if !report.is_clean() {
+            tracing::warn!(path = %path.display(), ?report, "event store repaired damage from a crash");
+        }
         let (sender, receiver) = mpsc::channel();
         let writer = std::thread::Builder::new()
             .name("events-store".to_owned())
@@ -379,17 +142,23 @@ impl SqliteStore {
         tracing::debug!(path = %path.display(), "event store opened");
         Ok(SqliteStore {
             path,
+            report,
             sender: Mutex::new(Some(sender)),
             writer: Mutex::new(Some(writer)),
         })
     }
 
-    fn connect(path: &Path) -> Result<Connection, StoreError> {
+    fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection, StoreError> {
         let conn = Connection::open(path).map_err(|e| open_error(path, e))?;
         let setup = || -> rusqlite::Result<i64> {
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "FULL")?;
+            if let Some(max) = options.max_size_bytes {
+                let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+                let pages = i64::try_from(max).unwrap_or(i64::MAX) / page_size.max(1);
+                conn.pragma_update(None, "max_page_count", pages.max(1))?;
+            }
             conn.query_row("PRAGMA user_version", [], |r| r.get(0))
         };
         let version = setup().map_err(|e| open_error(path, e))?;
@@ -403,25 +172,15 @@ impl SqliteStore {
         // Creating the schema (or, on an existing file, a no-op write) also
         // proves the location is writable.
         conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE;
-             CREATE TABLE IF NOT EXISTS events (
-                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                 id TEXT NOT NULL UNIQUE,
-                 name TEXT NOT NULL,
-                 occurred_on TEXT NOT NULL,
-                 attributes TEXT NOT NULL,
-                 stored_at TEXT NOT NULL,
-                 attempts INTEGER NOT NULL DEFAULT 0,
-                 last_error TEXT,
-                 last_attempt_at TEXT,
-                 dead INTEGER NOT NULL DEFAULT 0
-             );
-             CREATE INDEX IF NOT EXISTS events_by_state ON events (dead, seq);
-             PRAGMA user_version = {SCHEMA_VERSION};
-             COMMIT;"
+            "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
         ))
         .map_err(|e| open_error(path, e))?;
         Ok(conn)
+    }
+
+    /// What opening found and repaired.
+    pub fn open_report(&self) -> &OpenReport {
+        &self.report
     }
 
     /// The store's file.
@@ -705,4 +464,190 @@ impl EventStore for SqliteStore {
             })
         })
     }
+}
+
+// ------------------------------------------------------------- recovery
+
+/// Measures a torn tail of the write-ahead log before SQLite discards it.
+fn inspect_wal(path: &Path, report: &mut OpenReport) {
+    let mut wal_path = path.as_os_str().to_owned();
+    wal_path.push("-wal");
+    let Ok(bytes) = std::fs::read(&wal_path) else {
+        return;
+    };
+    const HEADER: usize = 32;
+    const FRAME_HEADER: usize = 24;
+    if bytes.len() < HEADER {
+        report.torn_wal_bytes = bytes.len() as u64;
+        return;
+    }
+    let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    if magic & !1 != 0x377f_0682 {
+        return;
+    }
+    let page_size = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    if page_size == 0 {
+        return;
+    }
+    let frame = FRAME_HEADER + page_size;
+    let body = bytes.len() - HEADER;
+    report.torn_wal_bytes = (body % frame) as u64;
+    // Frames after the last commit frame (whose header holds the database
+    // size in pages, nonzero only on commits) belong to no transaction.
+    let frames = body / frame;
+    let last_commit = (0..frames).rev().find(|&i| {
+        let at = HEADER + i * frame + 4;
+        u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) != 0
+    });
+    report.uncommitted_wal_frames = match last_commit {
+        Some(i) => (frames - i - 1) as u64,
+        None => frames as u64,
+    };
+}
+
+fn integrity_ok(conn: &Connection) -> bool {
+    let check = || -> rusqlite::Result<bool> {
+        let result: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
+        // The table must also be fully readable.
+        conn.query_row(
+            "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM events",
+            [],
+            |_| Ok(()),
+        )?;
+        Ok(result == "ok")
+    };
+    check().unwrap_or(false)
+}
+
+fn is_corruption(error: &(dyn std::error::Error + 'static)) -> bool {
+    match error.downcast_ref::<rusqlite::Error>() {
+        Some(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+            e.code,
+            rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+        ),
+        _ => false,
+    }
+}
+
+/// Moves a damaged file aside and copies every readable row into a new one.
+fn salvage(
+    path: &Path,
+    options: &SqliteOptions,
+    report: &mut OpenReport,
+) -> Result<Connection, StoreError> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ");
+    let mut damaged = path.as_os_str().to_owned();
+    damaged.push(format!(".damaged-{stamp}"));
+    let damaged = PathBuf::from(damaged);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(suffix);
+        let mut to = damaged.as_os_str().to_owned();
+        to.push(suffix);
+        if std::path::Path::new(&from).exists() {
+            std::fs::rename(&from, &to).map_err(|e| open_error(path, e))?;
+        }
+    }
+    tracing::error!(path = %path.display(), damaged = %damaged.display(), "event store failed its integrity check; recovering readable rows");
+    let mut fresh = SqliteStore::connect(path, options)?;
+    let (recovered, lost) =
+        copy_readable_rows(&damaged, &mut fresh).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+    report.damaged_file = Some(damaged);
+    report.rows_recovered = recovered;
+    report.rows_lost = lost;
+    Ok(fresh)
+}
+
+/// A working copy of the damaged file that SQLite will open: whole pages
+/// only, and the header's page count cleared so SQLite counts the pages the
+/// file really has (a cut file otherwise fails before any row is read).
+fn readable_copy(damaged: &Path) -> std::io::Result<PathBuf> {
+    let mut bytes = std::fs::read(damaged)?;
+    let mut copy = damaged.as_os_str().to_owned();
+    copy.push(".reading");
+    let copy = PathBuf::from(copy);
+    if bytes.len() >= 100 && bytes.starts_with(b"SQLite format 3\0") {
+        let page_size = match u16::from_be_bytes([bytes[16], bytes[17]]) {
+            1 => 65_536,
+            n => usize::from(n),
+        };
+        if page_size >= 512 {
+            bytes.truncate(bytes.len() / page_size * page_size);
+        }
+        bytes[28..32].copy_from_slice(&[0; 4]);
+    }
+    std::fs::write(&copy, bytes)?;
+    // The log of the damaged file, if any, goes with the copy.
+    let mut wal = damaged.as_os_str().to_owned();
+    wal.push("-wal");
+    let mut copy_wal = copy.as_os_str().to_owned();
+    copy_wal.push("-wal");
+    if Path::new(&wal).exists() {
+        std::fs::copy(&wal, &copy_wal)?;
+    }
+    Ok(copy)
+}
+
+/// Copies row by row, so one unreadable page costs only its own rows.
+fn copy_readable_rows(
+    damaged: &Path,
+    to: &mut Connection,
+) -> Result<(u64, u64), Box<dyn std::error::Error + Send + Sync>> {
+    let from = readable_copy(damaged)?;
+    let result = copy_rows(&from, to);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = from.as_os_str().to_owned();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+    Ok(result?)
+}
+
+fn copy_rows(from: &Path, to: &mut Connection) -> rusqlite::Result<(u64, u64)> {
+    let source = Connection::open(from)?;
+    let highest: i64 = source
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+            [],
+            |r| r.get(0),
+        )
+        .or_else(|_| source.query_row("SELECT MAX(seq) FROM events", [], |r| r.get(0)))
+        .unwrap_or(0);
+    let tx = to.transaction()?;
+    let (mut recovered, mut lost) = (0u64, 0u64);
+    {
+        let mut read = source.prepare(&format!("SELECT {COLUMNS} FROM events WHERE seq = ?1"))?;
+        let mut write = tx.prepare(&format!("INSERT OR IGNORE INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"))?;
+        for seq in 1..=highest {
+            let row = read.query_row([seq], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                    r.get::<_, bool>(9)?,
+                ))
+            });
+            match row {
+                Ok(row) => {
+                    write.execute(params![
+                        row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9
+                    ])?;
+                    recovered += 1;
+                }
+                Err(rusqlite::Error::QueryReturnedNoRows) => {}
+                Err(_) => lost += 1,
+            }
+        }
+    }
+    tx.commit()?;
+    Ok((recovered, lost))
 }
