@@ -700,6 +700,11 @@ impl EventBusBuilder {
         self
     }
 
+    /// The mode the bus will be built in.
+    pub fn configured_mode(&self) -> Mode {
+        self.config.mode
+    }
+
     /// Turns `#[handler]` discovery on (the default) or off.
     pub fn discover(mut self, discover: bool) -> Self {
         self.discover = discover;

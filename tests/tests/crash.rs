@@ -14,7 +14,13 @@ use events_tests_child::RecordWritten;
 mod events_tests_child {
     // The child's event type, declared again for decoding in the test.
     #[derive(events_core::DomainEvent, Debug, Clone)]
-    #[event(company = "acme", service = "crash", version = 1, resource = "record", action = "written")]
+    #[event(
+        company = "acme",
+        service = "crash",
+        version = 1,
+        resource = "record",
+        action = "written"
+    )]
     pub struct RecordWritten {
         pub task: u32,
         pub n: u64,
@@ -36,12 +42,21 @@ impl Delays {
 }
 
 fn kill_after(mut command: Command, delay: Duration) -> String {
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(delay);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let mut out = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
     out
 }
 
@@ -53,9 +68,15 @@ fn complete_lines(out: &str) -> impl Iterator<Item = &str> {
 
 fn count_by_id(path: &Path) -> HashMap<String, u64> {
     let conn = rusqlite::Connection::open(path).unwrap();
-    let mut stmt = conn.prepare("SELECT id, COUNT(*) FROM events GROUP BY id").unwrap();
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).unwrap();
-    rows.map(|r| r.unwrap()).map(|(id, n)| (id, n as u64)).collect()
+    let mut stmt = conn
+        .prepare("SELECT id, COUNT(*) FROM events GROUP BY id")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .unwrap();
+    rows.map(|r| r.unwrap())
+        .map(|(id, n)| (id, n as u64))
+        .collect()
 }
 
 #[test]
@@ -72,18 +93,34 @@ fn killed_writers_lose_and_duplicate_nothing_that_was_acknowledged() {
 
         // After every kill the store opens cleanly (no damaged file).
         let store = SqliteStore::open(&path).unwrap();
-        assert!(store.open_report().damaged_file.is_none(), "{:?}", store.open_report());
+        assert!(
+            store.open_report().damaged_file.is_none(),
+            "{:?}",
+            store.open_report()
+        );
     }
-    assert!(acknowledged.len() > 100, "the child stored too little to prove anything: {}", acknowledged.len());
+    assert!(
+        acknowledged.len() > 100,
+        "the child stored too little to prove anything: {}",
+        acknowledged.len()
+    );
     let stored = count_by_id(&path);
     for id in &acknowledged {
-        assert_eq!(stored.get(id), Some(&1), "acknowledged event {id} must be stored exactly once");
+        assert_eq!(
+            stored.get(id),
+            Some(&1),
+            "acknowledged event {id} must be stored exactly once"
+        );
     }
     // Every stored event decodes.
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let store = SqliteStore::open(&path).unwrap();
     let all = rt.block_on(store.peek(usize::MAX)).unwrap();
-    assert!(all.iter().all(|s| s.event.decode::<RecordWritten>().is_ok()));
+    assert!(all
+        .iter()
+        .all(|s| s.event.decode::<RecordWritten>().is_ok()));
 }
 
 #[test]
@@ -91,7 +128,9 @@ fn killed_replays_lose_nothing_and_remove_nothing_before_it_was_sent() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
     let sent_log = dir.path().join("sent.log");
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let originals: Vec<RawEvent> = (0..400)
         .map(|n| RawEvent::from_event(&Event::new(RecordWritten { task: 9, n })).unwrap())
         .collect();
@@ -109,10 +148,16 @@ fn killed_replays_lose_nothing_and_remove_nothing_before_it_was_sent() {
             .map(str::to_owned)
             .collect();
         for id in &all {
-            assert!(pending.contains(id) || sent.contains(id), "event {id} was lost");
+            assert!(
+                pending.contains(id) || sent.contains(id),
+                "event {id} was lost"
+            );
         }
         for id in all.difference(&pending) {
-            assert!(sent.contains(id), "event {id} was removed before it was sent");
+            assert!(
+                sent.contains(id),
+                "event {id} was removed before it was sent"
+            );
         }
         pending.len()
     };
@@ -125,7 +170,13 @@ fn killed_replays_lose_nothing_and_remove_nothing_before_it_was_sent() {
         }
     }
     // Then a replay left to finish sends the rest.
-    let status = Command::new(CHILD).arg("replay").arg(&path).arg(&sent_log).stdout(Stdio::null()).status().unwrap();
+    let status = Command::new(CHILD)
+        .arg("replay")
+        .arg(&path)
+        .arg(&sent_log)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert!(status.success());
     assert_eq!(check(), 0);
 }

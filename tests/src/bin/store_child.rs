@@ -16,7 +16,13 @@ use events_core::{DomainEvent, Event, EventBus, Mode, RawEvent};
 
 /// An event of the crash tests.
 #[derive(DomainEvent, Debug, Clone)]
-#[event(company = "acme", service = "crash", version = 1, resource = "record", action = "written")]
+#[event(
+    company = "acme",
+    service = "crash",
+    version = 1,
+    resource = "record",
+    action = "written"
+)]
 pub struct RecordWritten {
     /// Which task wrote it.
     pub task: u32,
@@ -30,7 +36,10 @@ impl Publisher for FileRemote {
     fn name(&self) -> &str {
         "file"
     }
-    fn publish<'a>(&'a self, events: &'a [RawEvent]) -> BoxFuture<'a, Vec<Result<(), PublishError>>> {
+    fn publish<'a>(
+        &'a self,
+        events: &'a [RawEvent],
+    ) -> BoxFuture<'a, Vec<Result<(), PublishError>>> {
         Box::pin(async move {
             let mut file = match self.0.lock() {
                 Ok(file) => file,
@@ -41,10 +50,17 @@ impl Publisher for FileRemote {
                 lines.push_str(e.id.as_str());
                 lines.push('\n');
             }
-            let written = file.write_all(lines.as_bytes()).and_then(|()| file.sync_all());
+            let written = file
+                .write_all(lines.as_bytes())
+                .and_then(|()| file.sync_all());
             events
                 .iter()
-                .map(|_| written.as_ref().map(|_| ()).map_err(|e| PublishError::retryable("IoError", e.to_string())))
+                .map(|_| {
+                    written
+                        .as_ref()
+                        .map(|_| ())
+                        .map_err(|e| PublishError::retryable("IoError", e.to_string()))
+                })
                 .collect()
         })
     }
@@ -76,7 +92,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             }
         }
         Some("replay") => {
-            let sent = std::fs::OpenOptions::new().create(true).append(true).open(&args[3])?;
+            let sent = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&args[3])?;
             let bus = EventBus::builder()
                 .mode(Mode::EventBridge)
                 .store(Arc::new(SqliteStore::open(&args[2])?))
