@@ -123,6 +123,9 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("wire_decode");
     g.bench_function("derive", |b| {
+        b.iter(|| wire::decode_event::<CompanyCreated>(black_box(&detail)))
+    });
+    g.bench_function("derive_via_raw_event", |b| {
         b.iter(|| {
             wire::decode_detail(black_box(&detail)).and_then(|raw| raw.decode::<CompanyCreated>())
         })

@@ -1,0 +1,156 @@
+//! Durable stores per second into the SQLite store, for 1 and for 8
+//! concurrent writers (one event per `store` call), beside the raw limit of
+//! appending the same bytes to a file with one fsync per 64 records, in the
+//! same run. `cargo bench -p events-core --bench store`.
+
+#![allow(missing_docs)] // criterion_group! generates an undocumented fn.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use events_core::store::{EventStore, SqliteStore};
+use events_core::{wire, DomainEvent, Event, RawEvent};
+use uuid::Uuid;
+
+#[derive(DomainEvent, Debug, Clone)]
+#[event(company = "testclean", service = "api", version = 1, resource = "company", action = "created")]
+pub struct CompanyCreated {
+    company_id: Uuid,
+    company_name: String,
+    country_id: Uuid,
+}
+
+/// Records per measured round (and per fsync of the raw baseline).
+const ROUND: usize = 64;
+
+fn events(n: usize) -> Vec<RawEvent> {
+    (0..n)
+        .filter_map(|_| {
+            RawEvent::from_event(&Event::new(CompanyCreated {
+                company_id: Uuid::new_v4(),
+                company_name: "Test Company".into(),
+                country_id: Uuid::new_v4(),
+            }))
+            .ok()
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::create_dir_all(&dir);
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(_) => return,
+    };
+    let Ok(store) = SqliteStore::open(dir.join("events.db")) else {
+        return;
+    };
+    let store = Arc::new(store);
+
+    let mut g = c.benchmark_group("durable_store");
+    g.throughput(Throughput::Elements(ROUND as u64));
+    g.sample_size(20);
+    g.measurement_time(Duration::from_secs(8));
+
+    g.bench_function("raw_append_fsync_per_64", |b| {
+        let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("raw.log")) else {
+            return;
+        };
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let records: Vec<String> = events(ROUND).iter().map(wire::encode_detail).collect();
+                let start = Instant::now();
+                for r in &records {
+                    let _ = file.write_all(r.as_bytes());
+                    let _ = file.write_all(b"\n");
+                }
+                let _ = file.sync_data();
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+
+    g.bench_function("sqlite_1_writer", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let batch = events(ROUND);
+                let store = store.clone();
+                let start = Instant::now();
+                rt.block_on(async move {
+                    for e in batch {
+                        let _ = store.store(vec![e]).await;
+                    }
+                });
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+
+    g.bench_function("sqlite_8_writers", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut batch = events(ROUND);
+                let store = store.clone();
+                let start = Instant::now();
+                rt.block_on(async move {
+                    let mut tasks = Vec::new();
+                    for _ in 0..8 {
+                        let mine: Vec<RawEvent> = batch.drain(..ROUND / 8).collect();
+                        let store = store.clone();
+                        tasks.push(tokio::spawn(async move {
+                            for e in mine {
+                                let _ = store.store(vec![e]).await;
+                            }
+                        }));
+                    }
+                    for t in tasks {
+                        let _ = t.await;
+                    }
+                });
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+
+    // The same 64 events, each writer storing its 8 in one call (as
+    // `publish_batch` and aggregates do): one group commit can take all 64.
+    g.bench_function("sqlite_8_writers_8_per_call", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut batch = events(ROUND);
+                let store = store.clone();
+                let start = Instant::now();
+                rt.block_on(async move {
+                    let mut tasks = Vec::new();
+                    for _ in 0..8 {
+                        let mine: Vec<RawEvent> = batch.drain(..ROUND / 8).collect();
+                        let store = store.clone();
+                        tasks.push(tokio::spawn(async move {
+                            let _ = store.store(mine).await;
+                        }));
+                    }
+                    for t in tasks {
+                        let _ = t.await;
+                    }
+                });
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
