@@ -15,7 +15,13 @@ use events_core::{wire, DomainEvent, Event, RawEvent};
 use uuid::Uuid;
 
 #[derive(DomainEvent, Debug, Clone)]
-#[event(company = "testclean", service = "api", version = 1, resource = "company", action = "created")]
+#[event(
+    company = "testclean",
+    service = "api",
+    version = 1,
+    resource = "company",
+    action = "created"
+)]
 pub struct CompanyCreated {
     company_id: Uuid,
     company_name: String,
@@ -42,7 +48,11 @@ fn bench(c: &mut Criterion) {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("store-bench");
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::create_dir_all(&dir);
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(_) => return,
     };
@@ -57,7 +67,11 @@ fn bench(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(8));
 
     g.bench_function("raw_append_fsync_per_64", |b| {
-        let Ok(mut file) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("raw.log")) else {
+        let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("raw.log"))
+        else {
             return;
         };
         b.iter_custom(|iters| {

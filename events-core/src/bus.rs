@@ -615,7 +615,11 @@ impl EventBus {
 
     /// Replays until the store is empty; `Ok(false)` when the remote
     /// refused something (time to back off).
-    async fn drain(&self, batch: usize, stop: &tokio_util::sync::CancellationToken) -> Result<bool, BusError> {
+    async fn drain(
+        &self,
+        batch: usize,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> Result<bool, BusError> {
         loop {
             if stop.is_cancelled() {
                 return Ok(true);
@@ -637,7 +641,12 @@ impl EventBus {
     /// `failover.consume`).
     pub async fn consume(&self, max: usize) -> Result<Vec<StoredEvent>, BusError> {
         let store = self.inner.store.as_ref().ok_or(BusError::NoStore)?;
-        Ok(store.consume(max).await?)
+        let taken = store
+            .consume(max)
+            .instrument(tracing::info_span!("consume", max))
+            .await?;
+        tracing::debug!(count = taken.len(), "events consumed from the store");
+        Ok(taken)
     }
 
     /// Waits (at most `timeout`) for spawned handler work to finish. Call it

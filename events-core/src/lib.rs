@@ -69,7 +69,8 @@ pub mod __private;
 pub use aggregate::{AnyEvent, Recorder};
 pub use bus::{
     get_event_bus, reset_event_bus, set_event_bus, BatchOutcome, BusError, Delivery, EventBus,
-    EventBusBuilder, HandlerOutcome, HandlerStatus, PublishOutcome, ReplayReport, Replayer, ReplayerOptions,
+    EventBusBuilder, HandlerOutcome, HandlerStatus, PublishOutcome, ReplayReport, Replayer,
+    ReplayerOptions,
 };
 pub use config::{BusConfig, ConfigError, Mode};
 pub use envelope::{Event, EventId, RawEvent};

@@ -44,6 +44,17 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let errors = cx.into_compile_errors();
     // The user's item is always emitted as written, so one mistake does not
     // turn every call of the function into another error.
+    // A handler must be `async` even when it awaits nothing: keep pedantic
+    // clippy from asking the user to drop what the bus requires.
+    let item = match item {
+        Item::Fn(mut function) => {
+            function
+                .attrs
+                .push(syn::parse_quote!(#[allow(clippy::unused_async)]));
+            Item::Fn(function)
+        }
+        other => other,
+    };
     match registration {
         Some(registration) if errors.is_empty() => quote!(#item #registration),
         _ => quote!(#errors #item),

@@ -484,14 +484,23 @@ impl Publisher for FlakyRemote {
     fn name(&self) -> &str {
         "flaky"
     }
-    fn publish<'a>(&'a self, events: &'a [RawEvent]) -> BoxFuture<'a, Vec<Result<(), PublishError>>> {
+    fn publish<'a>(
+        &'a self,
+        events: &'a [RawEvent],
+    ) -> BoxFuture<'a, Vec<Result<(), PublishError>>> {
         Box::pin(async move {
             let mut calls = self.calls.lock().unwrap();
             *calls += 1;
             if *calls <= self.down {
-                return events.iter().map(|_| Err(PublishError::retryable("InternalFailure", "down"))).collect();
+                return events
+                    .iter()
+                    .map(|_| Err(PublishError::retryable("InternalFailure", "down")))
+                    .collect();
             }
-            self.accepted.lock().unwrap().extend(events.iter().map(n_of));
+            self.accepted
+                .lock()
+                .unwrap()
+                .extend(events.iter().map(n_of));
             events.iter().map(|_| Ok(())).collect()
         })
     }
@@ -501,8 +510,17 @@ impl Publisher for FlakyRemote {
 async fn the_background_replayer_backs_off_while_the_remote_is_down_and_drains_after() {
     let store = Arc::new(MemoryStore::new());
     store.store((1..=25).map(raw).collect()).await.unwrap();
-    let remote = Arc::new(FlakyRemote { calls: Mutex::new(0), down: 3, accepted: Mutex::default() });
-    let bus = EventBus::builder().mode(Mode::EventBridge).store(store.clone()).publisher(remote.clone()).build().unwrap();
+    let remote = Arc::new(FlakyRemote {
+        calls: Mutex::new(0),
+        down: 3,
+        accepted: Mutex::default(),
+    });
+    let bus = EventBus::builder()
+        .mode(Mode::EventBridge)
+        .store(store.clone())
+        .publisher(remote.clone())
+        .build()
+        .unwrap();
     let replayer = bus
         .spawn_replayer(events_core::ReplayerOptions {
             interval: std::time::Duration::from_secs(1),
@@ -513,15 +531,29 @@ async fn the_background_replayer_backs_off_while_the_remote_is_down_and_drains_a
 
     // Three failed rounds back off 1 → ~2 → ~4 → ~8 s; well within 30 s.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    assert_eq!(*remote.calls.lock().unwrap(), 1, "first round after one interval");
+    assert_eq!(
+        *remote.calls.lock().unwrap(),
+        1,
+        "first round after one interval"
+    );
     assert_eq!(store.stats().await.unwrap().pending, 25);
     tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-    assert_eq!(*remote.calls.lock().unwrap(), 3 + 3, "three refused rounds, then three batches");
-    assert_eq!(*remote.accepted.lock().unwrap(), (1..=25).collect::<Vec<_>>());
+    assert_eq!(
+        *remote.calls.lock().unwrap(),
+        3 + 3,
+        "three refused rounds, then three batches"
+    );
+    assert_eq!(
+        *remote.accepted.lock().unwrap(),
+        (1..=25).collect::<Vec<_>>()
+    );
     assert_eq!(store.stats().await.unwrap().pending, 0);
     replayer.stop().await;
 
     // Without a publisher there is nothing to replay to.
     let local = EventBus::builder().in_memory_store().build().unwrap();
-    assert!(matches!(local.spawn_replayer(Default::default()), Err(BusError::NoPublisher { .. })));
+    assert!(matches!(
+        local.spawn_replayer(Default::default()),
+        Err(BusError::NoPublisher { .. })
+    ));
 }

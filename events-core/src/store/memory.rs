@@ -7,7 +7,7 @@ use super::{EventStore, StoreError, StoreStats, StoredEvent};
 use crate::envelope::{now, EventId, RawEvent};
 use crate::publisher::BoxFuture;
 
-/// An in-memory store with the same semantics as [`SqliteStore`], for tests.
+/// An in-memory store with the same semantics as [`SqliteStore`](super::SqliteStore), for tests.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: Mutex<MemoryState>,
