@@ -27,6 +27,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -320,29 +321,41 @@ impl EventBus {
 
     /// Publishes one event. A bare `E` gets its id and `occurred_on` now; an
     /// `Event<E>` keeps its own.
-    pub async fn publish<E: DomainEvent>(
+    ///
+    /// The future is `Send + 'static` (it holds a clone of the bus), so it
+    /// can be spawned.
+    pub fn publish<E: DomainEvent>(
         &self,
         event: impl Into<Event<E>>,
-    ) -> Result<PublishOutcome, BusError> {
+    ) -> impl Future<Output = Result<PublishOutcome, BusError>> + Send + 'static {
+        let bus = self.clone();
         let event = AnyEvent::new(event.into());
-        let mut outcome = None;
-        self.publish_each(std::slice::from_ref(&event), |o| outcome = Some(o))
-            .await?;
-        outcome.ok_or_else(|| BusError::NotDelivered {
-            failed: vec![event.id().clone()],
-            delivered: Vec::new(),
-            source: "internal error: no outcome for the published event".into(),
-        })
+        async move {
+            let mut outcome = None;
+            bus.publish_each(std::slice::from_ref(&event), |o| outcome = Some(o))
+                .await?;
+            outcome.ok_or_else(|| BusError::NotDelivered {
+                failed: vec![event.id().clone()],
+                delivered: Vec::new(),
+                source: "internal error: no outcome for the published event".into(),
+            })
+        }
     }
 
     /// Publishes several events, of one or many types, in order.
-    pub async fn publish_batch<I>(&self, events: I) -> Result<BatchOutcome, BusError>
+    ///
+    /// The future is `Send + 'static`, like [`Self::publish`]'s.
+    pub fn publish_batch<I>(
+        &self,
+        events: I,
+    ) -> impl Future<Output = Result<BatchOutcome, BusError>> + Send + 'static
     where
         I: IntoIterator,
         I::Item: Into<AnyEvent>,
     {
+        let bus = self.clone();
         let events: Vec<AnyEvent> = events.into_iter().map(Into::into).collect();
-        self.publish_all(&events).await
+        async move { bus.publish_all(&events).await }
     }
 
     /// Publishes everything `recorder` holds; it keeps only the events that
@@ -507,10 +520,34 @@ impl EventBus {
     /// Dispatches an event received from elsewhere (SQS, Lambda, HTTP) to
     /// the in-process handlers of its name. An event nobody handles is not an
     /// error: the result is empty.
-    pub async fn dispatch_raw(&self, raw: &RawEvent) -> Result<Vec<HandlerOutcome>, BusError> {
+    ///
+    /// The event is decoded before the future is returned, which is
+    /// `Send + 'static`.
+    pub fn dispatch_raw(
+        &self,
+        raw: &RawEvent,
+    ) -> impl Future<Output = Result<Vec<HandlerOutcome>, BusError>> + Send + 'static {
+        let prepared = self.prepare_raw(raw);
+        let id = raw.id.clone();
+        async move {
+            match prepared? {
+                Some((handlers, shared, name)) => {
+                    Ok(run_handlers(&handlers, shared, name, &id).await)
+                }
+                None => Ok(Vec::new()),
+            }
+        }
+    }
+
+    /// The handlers of a received event and the event decoded for them.
+    #[allow(clippy::type_complexity)]
+    fn prepare_raw(
+        &self,
+        raw: &RawEvent,
+    ) -> Result<Option<(Arc<[HandlerEntry]>, SharedEvent, &'static str)>, BusError> {
         let Some(handlers) = self.inner.handlers.get(raw.name.as_str()) else {
             tracing::debug!(event = %raw.name, id = %raw.id, "no handler for event");
-            return Ok(Vec::new());
+            return Ok(None);
         };
         let ty = self
             .inner
@@ -521,14 +558,24 @@ impl EventBus {
             })?;
         let shared = ty.decode(raw)?;
         let name = handlers.first().map(|h| h.event_name).unwrap_or(ty.name);
-        Ok(run_handlers(handlers, shared, name, &raw.id).await)
+        Ok(Some((Arc::clone(handlers), shared, name)))
     }
 
     /// Re-sends up to `max` of the oldest stored events through the
     /// publisher, in order, removing each only after it was accepted.
     /// Permanent failures become dead letters after the configured number of
     /// attempts (3 by default).
-    pub async fn publish_from_failover(&self, max: usize) -> Result<ReplayReport, BusError> {
+    ///
+    /// The future is `Send + 'static`.
+    pub fn publish_from_failover(
+        &self,
+        max: usize,
+    ) -> impl Future<Output = Result<ReplayReport, BusError>> + Send + 'static {
+        let bus = self.clone();
+        async move { bus.replay(max).await }
+    }
+
+    async fn replay(&self, max: usize) -> Result<ReplayReport, BusError> {
         let store = self.inner.store.as_ref().ok_or(BusError::NoStore)?;
         let publisher = self.inner.publisher.as_ref().ok_or(BusError::NoPublisher {
             mode: self.inner.config.mode,
@@ -639,7 +686,15 @@ impl EventBus {
 
     /// Takes up to `max` of the oldest events out of the store (the seed's
     /// `failover.consume`).
-    pub async fn consume(&self, max: usize) -> Result<Vec<StoredEvent>, BusError> {
+    pub fn consume(
+        &self,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, BusError>> + Send + 'static {
+        let bus = self.clone();
+        async move { bus.take(max).await }
+    }
+
+    async fn take(&self, max: usize) -> Result<Vec<StoredEvent>, BusError> {
         let store = self.inner.store.as_ref().ok_or(BusError::NoStore)?;
         let taken = store
             .consume(max)

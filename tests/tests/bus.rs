@@ -545,3 +545,33 @@ async fn the_process_wide_bus_and_its_reset() {
     assert_eq!(d.config().store_path, dir.path().join("fresh.db"));
     events_core::reset_event_bus();
 }
+
+#[tokio::test]
+async fn publishing_futures_are_send_and_static() {
+    fn spawnable<F: std::future::Future + Send + 'static>(f: F) -> F {
+        f
+    }
+    let bus = bus();
+    let outcome = tokio::spawn(spawnable(bus.publish(OrderPlaced { total: 1011 })))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.name(), OrderPlaced::EVENT_NAME);
+    tokio::spawn(spawnable(
+        bus.publish_batch(vec![Event::new(OrderPlaced { total: 1012 })]),
+    ))
+    .await
+    .unwrap()
+    .unwrap();
+    let replay = bus.publish_from_failover(1);
+    assert!(
+        tokio::spawn(spawnable(replay)).await.unwrap().is_err(),
+        "local mode has no publisher"
+    );
+    let mut recorder = Recorder::new();
+    recorder.record(OrderPlaced { total: 1013 });
+    fn send<F: std::future::Future + Send>(f: F) -> F {
+        f
+    }
+    send(bus.publish_recorded(&mut recorder)).await.unwrap();
+}
