@@ -90,79 +90,41 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    g.bench_function("sqlite_1_writer", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let batch = events(ROUND);
-                let store = store.clone();
-                let start = Instant::now();
-                rt.block_on(async move {
-                    for e in batch {
-                        let _ = store.store(vec![e]).await;
-                    }
-                });
-                total += start.elapsed();
-            }
-            total
-        })
-    });
-
-    g.bench_function("sqlite_8_writers", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let mut batch = events(ROUND);
-                let store = store.clone();
-                let start = Instant::now();
-                rt.block_on(async move {
-                    let mut tasks = Vec::new();
-                    for _ in 0..8 {
-                        let mine: Vec<RawEvent> = batch.drain(..ROUND / 8).collect();
+    let writers =
+        |name: &str, writers: usize, per_call: usize, g: &mut criterion::BenchmarkGroup<'_, _>| {
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let mut batch = events(ROUND);
                         let store = store.clone();
-                        tasks.push(tokio::spawn(async move {
-                            for e in mine {
-                                let _ = store.store(vec![e]).await;
+                        let start = Instant::now();
+                        rt.block_on(async move {
+                            let mut tasks = Vec::new();
+                            for _ in 0..writers {
+                                let mine: Vec<RawEvent> = batch.drain(..ROUND / writers).collect();
+                                let store = store.clone();
+                                tasks.push(tokio::spawn(async move {
+                                    for call in mine.chunks(per_call) {
+                                        let _ = store.store(call.to_vec()).await;
+                                    }
+                                }));
                             }
-                        }));
+                            for t in tasks {
+                                let _ = t.await;
+                            }
+                        });
+                        total += start.elapsed();
                     }
-                    for t in tasks {
-                        let _ = t.await;
-                    }
-                });
-                total += start.elapsed();
-            }
-            total
-        })
-    });
-
+                    total
+                })
+            });
+        };
+    writers("sqlite_1_writer", 1, 1, &mut g);
+    writers("sqlite_8_writers", 8, 1, &mut g);
     // The same 64 events, each writer storing its 8 in one call (as
     // `publish_batch` and aggregates do): one group commit can take all 64.
-    g.bench_function("sqlite_8_writers_8_per_call", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let mut batch = events(ROUND);
-                let store = store.clone();
-                let start = Instant::now();
-                rt.block_on(async move {
-                    let mut tasks = Vec::new();
-                    for _ in 0..8 {
-                        let mine: Vec<RawEvent> = batch.drain(..ROUND / 8).collect();
-                        let store = store.clone();
-                        tasks.push(tokio::spawn(async move {
-                            let _ = store.store(mine).await;
-                        }));
-                    }
-                    for t in tasks {
-                        let _ = t.await;
-                    }
-                });
-                total += start.elapsed();
-            }
-            total
-        })
-    });
+    writers("sqlite_8_writers_8_per_call", 8, 8, &mut g);
     g.finish();
 }
 

@@ -322,11 +322,14 @@ async fn a_damaged_database_file_is_moved_aside_and_its_readable_rows_kept() {
 // ------------------------------------------------------------------ replay
 
 /// A remote bus whose answers the test scripts: it records what it accepted,
-/// in order, and fails the events it is told to.
+/// in order, fails the events it is told to, and refuses everything while
+/// it is "down" (for its first `down_for` calls).
 #[derive(Default)]
 struct ScriptedRemote {
     accepted: Mutex<Vec<u64>>,
     failures: Mutex<HashMap<u64, PublishError>>,
+    calls: Mutex<u32>,
+    down_for: u32,
 }
 
 impl Publisher for ScriptedRemote {
@@ -338,11 +341,17 @@ impl Publisher for ScriptedRemote {
         events: &'a [RawEvent],
     ) -> BoxFuture<'a, Vec<Result<(), PublishError>>> {
         Box::pin(async move {
+            let mut calls = self.calls.lock().unwrap();
+            *calls += 1;
+            let down = *calls <= self.down_for;
             let failures = self.failures.lock().unwrap();
             events
                 .iter()
                 .map(|e| {
                     let n = n_of(e);
+                    if down {
+                        return Err(PublishError::retryable("InternalFailure", "down"));
+                    }
                     match failures.get(&n) {
                         Some(err) => Err(err.clone()),
                         None => {
@@ -473,47 +482,13 @@ async fn replay_needs_a_publisher() {
     );
 }
 
-/// A remote that is down for its first `down` calls.
-struct FlakyRemote {
-    calls: Mutex<u32>,
-    down: u32,
-    accepted: Mutex<Vec<u64>>,
-}
-
-impl Publisher for FlakyRemote {
-    fn name(&self) -> &str {
-        "flaky"
-    }
-    fn publish<'a>(
-        &'a self,
-        events: &'a [RawEvent],
-    ) -> BoxFuture<'a, Vec<Result<(), PublishError>>> {
-        Box::pin(async move {
-            let mut calls = self.calls.lock().unwrap();
-            *calls += 1;
-            if *calls <= self.down {
-                return events
-                    .iter()
-                    .map(|_| Err(PublishError::retryable("InternalFailure", "down")))
-                    .collect();
-            }
-            self.accepted
-                .lock()
-                .unwrap()
-                .extend(events.iter().map(n_of));
-            events.iter().map(|_| Ok(())).collect()
-        })
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn the_background_replayer_backs_off_while_the_remote_is_down_and_drains_after() {
     let store = Arc::new(MemoryStore::new());
     store.store((1..=25).map(raw).collect()).await.unwrap();
-    let remote = Arc::new(FlakyRemote {
-        calls: Mutex::new(0),
-        down: 3,
-        accepted: Mutex::default(),
+    let remote = Arc::new(ScriptedRemote {
+        down_for: 3,
+        ..ScriptedRemote::default()
     });
     let bus = EventBus::builder()
         .mode(Mode::EventBridge)
