@@ -1,6 +1,24 @@
 //! Procedural macros of [`events-core`](https://docs.rs/events-core):
 //! `#[derive(DomainEvent)]` and `#[handler]`.
 //!
+//! ```
+//! use events_core::{handler, DomainEvent, Event};
+//!
+//! #[derive(DomainEvent, Debug, Clone)]
+//! #[event(company = "acme", service = "billing", version = 1, resource = "invoice", action = "paid")]
+//! struct InvoicePaid {
+//!     #[event(rename = "amountCents")]
+//!     amount_cents: u64,
+//! }
+//!
+//! #[handler]
+//! async fn book(event: &Event<InvoicePaid>) {
+//!     let _ = event.amount_cents;
+//! }
+//!
+//! assert_eq!(InvoicePaid::EVENT_NAME, "acme.billing.1.event.invoice.paid");
+//! ```
+//!
 //! Do not depend on this crate directly: `events-core` re-exports both macros
 //! (behind its default `derive` feature) and the paths the generated code
 //! needs, so your crate depends on `events-core` alone.
