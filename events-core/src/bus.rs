@@ -360,7 +360,8 @@ impl EventBus {
 
     /// Publishes everything `recorder` holds; it keeps only the events that
     /// were not delivered (so a failed publish can be retried without
-    /// duplicates).
+    /// duplicates). A disabled bus (`EVENT_BUS_ENABLED=false`) drops them, as
+    /// configured, and reports [`Delivery::Disabled`].
     pub async fn publish_recorded(
         &self,
         recorder: &mut Recorder,
