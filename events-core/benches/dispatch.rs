@@ -11,23 +11,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+mod common;
+
+use common::CompanyCreated;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use events_core::{handler, DomainEvent, Event, EventBus};
 use uuid::Uuid;
-
-#[derive(DomainEvent, Debug, Clone)]
-#[event(
-    company = "testclean",
-    service = "api",
-    version = 1,
-    resource = "company",
-    action = "created"
-)]
-pub struct CompanyCreated {
-    company_id: Uuid,
-    company_name: String,
-    country_id: Uuid,
-}
 
 /// The same event under another name, with three handlers.
 #[derive(DomainEvent, Debug, Clone)]
@@ -113,11 +102,7 @@ fn bench(c: &mut Criterion) {
             black_box(&e.company_name);
         });
     }
-    let created = Event::new(CompanyCreated {
-        company_id: Uuid::new_v4(),
-        company_name: "Test Company".into(),
-        country_id: Uuid::new_v4(),
-    });
+    let created = Event::new(CompanyCreated::sample());
     let registered = Event::new(CompanyRegistered {
         company_id: Uuid::new_v4(),
         company_name: "Test Company".into(),

@@ -5,25 +5,13 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+mod common;
+
+use common::CompanyCreated;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use events_core::{wire, DomainEvent, Event, RawEvent};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-/// The seed's event, with the derive.
-#[derive(DomainEvent, Debug, Clone, PartialEq)]
-#[event(
-    company = "testclean",
-    service = "api",
-    version = 1,
-    resource = "company",
-    action = "created"
-)]
-pub struct CompanyCreated {
-    company_id: Uuid,
-    company_name: String,
-    country_id: Uuid,
-}
 
 /// The baseline: the same struct with serde's derives, used by hand.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,11 +59,7 @@ fn baseline_decode(detail: &str) -> Option<(String, String, DateTime<Utc>, Compa
 }
 
 fn bench(c: &mut Criterion) {
-    let payload = CompanyCreated {
-        company_id: Uuid::new_v4(),
-        company_name: "Test Company".to_owned(),
-        country_id: Uuid::new_v4(),
-    };
+    let payload = CompanyCreated::sample();
     let serde_payload = CompanyCreatedSerde {
         company_id: payload.company_id,
         company_name: payload.company_name.clone(),

@@ -9,38 +9,19 @@ use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::CompanyCreated;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use events_core::store::{EventStore, SqliteStore};
-use events_core::{wire, DomainEvent, Event, RawEvent};
-use uuid::Uuid;
-
-#[derive(DomainEvent, Debug, Clone)]
-#[event(
-    company = "testclean",
-    service = "api",
-    version = 1,
-    resource = "company",
-    action = "created"
-)]
-pub struct CompanyCreated {
-    company_id: Uuid,
-    company_name: String,
-    country_id: Uuid,
-}
+use events_core::{wire, Event, RawEvent};
 
 /// Records per measured round (and per fsync of the raw baseline).
 const ROUND: usize = 64;
 
 fn events(n: usize) -> Vec<RawEvent> {
     (0..n)
-        .filter_map(|_| {
-            RawEvent::from_event(&Event::new(CompanyCreated {
-                company_id: Uuid::new_v4(),
-                company_name: "Test Company".into(),
-                country_id: Uuid::new_v4(),
-            }))
-            .ok()
-        })
+        .filter_map(|_| RawEvent::from_event(&Event::new(CompanyCreated::sample())).ok())
         .collect()
 }
 

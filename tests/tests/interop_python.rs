@@ -15,19 +15,8 @@ use serde_json::Value;
 /// The version the tests were written against.
 const PACKAGE: &str = "package-events-bus==0.1.46";
 
-#[derive(DomainEvent, Debug, Clone, PartialEq)]
-#[event(
-    company = "testclean",
-    service = "api",
-    version = 1,
-    resource = "company",
-    action = "created"
-)]
-struct CompanyCreated {
-    company_id: uuid::Uuid,
-    company_name: String,
-    country_id: uuid::Uuid,
-}
+// The seed's event, as the company example declares it.
+use events_examples::domain::events::CompanyCreated;
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/interop.py")
