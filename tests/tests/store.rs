@@ -532,3 +532,103 @@ async fn the_background_replayer_backs_off_while_the_remote_is_down_and_drains_a
         Err(BusError::NoPublisher { .. })
     ));
 }
+
+// ------------------------------------------------- the two stores agree
+
+#[derive(Debug, Clone)]
+enum Op {
+    Store(Vec<u8>),
+    Peek(usize),
+    Ack(Vec<u8>),
+    Consume(usize),
+    Fail(u8, bool),
+    Requeue(u8),
+    PurgeDead,
+    DeadLetters(usize),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => prop::collection::vec(0u8..6, 1..4).prop_map(Op::Store),
+        1 => (0usize..6).prop_map(Op::Peek),
+        2 => prop::collection::vec(0u8..6, 1..3).prop_map(Op::Ack),
+        1 => (0usize..4).prop_map(Op::Consume),
+        2 => (0u8..6, any::<bool>()).prop_map(|(k, dead)| Op::Fail(k, dead)),
+        1 => (0u8..6).prop_map(Op::Requeue),
+        1 => Just(Op::PurgeDead),
+        1 => (0usize..6).prop_map(Op::DeadLetters),
+    ]
+}
+
+/// What a store answered, without store-specific details (`seq` numbers and
+/// timestamps differ between the two).
+#[derive(Debug, PartialEq)]
+enum Answer {
+    Unit,
+    Count(usize),
+    Flag(bool),
+    Events(Vec<(String, u32, Option<String>, bool)>),
+}
+
+fn events_answer(events: Vec<events_core::store::StoredEvent>) -> Answer {
+    Answer::Events(
+        events
+            .into_iter()
+            .map(|s| (s.event.id.to_string(), s.attempts, s.last_error, s.dead))
+            .collect(),
+    )
+}
+
+async fn apply(store: &dyn EventStore, op: &Op, pool: &[RawEvent]) -> Answer {
+    let id = |k: &u8| pool[usize::from(*k)].id.clone();
+    match op {
+        Op::Store(keys) => {
+            store
+                .store(keys.iter().map(|k| pool[usize::from(*k)].clone()).collect())
+                .await
+                .unwrap();
+            Answer::Unit
+        }
+        Op::Peek(n) => events_answer(store.peek(*n).await.unwrap()),
+        Op::Ack(keys) => Answer::Count(store.ack(keys.iter().map(id).collect()).await.unwrap()),
+        Op::Consume(n) => events_answer(store.consume(*n).await.unwrap()),
+        Op::Fail(k, dead) => {
+            store
+                .record_failure(id(k), format!("error {k}"), *dead)
+                .await
+                .unwrap();
+            Answer::Unit
+        }
+        Op::Requeue(k) => Answer::Flag(store.requeue(id(k)).await.unwrap()),
+        Op::PurgeDead => Answer::Count(store.purge_dead().await.unwrap()),
+        Op::DeadLetters(n) => events_answer(store.dead_letters(*n).await.unwrap()),
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any sequence of operations gets the same answers from the SQLite store
+    /// and from the in-memory model, and leaves the same content.
+    #[test]
+    fn sqlite_store_behaves_like_the_model(ops in proptest::collection::vec(op(), 1..40)) {
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteStore::open(dir.path().join("events.db")).unwrap();
+        let model = MemoryStore::new();
+        let pool: Vec<RawEvent> = (0..6).map(raw).collect();
+        rt.block_on(async {
+            for op in &ops {
+                let expected = apply(&model, op, &pool).await;
+                let actual = apply(&sqlite, op, &pool).await;
+                assert_eq!(actual, expected, "after {op:?}");
+            }
+            assert_eq!(sqlite.stats().await.unwrap(), model.stats().await.unwrap());
+            assert_eq!(
+                events_answer(sqlite.peek(100).await.unwrap()),
+                events_answer(model.peek(100).await.unwrap())
+            );
+        });
+    }
+}

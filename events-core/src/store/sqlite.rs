@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use tokio::sync::oneshot;
 
 use super::{EventStore, StoreError, StoreStats, StoredEvent};
@@ -425,23 +425,30 @@ impl EventStore for SqliteStore {
 
     fn requeue(&self, id: EventId) -> BoxFuture<'_, Result<bool, StoreError>> {
         self.job(move |conn| {
-            // A new seq puts it at the end of the queue.
+            // Moved to the end of the queue (a new seq), attempts reset; the
+            // last error and its time stay as history.
             let tx = conn.transaction()?;
-            let row = tx
-                .query_row(
-                    "SELECT id, name, occurred_on, attributes, stored_at FROM events WHERE id = ?1 AND dead = 1",
+            let moved = tx.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS requeued AS SELECT * FROM events WHERE 0",
+                [],
+            )
+            .and_then(|_| tx.execute("DELETE FROM temp.requeued", []))
+            .and_then(|_| {
+                tx.execute(
+                    "INSERT INTO temp.requeued SELECT * FROM events WHERE id = ?1 AND dead = 1",
                     [id.as_str()],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?)),
                 )
-                .optional()?;
-            let Some((id, name, occurred_on, attributes, stored_at)) = row else {
+            })?;
+            if moved == 0 {
                 return Ok(false);
-            };
-            tx.execute("DELETE FROM events WHERE id = ?1", [&id])?;
+            }
+            tx.execute("DELETE FROM events WHERE id = ?1", [id.as_str()])?;
             tx.execute(
-                "INSERT INTO events (id, name, occurred_on, attributes, stored_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, name, occurred_on, attributes, stored_at],
+                "INSERT INTO events (id, name, occurred_on, attributes, stored_at, attempts, last_error, last_attempt_at, dead)
+                 SELECT id, name, occurred_on, attributes, stored_at, 0, last_error, last_attempt_at, 0 FROM temp.requeued",
+                [],
             )?;
+            tx.execute("DELETE FROM temp.requeued", [])?;
             tx.commit()?;
             Ok(true)
         })
