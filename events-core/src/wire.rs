@@ -110,6 +110,31 @@ pub fn encode_detail(event: &RawEvent) -> String {
     serde_json::to_string(&out).unwrap_or_default()
 }
 
+/// The PutEvents `Source` of an event: the configured one
+/// (`EVENT_BUS_SOURCE`), else `{company}.{service}` of the event's name.
+///
+/// ```
+/// use events_core::{wire, RawEvent};
+/// let raw = RawEvent {
+///     id: "e1".into(),
+///     name: "testclean.api.1.event.company.created".into(),
+///     occurred_on: events_core::envelope::now(),
+///     attributes: "{}".into(),
+/// };
+/// assert_eq!(wire::source_of(&raw, None), "testclean.api");
+/// assert_eq!(wire::source_of(&raw, Some("billing.worker")), "billing.worker");
+/// ```
+pub fn source_of(event: &RawEvent, configured: Option<&str>) -> String {
+    if let Some(source) = configured {
+        return source.to_owned();
+    }
+    let mut parts = event.name.splitn(3, '.');
+    match (parts.next(), parts.next()) {
+        (Some(company), Some(service)) => format!("{company}.{service}"),
+        _ => event.name.clone(),
+    }
+}
+
 /// The PutEvents entry parts of an event, published by `source`.
 pub fn entry(event: &RawEvent, source: &str) -> Entry {
     Entry {
