@@ -6,7 +6,9 @@ use syn::LitStr;
 use crate::attr::{ContainerAttrs, EXAMPLE, REQUIRED_KEYS};
 use crate::ctxt::Ctxt;
 
-#[path = "../../events-core/src/name_rules.rs"]
+// A symbolic link to `events-core/src/name_rules.rs` (as serde shares its
+// internals): one source for the rules, and `cargo package` copies it in.
+#[path = "name_rules.rs"]
 #[allow(dead_code)]
 mod rules;
 

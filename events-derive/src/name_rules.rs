@@ -1,0 +1,1 @@
+../../events-core/src/name_rules.rs
