@@ -761,7 +761,20 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// Runs every handler of one event in order, isolating errors and panics,
+/// inside a `dispatch` span (event name, id) with one `handle` span per
+/// handler (event name, id, handler name).
 async fn run_handlers(
+    handlers: &[HandlerEntry],
+    event: SharedEvent,
+    name: &'static str,
+    id: &EventId,
+) -> Vec<HandlerOutcome> {
+    let span = tracing::info_span!("dispatch", event = name, id = %id, handlers = handlers.len());
+    run_each(handlers, event, name, id).instrument(span).await
+}
+
+async fn run_each(
     handlers: &[HandlerEntry],
     event: SharedEvent,
     name: &'static str,
