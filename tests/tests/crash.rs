@@ -9,23 +9,7 @@ use std::time::Duration;
 
 use events_core::store::{EventStore, SqliteStore};
 use events_core::{Event, RawEvent};
-use events_tests_child::RecordWritten;
-
-mod events_tests_child {
-    // The child's event type, declared again for decoding in the test.
-    #[derive(events_core::DomainEvent, Debug, Clone)]
-    #[event(
-        company = "acme",
-        service = "crash",
-        version = 1,
-        resource = "record",
-        action = "written"
-    )]
-    pub struct RecordWritten {
-        pub task: u32,
-        pub n: u64,
-    }
-}
+use events_tests::RecordWritten;
 
 const CHILD: &str = env!("CARGO_BIN_EXE_store_child");
 

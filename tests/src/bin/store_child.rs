@@ -12,23 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use events_core::publisher::{BoxFuture, PublishError, Publisher};
 use events_core::store::{EventStore, SqliteStore};
-use events_core::{DomainEvent, Event, EventBus, Mode, RawEvent};
-
-/// An event of the crash tests.
-#[derive(DomainEvent, Debug, Clone)]
-#[event(
-    company = "acme",
-    service = "crash",
-    version = 1,
-    resource = "record",
-    action = "written"
-)]
-pub struct RecordWritten {
-    /// Which task wrote it.
-    pub task: u32,
-    /// Its number in that task.
-    pub n: u64,
-}
+use events_core::{Event, EventBus, Mode, RawEvent};
+use events_tests::RecordWritten;
 
 struct FileRemote(Mutex<std::fs::File>);
 
