@@ -21,9 +21,12 @@
 //! # Delivery
 //!
 //! `publish` returns `Ok` only once each event is delivered: stored durably
-//! (local mode), or accepted by the remote bus or else stored in the failover
-//! store (eventbridge mode). If an event can be neither, `publish` returns
-//! [`BusError::NotDelivered`] naming it, and its handlers do not run.
+//! (local mode), or accepted by the remote bus or else stored (eventbridge
+//! mode): an event refused for a reason that may pass (throttling, an outage)
+//! waits in the failover store for replay ([`Delivery::FailedOver`]), one
+//! refused for good (too large, access denied) is kept as a dead letter
+//! ([`Delivery::DeadLettered`]). If an event can be neither, `publish`
+//! returns [`BusError::NotDelivered`] naming it, and its handlers do not run.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -125,9 +128,21 @@ pub enum Delivery {
     /// Stored durably in the local store (local mode).
     Stored,
     /// Accepted by the remote bus.
-    Published,
-    /// Refused by the remote bus and kept in the failover store for replay.
+    Published {
+        /// The remote bus's id for the event (EventBridge's `EventId`, the
+        /// `id` of the envelope a queue receives), when it gives one.
+        remote_id: Option<String>,
+    },
+    /// Refused by the remote bus for a reason that may pass (throttling, an
+    /// outage) and kept in the failover store for replay.
     FailedOver {
+        /// The remote bus's error.
+        error: String,
+    },
+    /// Refused by the remote bus for a reason that can never pass (too
+    /// large, malformed, access denied) and kept in the store's dead letters,
+    /// never re-sent on its own (`events dead-letters` lists it).
+    DeadLettered {
         /// The remote bus's error.
         error: String,
     },
@@ -448,9 +463,20 @@ impl EventBus {
                 let results = publisher.publish(&raws).await;
                 let mut deliveries = Vec::with_capacity(events.len());
                 let mut failed_raws = Vec::new();
-                for (i, raw) in raws.into_iter().enumerate() {
-                    match results.get(i) {
-                        Some(Ok(())) => deliveries.push(Delivery::Published),
+                let mut dead = Vec::new();
+                let mut results = results.into_iter();
+                for raw in raws {
+                    match results.next() {
+                        Some(Ok(accepted)) => deliveries.push(Delivery::Published {
+                            remote_id: accepted.remote_id,
+                        }),
+                        Some(Err(e)) if e.permanent => {
+                            tracing::error!(event = %raw.name, id = %raw.id, error = %e, "publish refused for good; keeping the event as a dead letter");
+                            let error = e.to_string();
+                            dead.push((raw.id.clone(), error.clone()));
+                            deliveries.push(Delivery::DeadLettered { error });
+                            failed_raws.push(raw);
+                        }
                         Some(Err(e)) => {
                             tracing::warn!(event = %raw.name, id = %raw.id, error = %e, "publish failed; failing over to the store");
                             deliveries.push(Delivery::FailedOver {
@@ -471,10 +497,17 @@ impl EventBus {
                 }
                 let failed_ids: Vec<EventId> = failed_raws.iter().map(|r| r.id.clone()).collect();
                 let stored = match store {
-                    Some(store) => store
-                        .store(failed_raws)
-                        .await
-                        .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
+                    Some(store) => async {
+                        store.store(failed_raws).await?;
+                        for (id, error) in dead {
+                            store.record_failure(id, error, true).await?;
+                        }
+                        Ok(())
+                    }
+                    .await
+                    .map_err(|e: StoreError| {
+                        Box::new(e) as Box<dyn std::error::Error + Send + Sync>
+                    }),
                     None => Err("the bus has no failover store".into()),
                 };
                 match stored {
@@ -593,7 +626,7 @@ impl EventBus {
             for (i, stored) in pending.iter().enumerate() {
                 let id = stored.event.id.clone();
                 match results.get(i) {
-                    Some(Ok(())) => report.sent.push(id),
+                    Some(Ok(_)) => report.sent.push(id),
                     Some(Err(e)) => {
                         let dead = e.permanent && stored.attempts + 1 >= self.inner.max_permanent_failures;
                         tracing::warn!(event = %stored.event.name, id = %id, error = %e, dead, "replay failed");

@@ -78,7 +78,7 @@ pub use error::{DecodeError, EncodeError};
 pub use event::{Attributes, DomainEvent};
 pub use handler::{Handler, HandlerError, HandlerResult};
 pub use name::EventName;
-pub use publisher::{PublishError, Publisher, PublisherProvider};
+pub use publisher::{Accepted, PublishError, Publisher, PublisherProvider};
 pub use store::{EventStore, MemoryStore, SqliteStore, StoreError};
 
 #[cfg(feature = "derive")]

@@ -21,7 +21,8 @@ pub struct PublishError {
     /// The service's message.
     pub message: String,
     /// `true` when sending the same event again can never succeed (too large,
-    /// malformed, access denied): replay turns it into a dead letter.
+    /// malformed, access denied): `publish` sends such an event straight to
+    /// the store's dead letters, and replay turns it into one.
     pub permanent: bool,
 }
 
@@ -45,11 +46,20 @@ impl PublishError {
     }
 }
 
+/// What the remote bus said of one event it accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accepted {
+    /// The remote bus's id for the event (EventBridge's `EventId`, the `id` of the envelope a queue receives), when it gives one.
+    pub remote_id: Option<String>,
+}
+
 /// Sends events to a remote bus.
 ///
 /// `publish` gets a batch and returns one result per event, in order. It
-/// retries what is worth retrying itself; an `Err` is final for this call,
-/// and the bus then keeps the event in its failover store.
+/// retries what is worth retrying itself; an `Err` is final for this call.
+/// The bus then keeps the event in its failover store when the error is
+/// retryable, and makes it a dead letter when it is
+/// [permanent](PublishError::permanent).
 pub trait Publisher: Send + Sync + 'static {
     /// A short name for logs, e.g. `eventbridge`.
     fn name(&self) -> &str;
@@ -58,7 +68,7 @@ pub trait Publisher: Send + Sync + 'static {
     fn publish<'a>(
         &'a self,
         events: &'a [RawEvent],
-    ) -> BoxFuture<'a, Vec<Result<(), PublishError>>>;
+    ) -> BoxFuture<'a, Vec<Result<Accepted, PublishError>>>;
 }
 
 /// Builds the publisher of one `EVENT_BUS_MODE`, registered with `inventory`

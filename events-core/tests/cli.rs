@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use events_core::publisher::{BoxFuture, PublishError, Publisher};
+use events_core::publisher::{Accepted, BoxFuture, PublishError, Publisher};
 use events_core::store::{EventStore, SqliteStore};
 use events_core::{DomainEvent, Event, RawEvent};
 use serde_json::Value;
@@ -210,7 +210,7 @@ impl Publisher for Remote {
     fn publish<'a>(
         &'a self,
         events: &'a [RawEvent],
-    ) -> BoxFuture<'a, Vec<Result<(), PublishError>>> {
+    ) -> BoxFuture<'a, Vec<Result<Accepted, PublishError>>> {
         Box::pin(async move {
             events
                 .iter()
@@ -223,7 +223,7 @@ impl Publisher for Remote {
                         ));
                     }
                     self.accepted.lock().unwrap().push(n);
-                    Ok(())
+                    Ok(Accepted::default())
                 })
                 .collect()
         })

@@ -14,7 +14,7 @@
 //! ```
 //! use std::sync::{Arc, Mutex};
 //!
-//! use events_core::publisher::{BoxFuture, PublishError, Publisher};
+//! use events_core::publisher::{Accepted, BoxFuture, PublishError, Publisher};
 //! use events_core::{wire, Delivery, DomainEvent, EventBus, Mode, RawEvent};
 //!
 //! #[derive(DomainEvent, Debug, Clone)]
@@ -33,7 +33,7 @@
 //!     fn name(&self) -> &str {
 //!         "printing"
 //!     }
-//!     fn publish<'a>(&'a self, events: &'a [RawEvent]) -> BoxFuture<'a, Vec<Result<(), PublishError>>> {
+//!     fn publish<'a>(&'a self, events: &'a [RawEvent]) -> BoxFuture<'a, Vec<Result<Accepted, PublishError>>> {
 //!         Box::pin(async move {
 //!             events
 //!                 .iter()
@@ -41,7 +41,7 @@
 //!                     let entry = wire::entry(event, &wire::source_of(event, None));
 //!                     println!("{} {} {}", entry.source, entry.detail_type, entry.detail);
 //!                     self.sent.lock().unwrap().push(entry);
-//!                     Ok(())
+//!                     Ok(Accepted::default())
 //!                 })
 //!                 .collect()
 //!         })
@@ -57,7 +57,7 @@
 //!     .publisher(publisher.clone())
 //!     .build()?;
 //! let outcome = bus.publish(CompanyCreated { company_name: "Acme".into() }).await?;
-//! assert_eq!(outcome.delivery(), &Delivery::Published);
+//! assert_eq!(outcome.delivery(), &Delivery::Published { remote_id: None });
 //! let sent = publisher.sent.lock().unwrap();
 //! assert_eq!(sent[0].source, "testclean.api");
 //! assert_eq!(sent[0].detail_type, "testclean.api.1.event.company.created");

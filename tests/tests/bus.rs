@@ -575,3 +575,92 @@ async fn publishing_futures_are_send_and_static() {
     }
     send(bus.publish_recorded(&mut recorder)).await.unwrap();
 }
+
+// ---------------------------------------------------------- remote publish
+
+/// A remote bus that answers each event by its `total`: 0 accepted (with a
+/// remote id), 1 throttled (retryable), 2 refused for good.
+struct Answering;
+
+impl events_core::Publisher for Answering {
+    fn name(&self) -> &str {
+        "answering"
+    }
+    fn publish<'a>(
+        &'a self,
+        events: &'a [RawEvent],
+    ) -> events_core::publisher::BoxFuture<
+        'a,
+        Vec<Result<events_core::Accepted, events_core::PublishError>>,
+    > {
+        Box::pin(async move {
+            events
+                .iter()
+                .map(|e| match e.decode::<OrderPlaced>().map(|o| o.total % 10) {
+                    Ok(0) => Ok(events_core::Accepted {
+                        remote_id: Some(format!("remote-{}", e.id)),
+                    }),
+                    Ok(1) => Err(events_core::PublishError::retryable(
+                        "ThrottlingException",
+                        "Rate exceeded",
+                    )),
+                    _ => Err(events_core::PublishError::permanent(
+                        "AccessDeniedException",
+                        "not allowed",
+                    )),
+                })
+                .collect()
+        })
+    }
+}
+
+#[tokio::test]
+async fn remote_answers_become_published_failed_over_or_dead_lettered() {
+    let store = Arc::new(MemoryStore::new());
+    let bus = EventBus::builder()
+        .mode(Mode::EventBridge)
+        .discover(false)
+        .store(store.clone())
+        .publisher(Arc::new(Answering))
+        .build()
+        .unwrap();
+    let batch = bus
+        .publish_batch([
+            Event::new(OrderPlaced { total: 2000 }),
+            Event::new(OrderPlaced { total: 2001 }),
+            Event::new(OrderPlaced { total: 2002 }),
+        ])
+        .await
+        .unwrap();
+    let [published, throttled, refused] = &batch.events[..] else {
+        panic!("three outcomes: {batch:?}");
+    };
+    assert_eq!(
+        published.delivery(),
+        &Delivery::Published {
+            remote_id: Some(format!("remote-{}", published.id()))
+        }
+    );
+    assert!(
+        matches!(throttled.delivery(), Delivery::FailedOver { error } if error.contains("ThrottlingException")),
+        "{throttled:?}"
+    );
+    assert!(
+        matches!(refused.delivery(), Delivery::DeadLettered { error } if error.contains("AccessDeniedException")),
+        "{refused:?}"
+    );
+
+    let pending = store.peek(10).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|s| &s.event.id).collect::<Vec<_>>(),
+        [throttled.id()],
+        "only the retryable failure waits for replay"
+    );
+    let dead = store.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(&dead[0].event.id, refused.id());
+    assert!(dead[0]
+        .last_error
+        .as_deref()
+        .is_some_and(|e| e.contains("AccessDeniedException")));
+}

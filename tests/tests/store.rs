@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use events_core::publisher::{BoxFuture, PublishError, Publisher};
+use events_core::publisher::{Accepted, BoxFuture, PublishError, Publisher};
 use events_core::store::{EventStore, MemoryStore, SqliteOptions, SqliteStore, StoreError};
 use events_core::{BusError, DomainEvent, Event, EventBus, EventId, Mode, RawEvent};
 
@@ -339,7 +339,7 @@ impl Publisher for ScriptedRemote {
     fn publish<'a>(
         &'a self,
         events: &'a [RawEvent],
-    ) -> BoxFuture<'a, Vec<Result<(), PublishError>>> {
+    ) -> BoxFuture<'a, Vec<Result<Accepted, PublishError>>> {
         Box::pin(async move {
             let mut calls = self.calls.lock().unwrap();
             *calls += 1;
@@ -356,7 +356,7 @@ impl Publisher for ScriptedRemote {
                         Some(err) => Err(err.clone()),
                         None => {
                             self.accepted.lock().unwrap().push(n);
-                            Ok(())
+                            Ok(Accepted::default())
                         }
                     }
                 })
@@ -458,7 +458,7 @@ async fn eventbridge_mode_fails_over_refused_events_to_the_store() {
         .unwrap();
     assert_eq!(
         outcome.events[0].delivery(),
-        &events_core::Delivery::Published
+        &events_core::Delivery::Published { remote_id: None }
     );
     assert!(
         matches!(outcome.events[1].delivery(), events_core::Delivery::FailedOver { error } if error.contains("InternalFailure"))

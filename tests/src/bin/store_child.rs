@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use events_core::publisher::{BoxFuture, PublishError, Publisher};
+use events_core::publisher::{Accepted, BoxFuture, PublishError, Publisher};
 use events_core::store::{EventStore, SqliteStore};
 use events_core::{Event, EventBus, Mode, RawEvent};
 use events_tests::RecordWritten;
@@ -24,7 +24,7 @@ impl Publisher for FileRemote {
     fn publish<'a>(
         &'a self,
         events: &'a [RawEvent],
-    ) -> BoxFuture<'a, Vec<Result<(), PublishError>>> {
+    ) -> BoxFuture<'a, Vec<Result<Accepted, PublishError>>> {
         Box::pin(async move {
             let mut file = match self.0.lock() {
                 Ok(file) => file,
@@ -43,7 +43,7 @@ impl Publisher for FileRemote {
                 .map(|_| {
                     written
                         .as_ref()
-                        .map(|_| ())
+                        .map(|_| Accepted::default())
                         .map_err(|e| PublishError::retryable("IoError", e.to_string()))
                 })
                 .collect()
