@@ -1,5 +1,6 @@
-//! The envelope: an event with its identity, typed ([`Event`]) or
-//! type-erased for transport and storage ([`RawEvent`]).
+//! The envelope: an event with its identity, typed ([`Event`]), of any type
+//! in process ([`AnyEvent`]), or serialized for transport and storage
+//! ([`RawEvent`]).
 
 use std::borrow::Borrow;
 use std::fmt;
@@ -283,6 +284,100 @@ impl fmt::Debug for RawEvent {
             .field("name", &self.name)
             .field("occurred_on", &self.occurred_on)
             .field("attributes_len", &self.attributes.len())
+            .finish()
+    }
+}
+
+/// A type-erased, shareable event as handlers receive it: an `Arc<Event<E>>`.
+pub(crate) type SharedEvent = Arc<dyn std::any::Any + Send + Sync>;
+
+/// An event of any type, with its identity: what an aggregate records and
+/// what a batch publishes. Made from an [`Event`] or a bare event (which
+/// gets its identity then).
+#[derive(Clone)]
+pub struct AnyEvent {
+    id: EventId,
+    name: &'static str,
+    occurred_on: DateTime<Utc>,
+    pub(crate) shared: SharedEvent,
+    encode: fn(&SharedEvent) -> Option<Result<RawEvent, EncodeError>>,
+}
+
+fn encode<E: DomainEvent>(shared: &SharedEvent) -> Option<Result<RawEvent, EncodeError>> {
+    shared.downcast_ref::<Event<E>>().map(RawEvent::from_event)
+}
+
+impl AnyEvent {
+    /// Erases the type of `event`, keeping its identity.
+    pub fn new<E: DomainEvent>(event: Event<E>) -> Self {
+        AnyEvent {
+            id: event.id().clone(),
+            name: E::EVENT_NAME,
+            occurred_on: event.occurred_on(),
+            shared: Arc::new(event),
+            encode: encode::<E>,
+        }
+    }
+
+    /// The event's id.
+    pub fn id(&self) -> &EventId {
+        &self.id
+    }
+
+    /// The event's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// When it happened.
+    pub fn occurred_on(&self) -> DateTime<Utc> {
+        self.occurred_on
+    }
+
+    /// The typed event, if it is an `E`.
+    pub fn downcast_ref<E: DomainEvent>(&self) -> Option<&Event<E>> {
+        self.shared.downcast_ref::<Event<E>>()
+    }
+
+    /// Serializes it for transport or storage.
+    pub fn to_raw(&self) -> Result<RawEvent, EncodeError> {
+        match (self.encode)(&self.shared) {
+            Some(result) => result,
+            // `encode` is always `encode::<E>` for the `E` inside `shared`.
+            None => unreachable_encode(self.name),
+        }
+    }
+}
+
+#[cold]
+fn unreachable_encode(name: &str) -> Result<RawEvent, EncodeError> {
+    Err(EncodeError::new(
+        name,
+        serde::ser::Error::custom("internal error: event type and encoder disagree"),
+    ))
+}
+
+impl<E: DomainEvent> From<Event<E>> for AnyEvent {
+    fn from(event: Event<E>) -> Self {
+        AnyEvent::new(event)
+    }
+}
+
+/// A bare event gets its id and `occurred_on` now, as with
+/// [`EventBus::publish`](crate::EventBus::publish), so `publish_batch` takes
+/// bare events too.
+impl<E: DomainEvent> From<E> for AnyEvent {
+    fn from(payload: E) -> Self {
+        AnyEvent::new(Event::new(payload))
+    }
+}
+
+impl fmt::Debug for AnyEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnyEvent")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("occurred_on", &self.occurred_on)
             .finish()
     }
 }

@@ -39,8 +39,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::envelope::Event;
+use crate::envelope::SharedEvent;
 use crate::event::DomainEvent;
-use crate::registry::SharedEvent;
 
 /// The error a handler reports: any error, boxed.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -66,14 +66,14 @@ pub mod wire;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use aggregate::{AnyEvent, Recorder};
+pub use aggregate::Recorder;
 pub use bus::{
     get_event_bus, reset_event_bus, set_event_bus, BatchOutcome, BusError, Delivery, EventBus,
     EventBusBuilder, HandlerOutcome, HandlerStatus, PublishOutcome, ReplayReport, Replayer,
     ReplayerOptions,
 };
 pub use config::{BusConfig, ConfigError, Mode};
-pub use envelope::{Event, EventId, RawEvent};
+pub use envelope::{AnyEvent, Event, EventId, RawEvent};
 pub use error::{DecodeError, EncodeError};
 pub use event::{Attributes, DomainEvent};
 pub use handler::{Handler, HandlerError, HandlerResult};

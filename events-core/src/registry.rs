@@ -6,16 +6,13 @@
 //! with `use my_handlers as _;` in `main.rs`. When discovery finds no handler
 //! at all, building the bus logs a warning saying so.
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::envelope::RawEvent;
+use crate::envelope::{RawEvent, SharedEvent};
 use crate::error::DecodeError;
 use crate::event::DomainEvent;
-
-/// A type-erased, shareable event as handlers receive it: an `Arc<Event<E>>`.
-pub(crate) type SharedEvent = Arc<dyn Any + Send + Sync>;
 
 /// One `#[derive(DomainEvent)]` type, registered by the derive.
 #[derive(Debug)]

@@ -1,0 +1,242 @@
+//! [`EventBusBuilder`]: configuration, handlers, store and publisher, checked
+//! when the bus is built.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio_util::task::TaskTracker;
+
+use super::{BusError, EventBus, Inner};
+use crate::config::{BusConfig, Mode};
+use crate::event::DomainEvent;
+use crate::handler::{discovered_handlers, Handler, HandlerEntry};
+use crate::publisher::{provider, Publisher};
+use crate::registry::EventTypes;
+use crate::store::{EventStore, MemoryStore, SqliteStore};
+
+/// Where the bus keeps events.
+enum StoreChoice {
+    /// The SQLite store at the configured path.
+    FromConfig,
+    /// The store given.
+    Custom(Arc<dyn EventStore>),
+    /// No store at all.
+    None,
+}
+
+/// Builds an [`EventBus`].
+pub struct EventBusBuilder {
+    config: BusConfig,
+    discover: bool,
+    explicit: Vec<HandlerEntry>,
+    store: StoreChoice,
+    publisher: Option<Arc<dyn Publisher>>,
+    dispatch_in_process: Option<bool>,
+    max_permanent_failures: u32,
+}
+
+impl EventBusBuilder {
+    /// A builder starting from `config`, discovery on, the configured store.
+    pub(super) fn new(config: BusConfig) -> Self {
+        EventBusBuilder {
+            config,
+            discover: true,
+            explicit: Vec::new(),
+            store: StoreChoice::FromConfig,
+            publisher: None,
+            dispatch_in_process: None,
+            max_permanent_failures: 3,
+        }
+    }
+
+    /// Replaces the whole configuration (e.g. with [`BusConfig::from_env`]).
+    pub fn config(mut self, config: BusConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Enables or disables publishing.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.config.enabled = enabled;
+        self
+    }
+
+    /// Spawns handlers (`true`) instead of awaiting them in `publish`.
+    pub fn async_handlers(mut self, async_handlers: bool) -> Self {
+        self.config.async_handlers = async_handlers;
+        self
+    }
+
+    /// Sets the mode.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.config.mode = mode;
+        self
+    }
+
+    /// The mode the bus will be built in.
+    pub fn configured_mode(&self) -> Mode {
+        self.config.mode
+    }
+
+    /// Turns `#[handler]` discovery on (the default) or off.
+    pub fn discover(mut self, discover: bool) -> Self {
+        self.discover = discover;
+        self
+    }
+
+    /// Registers a handler built at run time (with its dependencies). Its
+    /// name is its type's path.
+    pub fn register_handler<E: DomainEvent, H: Handler<E>>(self, handler: H) -> Self {
+        self.register_handler_named(std::any::type_name::<H>(), handler)
+    }
+
+    /// Registers a handler under an explicit name.
+    pub fn register_handler_named<E: DomainEvent, H: Handler<E>>(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        handler: H,
+    ) -> Self {
+        self.explicit
+            .push(HandlerEntry::typed::<E, H>(name.into(), handler));
+        self
+    }
+
+    /// Uses the SQLite store at `path` (the default is `EVENT_BUS_STORE_PATH`).
+    pub fn store_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.config.store_path = path.into();
+        self.store = StoreChoice::FromConfig;
+        self
+    }
+
+    /// Uses `store` as the local and failover store.
+    pub fn store(mut self, store: Arc<dyn EventStore>) -> Self {
+        self.store = StoreChoice::Custom(store);
+        self
+    }
+
+    /// Uses a fresh [`MemoryStore`] (not durable: tests only).
+    pub fn in_memory_store(self) -> Self {
+        self.store(Arc::new(MemoryStore::new()))
+    }
+
+    /// No store at all: events are only dispatched in process, and in
+    /// eventbridge mode a failed publish is an error.
+    pub fn without_store(mut self) -> Self {
+        self.store = StoreChoice::None;
+        self
+    }
+
+    /// Sets the remote publisher (eventbridge mode).
+    pub fn publisher(mut self, publisher: Arc<dyn Publisher>) -> Self {
+        self.publisher = Some(publisher);
+        self
+    }
+
+    /// Whether published events also go to in-process handlers. Default:
+    /// yes in local mode; no in eventbridge mode, where consumers (SQS,
+    /// Lambda, HTTP) run the handlers.
+    pub fn dispatch_in_process(mut self, yes: bool) -> Self {
+        self.dispatch_in_process = Some(yes);
+        self
+    }
+
+    /// Permanent failures after which a replayed event becomes a dead letter.
+    pub fn max_permanent_failures(mut self, attempts: u32) -> Self {
+        self.max_permanent_failures = attempts.max(1);
+        self
+    }
+
+    /// Builds the bus, connecting the publisher of the configured mode from
+    /// a linked provider (such as `events-eventbridge`) if none was given.
+    pub async fn connect(mut self) -> Result<EventBus, BusError> {
+        if self.config.mode != Mode::Local && self.publisher.is_none() && self.config.enabled {
+            let mode = self.config.mode;
+            let provider = provider(mode.as_str()).ok_or(BusError::NoPublisher { mode })?;
+            let publisher = (provider.build)(&self.config)
+                .await
+                .map_err(|source| BusError::PublisherSetup { mode, source })?;
+            self.publisher = Some(publisher);
+        }
+        self.build()
+    }
+
+    /// Builds the bus: discovers handlers, checks event names, opens the store.
+    pub fn build(self) -> Result<EventBus, BusError> {
+        let mut types = EventTypes::discover()?;
+        let mut handlers: HashMap<&'static str, Vec<HandlerEntry>> = HashMap::new();
+        let discovered = if self.discover {
+            let mut found: Vec<_> = discovered_handlers().collect();
+            // Link order is not stable across builds; names are.
+            found.sort_by_key(|r| r.name());
+            found.into_iter().map(|r| r.entry()).collect::<Vec<_>>()
+        } else {
+            Vec::new()
+        };
+        let discovered_count = discovered.len();
+        for entry in discovered.into_iter().chain(self.explicit) {
+            types.insert(
+                entry.event_name,
+                entry.event_type_name,
+                entry.event_type_id,
+                None,
+            )?;
+            let list = handlers.entry(entry.event_name).or_default();
+            if list.iter().any(|h| h.name == entry.name) {
+                return Err(BusError::DuplicateHandler {
+                    handler: entry.name.into_owned(),
+                    event: entry.event_name,
+                });
+            }
+            list.push(entry);
+        }
+        if self.discover && discovered_count == 0 {
+            tracing::warn!(
+                event_types = types.len(),
+                "handler discovery found no #[handler] in this program; if your handlers live in another crate, \
+                 make sure it is linked: add `use my_handlers as _;` to main.rs (the linker drops crates nothing references)"
+            );
+        }
+        let config = self.config;
+        if config.mode != Mode::Local && self.publisher.is_none() && config.enabled {
+            return Err(BusError::NoPublisher { mode: config.mode });
+        }
+        let store: Option<Arc<dyn EventStore>> = match self.store {
+            _ if !config.enabled => None,
+            StoreChoice::FromConfig => Some(Arc::new(SqliteStore::open(&config.store_path)?)),
+            StoreChoice::Custom(store) => Some(store),
+            StoreChoice::None => None,
+        };
+        let publisher = if config.mode == Mode::Local {
+            None
+        } else {
+            self.publisher
+        };
+        let dispatch_in_process = self
+            .dispatch_in_process
+            .unwrap_or(config.mode == Mode::Local);
+        let count: usize = handlers.values().map(Vec::len).sum();
+        tracing::info!(
+            mode = %config.mode,
+            enabled = config.enabled,
+            handlers = count,
+            event_types = types.len(),
+            "event bus ready"
+        );
+        Ok(EventBus {
+            inner: Arc::new(Inner {
+                handlers: handlers
+                    .into_iter()
+                    .map(|(k, v)| (k, Arc::from(v)))
+                    .collect(),
+                event_types: types,
+                store,
+                publisher,
+                dispatch_in_process,
+                max_permanent_failures: self.max_permanent_failures,
+                tasks: TaskTracker::new(),
+                config,
+            }),
+        })
+    }
+}

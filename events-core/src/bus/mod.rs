@@ -1,0 +1,133 @@
+//! The bus: publishes events, keeps them durable, and dispatches them to
+//! handlers (SPEC §5–§7).
+//!
+//! # Dispatch
+//!
+//! All handlers of an event run, **one after another**: discovered handlers
+//! first, ordered by their names (module path and function or type name, so
+//! the order is the same in every build), then explicit ones in registration
+//! order. In order,
+//! not concurrently, because handlers of one event often touch the same rows
+//! or services, logs then read in a stable order, and one event's handlers
+//! never compete with each other for a connection pool. Publish with
+//! `EVENT_BUS_ASYNC=true` (or [`EventBusBuilder::async_handlers`]) to take
+//! handler time off the publisher's path; events then dispatch concurrently
+//! with each other.
+//!
+//! A handler's `Err` or panic is isolated: it is logged with the event name,
+//! id and handler name, reported in the [`PublishOutcome`], and the other
+//! handlers still run. The bus stays usable.
+//!
+//! # Delivery
+//!
+//! `publish` returns `Ok` only once each event is delivered: stored durably
+//! (local mode), or accepted by the remote bus or else stored (eventbridge
+//! mode): an event refused for a reason that may pass (throttling, an outage)
+//! waits in the failover store for replay ([`Delivery::FailedOver`]), one
+//! refused for good (too large, access denied) is kept as a dead letter
+//! ([`Delivery::DeadLettered`]). If an event can be neither, `publish`
+//! returns [`BusError::NotDelivered`] naming it, and its handlers do not run.
+//!
+//! # Where things live
+//!
+//! The bus and its accessors here; [`BusError`] in `error`; what a publish
+//! reports ([`PublishOutcome`], [`Delivery`], …) in `outcome`; the
+//! [`EventBusBuilder`] in `builder`; `publish` in `publish`; handlers and
+//! received events in `dispatch`; the failover store's replay and the
+//! background [`Replayer`] in `replay`; the process-wide bus in `global`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio_util::task::TaskTracker;
+
+use crate::config::BusConfig;
+use crate::handler::HandlerEntry;
+use crate::publisher::Publisher;
+use crate::registry::EventTypes;
+use crate::store::EventStore;
+
+mod builder;
+mod dispatch;
+mod error;
+mod global;
+mod outcome;
+mod publish;
+mod replay;
+
+pub use builder::EventBusBuilder;
+pub use error::BusError;
+pub use global::{get_event_bus, reset_event_bus, set_event_bus};
+pub use outcome::{BatchOutcome, Delivery, HandlerOutcome, HandlerStatus, PublishOutcome};
+pub use replay::{ReplayReport, Replayer, ReplayerOptions};
+
+/// The event bus. Cheap to clone: clones share one bus.
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: BusConfig,
+    handlers: HashMap<&'static str, Arc<[HandlerEntry]>>,
+    event_types: EventTypes,
+    store: Option<Arc<dyn EventStore>>,
+    publisher: Option<Arc<dyn Publisher>>,
+    dispatch_in_process: bool,
+    max_permanent_failures: u32,
+    tasks: TaskTracker,
+}
+
+impl std::fmt::Debug for EventBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventBus")
+            .field("config", &self.inner.config)
+            .field(
+                "handlers",
+                &self.inner.handlers.values().map(|h| h.len()).sum::<usize>(),
+            )
+            .field("store", &self.inner.store.is_some())
+            .field(
+                "publisher",
+                &self.inner.publisher.as_ref().map(|p| p.name().to_owned()),
+            )
+            .finish()
+    }
+}
+
+impl EventBus {
+    /// A builder with the default configuration (local mode, SQLite store at
+    /// `.events-bus/events.db`, handler discovery on).
+    pub fn builder() -> EventBusBuilder {
+        EventBusBuilder::new(BusConfig::default())
+    }
+
+    /// Builds the bus from the environment (SPEC §6), with every discovered
+    /// handler, and the publisher `EVENT_BUS_MODE` asks for. The one start-up
+    /// call of a twelve-factor service.
+    pub async fn from_env() -> Result<Self, BusError> {
+        EventBus::builder()
+            .config(BusConfig::from_env()?)
+            .connect()
+            .await
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &BusConfig {
+        &self.inner.config
+    }
+
+    /// The store, if the bus has one.
+    pub fn store(&self) -> Option<&Arc<dyn EventStore>> {
+        self.inner.store.as_ref()
+    }
+
+    /// Names of the handlers of `event_name`, in dispatch order.
+    pub fn handlers_of(&self, event_name: &str) -> Vec<&str> {
+        self.inner
+            .handlers
+            .get(event_name)
+            .map(|hs| hs.iter().map(|h| h.name.as_ref()).collect())
+            .unwrap_or_default()
+    }
+}

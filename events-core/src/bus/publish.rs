@@ -1,0 +1,309 @@
+//! Publishing: each event is delivered (stored, or sent to the remote bus and
+//! failed over or dead-lettered), then dispatched to in-process handlers.
+
+use std::future::Future;
+
+use tracing::Instrument;
+
+use super::{BatchOutcome, BusError, Delivery, EventBus, PublishOutcome};
+use crate::aggregate::Recorder;
+use crate::envelope::{AnyEvent, Event, EventId, RawEvent};
+use crate::event::DomainEvent;
+use crate::publisher::{Accepted, PublishError, Publisher};
+use crate::store::{EventStore, StoreError};
+
+impl EventBus {
+    /// Publishes one event. A bare `E` gets its id and `occurred_on` now; an
+    /// `Event<E>` keeps its own.
+    ///
+    /// The future is `Send + 'static` (it holds a clone of the bus), so it
+    /// can be spawned.
+    pub fn publish<E: DomainEvent>(
+        &self,
+        event: impl Into<Event<E>>,
+    ) -> impl Future<Output = Result<PublishOutcome, BusError>> + Send + 'static {
+        let bus = self.clone();
+        let event = AnyEvent::new(event.into());
+        async move {
+            let mut outcome = None;
+            bus.publish_each(std::slice::from_ref(&event), |o| outcome = Some(o))
+                .await?;
+            outcome.ok_or_else(|| BusError::NotDelivered {
+                failed: vec![event.id().clone()],
+                delivered: Vec::new(),
+                source: "internal error: no outcome for the published event".into(),
+            })
+        }
+    }
+
+    /// Publishes several events, of one or many types, in order.
+    ///
+    /// The future is `Send + 'static`, like [`Self::publish`]'s.
+    pub fn publish_batch<I>(
+        &self,
+        events: I,
+    ) -> impl Future<Output = Result<BatchOutcome, BusError>> + Send + 'static
+    where
+        I: IntoIterator,
+        I::Item: Into<AnyEvent>,
+    {
+        let bus = self.clone();
+        let events: Vec<AnyEvent> = events.into_iter().map(Into::into).collect();
+        async move { bus.publish_all(&events).await }
+    }
+
+    /// Publishes everything `recorder` holds; it keeps only the events that
+    /// were not delivered (so a failed publish can be retried without
+    /// duplicates). A disabled bus (`EVENT_BUS_ENABLED=false`) drops them, as
+    /// configured, and reports [`Delivery::Disabled`].
+    pub async fn publish_recorded(
+        &self,
+        recorder: &mut Recorder,
+    ) -> Result<BatchOutcome, BusError> {
+        let result = self.publish_all(recorder.events()).await;
+        match &result {
+            Ok(_) => recorder.clear(),
+            Err(BusError::NotDelivered { failed, .. }) => {
+                recorder.retain(|e| failed.contains(e.id()))
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn publish_all(&self, events: &[AnyEvent]) -> Result<BatchOutcome, BusError> {
+        let mut outcomes = Vec::with_capacity(events.len());
+        self.publish_each(events, |o| outcomes.push(o)).await?;
+        Ok(BatchOutcome { events: outcomes })
+    }
+
+    /// Delivers `events`, then dispatches each, handing each outcome to `sink`.
+    async fn publish_each(
+        &self,
+        events: &[AnyEvent],
+        mut sink: impl FnMut(PublishOutcome) + Send,
+    ) -> Result<(), BusError> {
+        let inner = &self.inner;
+        if !inner.config.enabled {
+            tracing::debug!(
+                count = events.len(),
+                "event bus disabled; nothing published"
+            );
+            events
+                .iter()
+                .for_each(|e| sink(PublishOutcome::delivered(e, Delivery::Disabled)));
+            return Ok(());
+        }
+        let span = tracing::info_span!("publish", count = events.len(), mode = %inner.config.mode);
+        async move {
+            let deliveries = match (&inner.publisher, &inner.store) {
+                (Some(publisher), store) => {
+                    send(publisher.as_ref(), store.as_deref(), events).await?
+                }
+                (None, Some(store)) => keep(store.as_ref(), events).await?,
+                (None, None) => Deliveries::Same {
+                    delivery: Delivery::InProcess,
+                    left: events.len(),
+                },
+            };
+            for (event, delivery) in events.iter().zip(deliveries) {
+                let mut out = PublishOutcome::delivered(event, delivery);
+                if inner.dispatch_in_process {
+                    self.dispatch(event, &mut out).await;
+                }
+                sink(out);
+            }
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// How each event of a call was delivered, without a `Vec` when all were
+/// delivered alike.
+enum Deliveries {
+    /// `left` more events, all delivered as `delivery`.
+    Same { delivery: Delivery, left: usize },
+    /// One delivery per event.
+    Each(std::vec::IntoIter<Delivery>),
+}
+
+impl Iterator for Deliveries {
+    type Item = Delivery;
+    fn next(&mut self) -> Option<Delivery> {
+        match self {
+            Deliveries::Same { left: 0, .. } => None,
+            Deliveries::Same { delivery, left } => {
+                *left -= 1;
+                Some(delivery.clone())
+            }
+            Deliveries::Each(each) => each.next(),
+        }
+    }
+}
+
+fn encode(events: &[AnyEvent]) -> Result<Vec<RawEvent>, BusError> {
+    Ok(events
+        .iter()
+        .map(AnyEvent::to_raw)
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Local mode: stores every event durably.
+async fn keep(store: &dyn EventStore, events: &[AnyEvent]) -> Result<Deliveries, BusError> {
+    match store.store(encode(events)?).await {
+        Ok(()) => {
+            for e in events {
+                tracing::info!(event = e.name(), id = %e.id(), "event stored");
+            }
+            Ok(Deliveries::Same {
+                delivery: Delivery::Stored,
+                left: events.len(),
+            })
+        }
+        Err(source) => {
+            tracing::error!(error = %source, count = events.len(), "events not stored");
+            Err(BusError::NotDelivered {
+                failed: events.iter().map(|e| e.id().clone()).collect(),
+                delivered: Vec::new(),
+                source: Box::new(source),
+            })
+        }
+    }
+}
+
+/// An event the remote bus refused for good, to record as a dead letter.
+struct DeadLetter {
+    id: EventId,
+    error: String,
+}
+
+/// Remote mode: sends every event; keeps the refused ones in the store,
+/// pending (retryable errors) or as dead letters (permanent ones).
+async fn send(
+    publisher: &dyn Publisher,
+    store: Option<&dyn EventStore>,
+    events: &[AnyEvent],
+) -> Result<Deliveries, BusError> {
+    let raws = encode(events)?;
+    let deliveries = deliveries_of(publisher.publish(&raws).await, raws.len());
+    let mut refused = Vec::new();
+    let mut dead = Vec::new();
+    for (raw, delivery) in raws.into_iter().zip(&deliveries) {
+        match delivery {
+            Delivery::FailedOver { error } => {
+                tracing::warn!(event = %raw.name, id = %raw.id, %error, "publish failed; failing over to the store");
+                refused.push(raw);
+            }
+            Delivery::DeadLettered { error } => {
+                tracing::error!(event = %raw.name, id = %raw.id, %error, "publish refused for good; keeping the event as a dead letter");
+                dead.push(DeadLetter {
+                    id: raw.id.clone(),
+                    error: error.clone(),
+                });
+                refused.push(raw);
+            }
+            // Accepted by the remote bus: nothing to keep.
+            _ => {}
+        }
+    }
+    if refused.is_empty() {
+        return Ok(Deliveries::Each(deliveries.into_iter()));
+    }
+    let refused_ids: Vec<EventId> = refused.iter().map(|r| r.id.clone()).collect();
+    let kept = match store {
+        Some(store) => keep_refused(store, refused, dead)
+            .await
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
+        None => Err("the bus has no failover store".into()),
+    };
+    match kept {
+        Ok(()) => Ok(Deliveries::Each(deliveries.into_iter())),
+        Err(source) => {
+            tracing::error!(error = %source, count = refused_ids.len(), "events neither published nor stored");
+            Err(BusError::NotDelivered {
+                delivered: events
+                    .iter()
+                    .map(|e| e.id().clone())
+                    .filter(|id| !refused_ids.contains(id))
+                    .collect(),
+                failed: refused_ids,
+                source,
+            })
+        }
+    }
+}
+
+async fn keep_refused(
+    store: &dyn EventStore,
+    refused: Vec<RawEvent>,
+    dead: Vec<DeadLetter>,
+) -> Result<(), StoreError> {
+    store.store(refused).await?;
+    for DeadLetter { id, error } in dead {
+        store.record_failure(id, error, true).await?;
+    }
+    Ok(())
+}
+
+/// What the remote bus's answers mean, one [`Delivery`] per event sent
+/// (`count`): accepted → [`Delivery::Published`], a permanent error →
+/// [`Delivery::DeadLettered`], a retryable one or no answer at all →
+/// [`Delivery::FailedOver`]. Publish and replay both read answers through it.
+pub(super) fn deliveries_of(
+    results: Vec<Result<Accepted, PublishError>>,
+    count: usize,
+) -> Vec<Delivery> {
+    let mut results = results.into_iter();
+    (0..count)
+        .map(|_| match results.next() {
+            Some(Ok(Accepted { remote_id })) => Delivery::Published { remote_id },
+            Some(Err(e)) if e.permanent => Delivery::DeadLettered {
+                error: e.to_string(),
+            },
+            Some(Err(e)) => Delivery::FailedOver {
+                error: e.to_string(),
+            },
+            None => Delivery::FailedOver {
+                error: "the publisher returned no result for this event".to_owned(),
+            },
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_become_deliveries_in_order_and_a_missing_answer_fails_over() {
+        let deliveries = deliveries_of(
+            vec![
+                Ok(Accepted {
+                    remote_id: Some("r-1".into()),
+                }),
+                Err(PublishError::permanent("AccessDeniedException", "no")),
+                Err(PublishError::retryable("ThrottlingException", "slow down")),
+            ],
+            4,
+        );
+        assert_eq!(
+            deliveries,
+            [
+                Delivery::Published {
+                    remote_id: Some("r-1".into())
+                },
+                Delivery::DeadLettered {
+                    error: "AccessDeniedException: no".into()
+                },
+                Delivery::FailedOver {
+                    error: "ThrottlingException: slow down".into()
+                },
+                Delivery::FailedOver {
+                    error: "the publisher returned no result for this event".into()
+                },
+            ]
+        );
+    }
+}
