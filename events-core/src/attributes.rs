@@ -15,59 +15,94 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::DecodeError;
-use crate::event::{json_kind, DomainEvent};
+use crate::event::DomainEvent;
 
 /// Reads an event's attributes from JSON text.
 pub fn read_json<E: DomainEvent>(text: &str) -> Result<E, DecodeError> {
-    let mut field = None;
+    require_object(text, Some(E::EVENT_NAME), "attributes")?;
+    let mut at = Position::default();
     let mut de = serde_json::Deserializer::from_str(text);
-    let result = if text.trim_start().starts_with('{') {
-        de.deserialize_map(AttributesVisitor::<E>(&mut field, PhantomData))
-            .and_then(|event| {
-                de.end()?;
-                Ok(event)
-            })
-    } else {
-        // serde's visitors would also take an array: only objects count.
-        return Err(DecodeError::new(
-            Some(E::EVENT_NAME),
-            "attributes",
-            not_an_object(text, None),
-        ));
-    };
-    result.map_err(|e| match field {
-        Some(field) if e.is_data() => {
-            DecodeError::new(Some(E::EVENT_NAME), field, strip_position(&e.to_string()))
-        }
-        _ => DecodeError::new(
-            Some(E::EVENT_NAME),
-            "attributes",
-            not_an_object(text, Some(&e)),
-        )
-        .with_source(e),
-    })
+    de.deserialize_map(AttributesVisitor::<E>(&mut at, PhantomData))
+        .and_then(|event| {
+            de.end()?;
+            Ok(event)
+        })
+        .map_err(|e| match at.path() {
+            Some(path) if e.is_data() => {
+                DecodeError::new(Some(E::EVENT_NAME), path, strip_position(&e.to_string()))
+            }
+            _ => object_error(text, Some(E::EVENT_NAME), "attributes", e),
+        })
 }
 
 /// Reads an event's attributes from a JSON object map.
 pub fn read_map<E: DomainEvent>(map: &Map<String, Value>) -> Result<E, DecodeError> {
-    let mut field = None;
+    let mut at = Position::default();
     E::visit_attributes(
         MapRef {
             iter: map.iter(),
             value: None,
         },
-        &mut field,
+        &mut at,
     )
     .map_err(|e| {
         DecodeError::new(
             Some(E::EVENT_NAME),
-            field.unwrap_or("attributes"),
+            at.path().unwrap_or_else(|| "attributes".to_owned()),
             strip_position(&e.to_string()),
         )
     })
 }
 
-struct AttributesVisitor<'f, E>(&'f mut Option<&'static str>, PhantomData<fn() -> E>);
+/// Where the attribute visitor is: the attribute it is reading and, once a
+/// read failed, the path inside that attribute's value (`[2].quantity`).
+/// The derive's code keeps it up to date; an error names
+/// [`Position::path`], e.g. `lines[2].quantity`.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct Position {
+    field: Option<&'static str>,
+    inner: Option<serde_path_to_error::Path>,
+}
+
+impl Position {
+    /// Records that `field` is being read (or found missing).
+    pub fn enter(&mut self, field: &'static str) {
+        self.field = Some(field);
+        self.inner = None;
+    }
+
+    /// Records that the attribute being read was read.
+    pub fn leave(&mut self) {
+        self.field = None;
+    }
+
+    /// Records where inside the attribute's value a read failed.
+    pub fn failed_at(&mut self, inner: serde_path_to_error::Path) {
+        self.inner = Some(inner);
+    }
+
+    /// The path of the value at fault: the attribute's name, followed by
+    /// the path inside its value when the failure was deeper
+    /// (`lines[2].quantity`, `customer.address.zip`).
+    pub fn path(&self) -> Option<String> {
+        let field = self.field?;
+        let mut path = field.to_owned();
+        if let Some(inner) = &self.inner {
+            let mut segments = inner.iter().peekable();
+            if segments.peek().is_some() {
+                let inner = inner.to_string();
+                if !inner.starts_with('[') {
+                    path.push('.');
+                }
+                path.push_str(&inner);
+            }
+        }
+        Some(path)
+    }
+}
+
+struct AttributesVisitor<'f, E>(&'f mut Position, PhantomData<fn() -> E>);
 
 impl<'de, E: DomainEvent> Visitor<'de> for AttributesVisitor<'_, E> {
     type Value = E;
@@ -119,8 +154,22 @@ impl<'a> MapAccess<'a> for MapRef<'a> {
     }
 }
 
-/// Describes why `text` is not a readable attributes object, in the words
-/// every decoding error uses ("expected a JSON object, found an array").
+/// A short name of a JSON value's kind, for error messages.
+pub(crate) fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Describes why `text` is not a readable JSON object, in the words every
+/// decoding error uses: "expected a JSON object, found an array",
+/// "malformed JSON: …", or serde's own message (without its position) when
+/// the text is an object whose content was refused.
 fn not_an_object(text: &str, error: Option<&serde_json::Error>) -> String {
     match serde_json::from_str::<Value>(text) {
         Ok(value) if !value.is_object() => {
@@ -131,6 +180,47 @@ fn not_an_object(text: &str, error: Option<&serde_json::Error>) -> String {
             .map(|e| strip_position(&e.to_string()))
             .unwrap_or_default(),
     }
+}
+
+/// Fails unless `text` opens a JSON object. Every reader of JSON objects
+/// checks this first: serde's visitors would also take an array for a
+/// struct or a map, and only objects count.
+pub(crate) fn require_object(
+    text: &str,
+    event: Option<&str>,
+    field: &str,
+) -> Result<(), DecodeError> {
+    if text.trim_start().starts_with('{') {
+        Ok(())
+    } else {
+        Err(DecodeError::new(event, field, not_an_object(text, None)))
+    }
+}
+
+/// The error of JSON text that serde failed to read as an object.
+pub(crate) fn object_error(
+    text: &str,
+    event: Option<&str>,
+    field: &str,
+    error: serde_json::Error,
+) -> DecodeError {
+    DecodeError::new(event, field, not_an_object(text, Some(&error))).with_source(error)
+}
+
+/// Parses JSON text that must be an object into `T` (a struct or a map),
+/// with the errors every decoder uses.
+pub(crate) fn parse_object<'a, T: Deserialize<'a>>(
+    text: &'a str,
+    event: Option<&str>,
+    field: &str,
+) -> Result<T, DecodeError> {
+    require_object(text, event, field)?;
+    serde_json::from_str::<T>(text).map_err(|e| object_error(text, event, field, e))
+}
+
+/// Parses JSON text that must be an object of attributes.
+pub(crate) fn parse_attributes(text: &str) -> Result<Map<String, Value>, DecodeError> {
+    parse_object(text, None, "attributes")
 }
 
 /// Drops serde_json's " at line 1 column 5": positions inside one value's
@@ -196,16 +286,5 @@ pub(crate) fn check_object(text: &str) -> Result<(), DecodeError> {
             deserializer.deserialize_map(V)
         }
     }
-    if !text.trim_start().starts_with('{') {
-        return Err(DecodeError::new(
-            None,
-            "attributes",
-            not_an_object(text, None),
-        ));
-    }
-    serde_json::from_str::<Check>(text)
-        .map(|_| ())
-        .map_err(|e| {
-            DecodeError::new(None, "attributes", not_an_object(text, Some(&e))).with_source(e)
-        })
+    parse_object::<Check>(text, None, "attributes").map(|_| ())
 }

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
 
+use crate::attributes::parse_attributes;
 use crate::error::{DecodeError, EncodeError};
-use crate::event::{parse_attributes, DomainEvent};
+use crate::event::DomainEvent;
 
 /// The unique id of one event instance.
 ///

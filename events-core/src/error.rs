@@ -1,6 +1,7 @@
 //! Errors of encoding and decoding events.
 //!
-//! Every decoding error names the event (when known), the field and what was
+//! Every decoding error names the event (when known), the field (down to
+//! the value inside a nested one, `lines[2].quantity`) and what was
 //! expected, so a log line is enough to find the producer at fault.
 
 use std::fmt;
@@ -55,8 +56,9 @@ impl DecodeError {
         self.event.as_deref()
     }
 
-    /// The field at fault: an attribute name, or an envelope field such as
-    /// `detail.occurred_on`.
+    /// The field at fault: an attribute name, the path to a value inside
+    /// one (`lines[2].quantity`, `customer.address.zip`), or an envelope
+    /// field such as `detail.occurred_on`.
     pub fn field(&self) -> &str {
         &self.field
     }

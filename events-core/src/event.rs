@@ -6,7 +6,7 @@ use serde::de::MapAccess;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::attributes::{read_json, read_map};
+use crate::attributes::{read_json, read_map, Position};
 use crate::error::{DecodeError, EncodeError};
 use crate::name::EventName;
 
@@ -78,7 +78,8 @@ use crate::name::EventName;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a domain event",
     label = "not a domain event",
-    note = "add `#[derive(DomainEvent)]` and `#[event(company = \"..\", service = \"..\", version = 1, resource = \"..\", action = \"..\")]` to `{Self}`"
+    note = "an event is a struct of your crate with `#[derive(DomainEvent)]` and `#[event(company = \"..\", service = \"..\", version = 1, resource = \"..\", action = \"..\")]`",
+    note = "a type of another crate (such as `String`) cannot be an event itself: declare an event struct with a field of that type"
 )]
 pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// The full event name, e.g. `testclean.api.1.event.company.created`.
@@ -91,13 +92,14 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// field, under its wire name).
     fn serialize_attributes<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
 
-    /// Reads the attributes from a serde map, recording in `field` the
-    /// attribute being read, so an error can name it. The derive writes it;
-    /// call [`Self::from_dict`] or [`Self::from_json`] instead.
+    /// Reads the attributes from a serde map, recording in `at` the
+    /// attribute being read (and the path inside its value), so an error can
+    /// name it. The derive writes it; call [`Self::from_dict`] or
+    /// [`Self::from_json`] instead.
     #[doc(hidden)]
     fn visit_attributes<'de, M: MapAccess<'de>>(
         map: M,
-        field: &mut Option<&'static str>,
+        at: &mut Position,
     ) -> Result<Self, M::Error>;
 
     /// Rebuilds the event from its attributes object.
@@ -131,33 +133,6 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// one pass.
     fn from_json(attributes: &str) -> Result<Self, DecodeError> {
         read_json(attributes)
-    }
-}
-
-/// Parses JSON text that must be an object of attributes.
-pub(crate) fn parse_attributes(text: &str) -> Result<Map<String, Value>, DecodeError> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(DecodeError::new(
-            None,
-            "attributes",
-            format!("expected a JSON object, found {}", json_kind(&other)),
-        )),
-        Err(e) => {
-            Err(DecodeError::new(None, "attributes", format!("malformed JSON: {e}")).with_source(e))
-        }
-    }
-}
-
-/// A short name of a JSON value's kind, for error messages.
-pub(crate) fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

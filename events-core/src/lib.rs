@@ -84,6 +84,24 @@ pub use store::{EventStore, MemoryStore, SqliteStore, StoreError};
 #[cfg(feature = "derive")]
 pub use events_derive::{handler, DomainEvent};
 
+// The crates whose types the public API takes or returns, re-exported (as
+// axum re-exports `http`) so a user names them without a dependency of
+// their own, at the versions this crate was built with.
+
+/// `serde_json`, whose `Map` and `Value` [`DomainEvent::to_dict`] and
+/// [`DomainEvent::from_dict`] return and take.
+#[doc(no_inline)]
+pub use serde_json;
+
+/// `chrono`, whose `DateTime<Utc>` is an event's `occurred_on`
+/// ([`Event::occurred_on`], [`Event::from_dict`], [`Event::with_identity`]).
+#[doc(no_inline)]
+pub use chrono;
+
+/// `uuid`: an [`EventId`] is made from a `Uuid` (`EventId::from(uuid)`).
+#[doc(no_inline)]
+pub use uuid;
+
 /// The README's examples, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

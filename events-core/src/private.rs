@@ -6,13 +6,15 @@ pub use serde;
 
 pub use serde_json;
 
-pub use crate::attributes::Key;
+pub use crate::attributes::{Key, Position};
 pub use crate::handler::private::*;
 pub use crate::registry::EventType;
 
 use std::marker::PhantomData;
 
-use serde::de::{DeserializeOwned, MapAccess};
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, MapAccess};
+use serde::ser::SerializeMap;
+use serde::Serialize;
 
 /// The error of an absent attribute whose type has no absent value.
 #[cold]
@@ -38,17 +40,148 @@ fn short_type_name<T>() -> String {
     result
 }
 
-/// Reads one attribute's value. The derive reads every field through this
-/// function and [`absent_value`], both bounded by `DeserializeOwned` alone,
-/// so a field type that is not deserializable is reported once, at the field.
-pub fn read_value<'de, T: DeserializeOwned, M: MapAccess<'de>>(map: &mut M) -> Result<T, M::Error> {
-    map.next_value_seed(PhantomData::<T>)
+/// What a field type needs to travel as an attribute: serde's `Serialize`
+/// and `Deserialize`, as one trait whose message says so at the field.
+#[diagnostic::on_unimplemented(
+    message = "the field type `{Self}` cannot be an event attribute: it needs serde's `Serialize` and `Deserialize`",
+    label = "needs `Serialize` and `Deserialize`",
+    note = "derive them on your type: `#[derive(serde::Serialize, serde::Deserialize)]`, with `serde = {{ version = \"1\", features = [\"derive\"] }}` in your Cargo.toml; in a `Vec`, an `Option` or a map, the item type needs them",
+    note = "for a type of another crate, enable that crate's `serde` feature or hold a serializable form of it; mark a field that is not sent `#[event(skip)]`"
+)]
+pub trait AttributeValue: Serialize + DeserializeOwned {}
+
+// Reporting this impl's own bounds would name serde's traits one by one
+// instead of the field type's one need.
+#[diagnostic::do_not_recommend]
+impl<T: Serialize + DeserializeOwned> AttributeValue for T {}
+
+/// The one check of a field's type, called once per sent field with the
+/// field type's span: the only error a type without serde's traits gives.
+pub fn attribute_type<T: AttributeValue>() {}
+
+/// A field of type `T`, read and written through [`SerdeField`] when `T`
+/// has serde's traits, else through [`NotSerdeField`], which compiles
+/// without them (autoref specialization): the error is then the one of
+/// [`attribute_type`], not one per use.
+pub struct Field<T>(PhantomData<fn() -> T>);
+
+impl<T> Field<T> {
+    /// The field of type `T`.
+    #[must_use]
+    pub const fn new() -> Self {
+        Field(PhantomData)
+    }
 }
 
-/// The value of an absent attribute (`None` for an `Option`), if its type
-/// has one.
-pub fn absent_value<T: DeserializeOwned>() -> Option<T> {
-    T::deserialize(serde::de::value::UnitDeserializer::<serde::de::value::Error>::new()).ok()
+impl<T> Default for Field<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Reading and writing a field whose type has serde's traits.
+pub trait SerdeField<T> {
+    /// Writes `value` as the map entry `field`.
+    fn write<M: SerializeMap>(
+        &self,
+        map: &mut M,
+        field: &'static str,
+        value: &T,
+    ) -> Result<(), M::Error>;
+
+    /// Reads the value of the map entry `field`, recording in `at` the
+    /// attribute and, if the read fails, the path inside its value
+    /// (`lines[2].quantity`).
+    fn read<'de, M: MapAccess<'de>>(
+        &self,
+        map: &mut M,
+        at: &mut Position,
+        field: &'static str,
+    ) -> Result<T, M::Error>;
+
+    /// The value of an absent attribute (`None` for an `Option`), if the
+    /// type has one.
+    fn absent(&self) -> Option<T>;
+}
+
+impl<T: Serialize + DeserializeOwned> SerdeField<T> for Field<T> {
+    fn write<M: SerializeMap>(
+        &self,
+        map: &mut M,
+        field: &'static str,
+        value: &T,
+    ) -> Result<(), M::Error> {
+        map.serialize_entry(field, value)
+    }
+
+    fn read<'de, M: MapAccess<'de>>(
+        &self,
+        map: &mut M,
+        at: &mut Position,
+        field: &'static str,
+    ) -> Result<T, M::Error> {
+        at.enter(field);
+        let mut track = serde_path_to_error::Track::new();
+        match map.next_value_seed(Tracked::<T>(&mut track, PhantomData)) {
+            Ok(value) => {
+                at.leave();
+                Ok(value)
+            }
+            Err(e) => {
+                at.failed_at(track.path());
+                Err(e)
+            }
+        }
+    }
+
+    fn absent(&self) -> Option<T> {
+        T::deserialize(serde::de::value::UnitDeserializer::<serde::de::value::Error>::new()).ok()
+    }
+}
+
+/// The same methods for a field type without serde's traits, so that the
+/// derive's bodies compile and [`attribute_type`] is the one error. Such a
+/// program never builds, so these never run; they fail cleanly all the same.
+pub trait NotSerdeField<T> {
+    /// Fails: the type cannot be written.
+    fn write<M: SerializeMap>(
+        &self,
+        _: &mut M,
+        field: &'static str,
+        _: &T,
+    ) -> Result<(), M::Error> {
+        Err(serde::ser::Error::custom(format_args!(
+            "`{field}` has a type without `Serialize`"
+        )))
+    }
+
+    /// Fails: the type cannot be read.
+    fn read<'de, M: MapAccess<'de>>(
+        &self,
+        _: &mut M,
+        at: &mut Position,
+        field: &'static str,
+    ) -> Result<T, M::Error> {
+        at.enter(field);
+        Err(serde::de::Error::custom("a type without `Deserialize`"))
+    }
+
+    /// No absent value.
+    fn absent(&self) -> Option<T> {
+        None
+    }
+}
+
+impl<T> NotSerdeField<T> for &Field<T> {}
+
+/// Deserializes `T` through serde_path_to_error's tracking adapter.
+struct Tracked<'t, T>(&'t mut serde_path_to_error::Track, PhantomData<fn() -> T>);
+
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Tracked<'_, T> {
+    type Value = T;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        T::deserialize(serde_path_to_error::Deserializer::new(deserializer, self.0))
+    }
 }
 
 #[cfg(test)]

@@ -34,13 +34,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::attributes::check_object;
+use crate::attributes::{check_object, parse_object};
 
 use std::borrow::Cow;
 
 use crate::envelope::{Event, EventId, RawEvent};
 use crate::error::DecodeError;
-use crate::event::json_kind;
 use crate::event::DomainEvent;
 
 /// The parts of one PutEvents request entry (without the bus name).
@@ -249,32 +248,6 @@ fn present_raw<'de, D: serde::Deserializer<'de>>(
     <&RawValue>::deserialize(deserializer).map(Some)
 }
 
-/// Parses JSON text that must be an object into `T`, with the errors every
-/// decoder uses.
-fn parse_fields<'a, T: Deserialize<'a>>(
-    json: &'a str,
-    event: Option<&str>,
-    field: &str,
-) -> Result<T, DecodeError> {
-    let describe = |e: &serde_json::Error| match serde_json::from_str::<Value>(json) {
-        Ok(value) if !value.is_object() => {
-            format!("expected a JSON object, found {}", json_kind(&value))
-        }
-        Ok(_) => e.to_string(),
-        Err(_) => format!("malformed JSON: {e}"),
-    };
-    // serde's derive would also take an array for a struct: only objects count.
-    if !json.trim_start().starts_with('{') {
-        let problem = match serde_json::from_str::<Value>(json) {
-            Ok(value) => format!("expected a JSON object, found {}", json_kind(&value)),
-            Err(e) => format!("malformed JSON: {e}"),
-        };
-        return Err(DecodeError::new(event, field, problem));
-    }
-    serde_json::from_str::<T>(json)
-        .map_err(|e| DecodeError::new(event, field, describe(&e)).with_source(e))
-}
-
 /// The identity part of a detail: name, id and time.
 fn identity<'a>(
     fields: &mut DetailFields<'a>,
@@ -375,7 +348,7 @@ fn attributes_text<'a>(fields: DetailFields<'a>, event: &str) -> Result<Cow<'a, 
 }
 
 fn decode_detail_in(json: &str, detail_type: Option<&str>) -> Result<RawEvent, DecodeError> {
-    let mut fields: DetailFields = parse_fields(json, detail_type, "detail")?;
+    let mut fields: DetailFields = parse_object(json, detail_type, "detail")?;
     let (name, id, occurred_on) = identity(&mut fields, detail_type)?;
     let attributes = attributes_text(fields, &name)?;
     // Validate now, so a stored or forwarded event is always readable.
@@ -393,7 +366,7 @@ fn decode_detail_in(json: &str, detail_type: Option<&str>) -> Result<RawEvent, D
 /// type is known): the same checks and errors as [`decode_detail`] followed
 /// by [`RawEvent::decode`], in one pass over the attributes.
 pub fn decode_event<E: DomainEvent>(json: &str) -> Result<Event<E>, DecodeError> {
-    let mut fields: DetailFields = parse_fields(json, Some(E::EVENT_NAME), "detail")?;
+    let mut fields: DetailFields = parse_object(json, Some(E::EVENT_NAME), "detail")?;
     let (name, id, occurred_on) = identity(&mut fields, None)?;
     if name != E::EVENT_NAME {
         return Err(DecodeError::new(
@@ -457,7 +430,7 @@ struct EnvelopeFields<'a> {
 
 /// Decodes a whole EventBridge envelope (an SQS message body).
 pub fn decode_envelope(json: &str) -> Result<Envelope, DecodeError> {
-    let fields: EnvelopeFields = parse_fields(json, None, "envelope")?;
+    let fields: EnvelopeFields = parse_object(json, None, "envelope")?;
     let detail_type = match fields.detail_type.map(Json::string) {
         Some(Ok(dt)) => dt.into_owned(),
         Some(Err(found)) => {

@@ -60,13 +60,30 @@ fn expand(input: &Input) -> TokenStream {
     let entries = sent.iter().map(|f| {
         let member = f.member;
         let wire = &f.wire;
-        quote_spanned! {f.ty.span()=>
-            #private::serde::ser::SerializeMap::serialize_entry(&mut __events_map, #wire, &self.#member)?;
+        let ty = f.ty;
+        quote_spanned! {ty.span()=>
+            (&#private::Field::<#ty>::new()).write(&mut __events_map, #wire, &self.#member)?;
         }
     });
     let visit = visit_attributes(input, &private);
+    // One check per sent field, at its type: a type without serde's traits
+    // is one error there; the bodies read and write fields through
+    // `Field`, which compiles either way.
+    let checks = sent.iter().map(|f| {
+        let ty = f.ty;
+        let check = respan(quote!(#private::attribute_type), ty.span());
+        quote_spanned!(ty.span()=> #check::<#ty>();)
+    });
 
     wrap(quote! {
+        #[allow(unused_imports)]
+        use #private::{NotSerdeField as _, SerdeField as _};
+
+        #[allow(dead_code)]
+        fn __events_check_field_types() {
+            #(#checks)*
+        }
+
         #[automatically_derived]
         impl #krate::DomainEvent for #ident {
             const EVENT_NAME: &'static str = #full;
@@ -121,14 +138,12 @@ fn visit_attributes(input: &Input, private: &TokenStream) -> TokenStream {
         let ty = f.ty;
         let read = quote_spanned! {ty.span()=>
             #slot = ::core::option::Option::Some(
-                #private::read_value::<#ty, __M>(&mut __events_map)?,
+                (&#private::Field::<#ty>::new()).read(&mut __events_map, __events_at, #wire)?,
             );
         };
         quote! {
             #wire => {
-                *__events_at = ::core::option::Option::Some(#wire);
                 #read
-                *__events_at = ::core::option::Option::None;
             }
         }
     });
@@ -142,12 +157,12 @@ fn visit_attributes(input: &Input, private: &TokenStream) -> TokenStream {
         let wire = &f.wire;
         let absent = match &f.default {
             None => {
-                let absent = quote_spanned!(ty.span()=> #private::absent_value::<#ty>());
+                let absent = quote_spanned!(ty.span()=> (&#private::Field::<#ty>::new()).absent());
                 quote! {
                     match #absent {
                         ::core::option::Option::Some(__events_value) => __events_value,
                         ::core::option::Option::None => {
-                            *__events_at = ::core::option::Option::Some(#wire);
+                            #private::Position::enter(__events_at, #wire);
                             return ::core::result::Result::Err(#private::missing::<#ty, __M::Error>());
                         }
                     }
@@ -171,7 +186,7 @@ fn visit_attributes(input: &Input, private: &TokenStream) -> TokenStream {
     quote! {
         fn visit_attributes<'de, __M>(
             mut __events_map: __M,
-            __events_at: &mut ::core::option::Option<&'static str>,
+            __events_at: &mut #private::Position,
         ) -> ::core::result::Result<Self, __M::Error>
         where
             __M: #private::serde::de::MapAccess<'de>,
@@ -192,6 +207,18 @@ fn visit_attributes(input: &Input, private: &TokenStream) -> TokenStream {
             ::core::result::Result::Ok(#construct)
         }
     }
+}
+
+/// `tokens` with every span set to `span`, so an error about them points
+/// at the user's tokens.
+fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            token.set_span(span);
+            token
+        })
+        .collect()
 }
 
 /// An impl with the right shape and no behaviour, emitted beside errors.
@@ -218,7 +245,7 @@ fn fallback(input: &Input) -> TokenStream {
             }
             fn visit_attributes<'de, __M>(
                 _: __M,
-                _: &mut ::core::option::Option<&'static str>,
+                _: &mut #private::Position,
             ) -> ::core::result::Result<Self, __M::Error>
             where
                 __M: #private::serde::de::MapAccess<'de>,

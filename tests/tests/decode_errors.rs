@@ -216,6 +216,178 @@ fn detail_without_type_takes_the_envelope_detail_type() {
     assert_eq!(wire::decode_envelope(&envelope).unwrap().event.name, NAME);
 }
 
+/// Nested values: the error gives the path to the value at fault.
+mod nested {
+    use std::collections::BTreeMap;
+
+    use events_core::DomainEvent;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Line {
+        pub sku: String,
+        pub quantity: u32,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Address {
+        pub zip: u32,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Customer {
+        pub address: Address,
+    }
+
+    #[derive(DomainEvent, Debug)]
+    #[event(
+        company = "acme",
+        service = "shop",
+        version = 1,
+        resource = "order",
+        action = "placed"
+    )]
+    pub struct OrderPlaced {
+        pub lines: Vec<Line>,
+        pub customer: Customer,
+        #[event(rename = "priceList")]
+        pub prices: BTreeMap<String, Vec<u64>>,
+        pub note: Option<String>,
+    }
+
+    pub const NAME: &str = "acme.shop.1.event.order.placed";
+
+    /// Decodes through `from_json` and `from_dict`, which must agree.
+    pub fn decode(attributes: &str) -> events_core::DecodeError {
+        let from_json = OrderPlaced::from_json(attributes).unwrap_err();
+        let map: serde_json::Value = serde_json::from_str(attributes).unwrap();
+        let from_dict = OrderPlaced::from_dict(map.as_object().unwrap()).unwrap_err();
+        assert_eq!(
+            (from_json.field(), from_json.problem()),
+            (from_dict.field(), from_dict.problem())
+        );
+        from_json
+    }
+}
+
+const LINES: &str = r#"[{"sku":"a","quantity":1},{"sku":"b","quantity":2}"#;
+
+#[test]
+fn errors_inside_nested_values_give_the_path() {
+    let err = nested::decode(&format!(
+        r#"{{"lines":{LINES},{{"sku":"c","quantity":"three"}}],"customer":{{"address":{{"zip":1}}}},"priceList":{{}}}}"#
+    ));
+    assert_error(
+        &err,
+        Some(nested::NAME),
+        "lines[2].quantity",
+        "expected u32",
+    );
+    assert_eq!(
+        err.to_string(),
+        "cannot decode event `acme.shop.1.event.order.placed`: field `lines[2].quantity`: \
+         invalid type: string \"three\", expected u32"
+    );
+
+    let err = nested::decode(&format!(
+        r#"{{"lines":{LINES}],"customer":{{"address":{{"zip":"75001x"}}}},"priceList":{{}}}}"#
+    ));
+    assert_error(
+        &err,
+        Some(nested::NAME),
+        "customer.address.zip",
+        "expected u32",
+    );
+
+    // A missing field of a nested struct: the path of that struct.
+    let err = nested::decode(&format!(
+        r#"{{"lines":{LINES},{{"sku":"c"}}],"customer":{{"address":{{"zip":1}}}},"priceList":{{}}}}"#
+    ));
+    assert_error(
+        &err,
+        Some(nested::NAME),
+        "lines[2]",
+        "missing field `quantity`",
+    );
+
+    // Map keys and renamed attributes: the wire name, then the key.
+    let err = nested::decode(&format!(
+        r#"{{"lines":{LINES}],"customer":{{"address":{{"zip":1}}}},"priceList":{{"eur":[1,-2]}}}}"#
+    ));
+    assert_error(&err, Some(nested::NAME), "priceList.eur[1]", "expected u64");
+
+    // A top-level value still names just the attribute.
+    let err = nested::decode(&format!(
+        r#"{{"lines":{LINES}],"customer":{{"address":{{"zip":1}}}},"priceList":{{}},"note":7}}"#
+    ));
+    assert_error(&err, Some(nested::NAME), "note", "expected a string");
+    let err = nested::decode(r#"{"lines":{},"customer":{"address":{"zip":1}},"priceList":{}}"#);
+    assert_error(&err, Some(nested::NAME), "lines", "expected a sequence");
+}
+
+#[test]
+fn nested_paths_reach_the_wire_decoders() {
+    let attributes = serde_json::to_string(&format!(
+        r#"{{"lines":{LINES},{{"sku":"c","quantity":-1}}],"customer":{{"address":{{"zip":1}}}},"priceList":{{}}}}"#
+    ))
+    .unwrap();
+    let text = format!(
+        r#"{{"id":"e1","type":"{}","occurred_on":"2026-11-26T10:15:30Z","attributes":{attributes}}}"#,
+        nested::NAME
+    );
+    let fast = wire::decode_event::<nested::OrderPlaced>(&text).unwrap_err();
+    assert_error(
+        &fast,
+        Some(nested::NAME),
+        "lines[2].quantity",
+        "expected u32",
+    );
+    let slow = wire::decode_detail(&text)
+        .unwrap()
+        .decode::<nested::OrderPlaced>()
+        .unwrap_err();
+    assert_eq!(slow.field(), "lines[2].quantity");
+}
+
+/// Every reader of a JSON object words a refused object the same way, from
+/// one helper: serde's message without a position inside the text.
+#[test]
+fn object_errors_read_the_same_everywhere() {
+    let detail = format!(
+        r#"{{"id":"e1","id":"e2","type":"{NAME}","occurred_on":"2026-11-26T10:15:30Z","attributes":"{{}}"}}"#
+    );
+    let err = wire::decode_detail(&detail).unwrap_err();
+    assert_error(&err, None, "detail", "duplicate field `id`");
+    assert_eq!(err.problem(), "duplicate field `id`");
+    let envelope = format!(r#"{{"detail-type":"{NAME}","detail":{{}},"detail":{{}}}}"#);
+    let err = wire::decode_envelope(&envelope).unwrap_err();
+    assert_eq!(err.problem(), "duplicate field `detail`");
+
+    for (text, found) in [
+        ("[1]", "an array"),
+        (" 42", "a number"),
+        ("\"{}\"", "a string"),
+    ] {
+        let problems = [
+            CompanyCreated::from_json(text).unwrap_err(),
+            wire::decode_envelope(text).unwrap_err(),
+            wire::decode_detail(text).unwrap_err(),
+            RawEvent {
+                id: "e1".into(),
+                name: NAME.into(),
+                occurred_on: events_core::envelope::now(),
+                attributes: text.into(),
+            }
+            .attributes_map()
+            .unwrap_err(),
+        ]
+        .map(|e| e.problem().to_owned());
+        for problem in problems {
+            assert_eq!(problem, format!("expected a JSON object, found {found}"));
+        }
+    }
+}
+
 fn arbitrary_json_text() -> impl Strategy<Value = String> {
     prop_oneof![
         // Arbitrary text, including invalid UTF-8 replaced lossily.

@@ -239,3 +239,39 @@ fn event_identity_is_fixed_at_creation_and_kept_to_microseconds() {
     let raw = RawEvent::from_event(&a).unwrap();
     assert_eq!(raw.decode::<CompanyDeleted>().unwrap(), a);
 }
+
+/// The crates whose types the API takes are re-exported by `events-core`,
+/// so a user names `Map`, `Value`, `DateTime<Utc>` and `Uuid` through it
+/// alone, at the versions it was built with.
+#[test]
+fn the_types_the_api_takes_are_reexported() {
+    use events_core::chrono::{DateTime, TimeZone, Utc};
+    use events_core::serde_json::{json, Map, Value};
+    use events_core::uuid::Uuid;
+    use events_core::EventId;
+
+    #[derive(DomainEvent, Debug, Clone, PartialEq)]
+    #[event(
+        company = "acme",
+        service = "shop",
+        version = 1,
+        resource = "cart",
+        action = "emptied"
+    )]
+    struct CartEmptied {
+        cart: Uuid,
+        at: DateTime<Utc>,
+    }
+
+    let id = Uuid::from_u128(7);
+    let at: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 11, 26, 10, 15, 30).unwrap();
+    let dict: Map<String, Value> = CartEmptied { cart: id, at }.to_dict().unwrap();
+    assert_eq!(
+        Value::Object(dict.clone()),
+        json!({"cart": id.to_string(), "at": "2026-11-26T10:15:30Z"})
+    );
+    let event = Event::<CartEmptied>::from_dict(EventId::from(id), at, &dict).unwrap();
+    assert_eq!(event.id().as_str(), id.to_string());
+    assert_eq!(event.occurred_on(), at);
+    assert_eq!(event.cart, id);
+}
