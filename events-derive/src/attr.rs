@@ -1,31 +1,20 @@
-//! Parsing of `#[event(...)]` on the struct and on its fields.
+//! Parsing of `#[event(...)]` (on the struct and on its fields) and of
+//! `#[handler(...)]`: the syntax only. A key that is unknown, repeated, or
+//! whose value is not the right kind of literal is reported here; what the
+//! values mean is checked in [`valid`](crate::valid).
 //!
-//! The accepted keys live in [`CONTAINER_KEYS`] and [`FIELD_KEYS`]; every
-//! message that lists valid keys reads them from there.
+//! The keys are the constants of [`symbol`](crate::symbol).
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, Lit, LitInt, LitStr};
 
 use crate::ctxt::Ctxt;
-
-/// Keys of `#[event(...)]` on a struct.
-pub const CONTAINER_KEYS: &[&str] = &[
-    "company",
-    "service",
-    "version",
-    "resource",
-    "action",
-    "message_type",
-    "crate",
-];
-
-/// Keys that every event must set.
-pub const REQUIRED_KEYS: &[&str] = &["company", "service", "version", "resource", "action"];
-
-/// Keys of `#[event(...)]` on a field.
-pub const FIELD_KEYS: &[&str] = &["rename", "skip", "default"];
+use crate::symbol::{
+    list, Symbol, ACTION, COMPANY, CONTAINER_KEYS, CRATE, DEFAULT, EVENT, FIELD_KEYS, HANDLER_KEYS,
+    MESSAGE_TYPE, RENAME, RESOURCE, SERVICE, SKIP, VERSION,
+};
 
 /// An example of a complete attribute, shown in messages.
 pub const EXAMPLE: &str =
@@ -66,11 +55,20 @@ pub enum FieldDefault {
     Path(syn::ExprPath),
 }
 
-fn list(keys: &[&str]) -> String {
-    keys.iter()
-        .map(|k| format!("`{k}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+impl FieldDefault {
+    /// Where it was written.
+    pub fn span(&self) -> Span {
+        match self {
+            FieldDefault::Trait(span) => *span,
+            FieldDefault::Path(path) => path.span(),
+        }
+    }
+}
+
+/// `#[handler(...)]`, as written.
+#[derive(Default)]
+pub struct HandlerAttrs {
+    pub krate: Option<syn::Path>,
 }
 
 /// Edit distance, for "did you mean" hints.
@@ -93,16 +91,20 @@ fn distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-fn unknown_key(key: &str, valid: &[&str]) -> String {
-    let hint = valid
+fn did_you_mean(key: &str, valid: &[Symbol]) -> String {
+    valid
         .iter()
-        .map(|k| (distance(key, k), k))
+        .map(|k| (distance(key, k.as_str()), k.as_str()))
         .filter(|(d, _)| *d <= 2)
         .min()
         .map(|(_, k)| format!(" (did you mean `{k}`?)"))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn unknown_key(key: &str, valid: &[Symbol]) -> String {
     format!(
-        "unknown key `{key}` in `#[event(...)]`{hint}; valid keys are {}",
+        "unknown key `{key}` in `#[event(...)]`{}; valid keys are {}",
+        did_you_mean(key, valid),
         list(valid)
     )
 }
@@ -114,7 +116,7 @@ fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
     } else if meta.input.peek(syn::token::Paren) {
         let content;
         syn::parenthesized!(content in meta.input);
-        content.parse::<proc_macro2::TokenStream>()?;
+        content.parse::<TokenStream>()?;
     }
     Ok(())
 }
@@ -134,7 +136,7 @@ fn key_name(meta: &ParseNestedMeta) -> String {
 fn literal(
     cx: &mut Ctxt,
     meta: &ParseNestedMeta,
-    key: &str,
+    key: Symbol,
     example: &str,
 ) -> syn::Result<Option<Lit>> {
     if !meta.input.peek(syn::Token![=]) {
@@ -171,7 +173,7 @@ fn literal(
 fn string(
     cx: &mut Ctxt,
     meta: &ParseNestedMeta,
-    key: &str,
+    key: Symbol,
     example: &str,
 ) -> syn::Result<Option<LitStr>> {
     Ok(match literal(cx, meta, key, example)? {
@@ -194,26 +196,47 @@ fn string(
     })
 }
 
+/// `crate = "path"`: the path of `events_core`.
+fn crate_path(cx: &mut Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<syn::Path>> {
+    Ok(
+        match string(cx, meta, CRATE, "crate = \"::events_core\"")? {
+            Some(s) => match s.parse::<syn::Path>() {
+                Ok(path) => Some(path),
+                Err(_) => {
+                    cx.error_spanned_by(
+                        &s,
+                        "`crate` must be a path, e.g. `crate = \"::events_core\"`",
+                    );
+                    None
+                }
+            },
+            None => None,
+        },
+    )
+}
+
 fn set<T>(slot: &mut Option<T>, value: Option<T>) {
     if value.is_some() {
         *slot = value;
     }
 }
 
-/// Records `key` and reports it (at this, its second occurrence) if seen before.
+/// Records `key` and reports it (at this, its second occurrence) if seen
+/// before.
 fn duplicate(
     cx: &mut Ctxt,
     seen: &mut Vec<String>,
     meta: &ParseNestedMeta,
     key: &str,
-    valid: &[&str],
+    valid: &[Symbol],
+    attribute: &str,
 ) -> bool {
-    let dup = valid.contains(&key) && seen.iter().any(|k| k == key);
+    let dup = valid.iter().any(|k| key == k) && seen.iter().any(|k| k == key);
     seen.push(key.to_owned());
     if dup {
         cx.error_spanned_by(
             &meta.path,
-            format!("duplicate key `{key}` in `#[event(...)]`; set it once"),
+            format!("duplicate key `{key}` in `{attribute}`; set it once"),
         );
     }
     dup
@@ -224,7 +247,7 @@ impl ContainerAttrs {
     pub fn from_attrs(cx: &mut Ctxt, attrs: &[syn::Attribute]) -> Self {
         let mut out = ContainerAttrs::default();
         let mut seen: Vec<String> = Vec::new();
-        for attr in attrs.iter().filter(|a| a.path().is_ident("event")) {
+        for attr in attrs.iter().filter(|a| *a.path() == EVENT) {
             out.attr_span.get_or_insert(attr.path().span());
             if let syn::Meta::Path(_) | syn::Meta::NameValue(_) = attr.meta {
                 cx.error_spanned_by(
@@ -235,68 +258,53 @@ impl ContainerAttrs {
             }
             let result = attr.parse_nested_meta(|meta| {
                 let key = key_name(&meta);
-                if duplicate(cx, &mut seen, &meta, &key, CONTAINER_KEYS) {
+                if duplicate(cx, &mut seen, &meta, &key, CONTAINER_KEYS, "#[event(...)]") {
                     return skip_value(&meta);
                 }
-                match key.as_str() {
-                    "company" => {
-                        let v = string(cx, &meta, "company", "company = \"acme\"")?;
-                        set(&mut out.company, v);
-                    }
-                    "service" => {
-                        let v = string(cx, &meta, "service", "service = \"billing\"")?;
-                        set(&mut out.service, v);
-                    }
-                    "resource" => {
-                        let v = string(cx, &meta, "resource", "resource = \"invoice\"")?;
-                        set(&mut out.resource, v);
-                    }
-                    "action" => {
-                        let v = string(cx, &meta, "action", "action = \"paid\"")?;
-                        set(&mut out.action, v);
-                    }
-                    "message_type" => {
-                        let v = string(cx, &meta, "message_type", "message_type = \"event\"")?;
-                        set(&mut out.message_type, v);
-                    }
-                    "version" => {
-                        let v = match literal(cx, &meta, "version", "version = 1")? {
-                            Some(Lit::Int(i)) => Some(i),
-                            Some(Lit::Str(s)) => {
-                                cx.error_spanned_by(
-                                    &s,
-                                    format!(
-                                        "`version` must be an integer literal, not a string: write `version = {}`",
-                                        s.value().trim().parse::<u32>().unwrap_or(1)
-                                    ),
-                                );
-                                None
-                            }
-                            Some(other) => {
-                                cx.error_spanned_by(&other, "`version` must be an integer literal, e.g. `version = 1`");
-                                None
-                            }
-                            None => None,
-                        };
-                        set(&mut out.version, v);
-                    }
-                    "crate" => {
-                        let v = match string(cx, &meta, "crate", "crate = \"::events_core\"")? {
-                            Some(s) => match s.parse::<syn::Path>() {
-                                Ok(path) => Some(path),
-                                Err(_) => {
-                                    cx.error_spanned_by(&s, "`crate` must be a path, e.g. `crate = \"::events_core\"`");
-                                    None
-                                }
-                            },
-                            None => None,
-                        };
-                        set(&mut out.krate, v);
-                    }
-                    _ => {
-                        cx.error_spanned_by(&meta.path, unknown_key(&key, CONTAINER_KEYS));
-                        skip_value(&meta)?;
-                    }
+                if meta.path == COMPANY {
+                    let v = string(cx, &meta, COMPANY, "company = \"acme\"")?;
+                    set(&mut out.company, v);
+                } else if meta.path == SERVICE {
+                    let v = string(cx, &meta, SERVICE, "service = \"billing\"")?;
+                    set(&mut out.service, v);
+                } else if meta.path == RESOURCE {
+                    let v = string(cx, &meta, RESOURCE, "resource = \"invoice\"")?;
+                    set(&mut out.resource, v);
+                } else if meta.path == ACTION {
+                    let v = string(cx, &meta, ACTION, "action = \"paid\"")?;
+                    set(&mut out.action, v);
+                } else if meta.path == MESSAGE_TYPE {
+                    let v = string(cx, &meta, MESSAGE_TYPE, "message_type = \"event\"")?;
+                    set(&mut out.message_type, v);
+                } else if meta.path == VERSION {
+                    let v = match literal(cx, &meta, VERSION, "version = 1")? {
+                        Some(Lit::Int(i)) => Some(i),
+                        Some(Lit::Str(s)) => {
+                            cx.error_spanned_by(
+                                &s,
+                                format!(
+                                    "`version` must be an integer literal, not a string: write `version = {}`",
+                                    s.value().trim().parse::<u32>().unwrap_or(1)
+                                ),
+                            );
+                            None
+                        }
+                        Some(other) => {
+                            cx.error_spanned_by(
+                                &other,
+                                "`version` must be an integer literal, e.g. `version = 1`",
+                            );
+                            None
+                        }
+                        None => None,
+                    };
+                    set(&mut out.version, v);
+                } else if meta.path == CRATE {
+                    let v = crate_path(cx, &meta)?;
+                    set(&mut out.krate, v);
+                } else {
+                    cx.error_spanned_by(&meta.path, unknown_key(&key, CONTAINER_KEYS));
+                    skip_value(&meta)?;
                 }
                 Ok(())
             });
@@ -315,57 +323,53 @@ impl FieldAttrs {
     pub fn from_attrs(cx: &mut Ctxt, attrs: &[syn::Attribute]) -> Self {
         let mut out = FieldAttrs::default();
         let mut seen: Vec<String> = Vec::new();
-        for attr in attrs.iter().filter(|a| a.path().is_ident("event")) {
+        for attr in attrs.iter().filter(|a| *a.path() == EVENT) {
             if let syn::Meta::Path(_) | syn::Meta::NameValue(_) = attr.meta {
-                cx.error_spanned_by(attr, "expected `#[event(...)]` with field options, e.g. `#[event(rename = \"companyName\")]`");
+                cx.error_spanned_by(
+                    attr,
+                    "expected `#[event(...)]` with field options, e.g. `#[event(rename = \"companyName\")]`",
+                );
                 continue;
             }
             let result = attr.parse_nested_meta(|meta| {
                 let key = key_name(&meta);
-                if duplicate(cx, &mut seen, &meta, &key, FIELD_KEYS) {
+                if duplicate(cx, &mut seen, &meta, &key, FIELD_KEYS, "#[event(...)]") {
                     return skip_value(&meta);
                 }
-                match key.as_str() {
-                    "rename" => {
-                        let v = string(cx, &meta, "rename", "rename = \"companyName\"")?;
-                        if let Some(s) = &v {
-                            if s.value().is_empty() {
-                                cx.error_spanned_by(s, "`rename` must not be empty, e.g. `rename = \"companyName\"`");
-                            }
-                        }
-                        set(&mut out.rename, v);
-                    }
-                    "skip" => {
-                        if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
-                            cx.error_spanned_by(&meta.path, "`skip` takes no value: write `#[event(skip)]`");
-                            skip_value(&meta)?;
-                        }
-                        set(&mut out.skip, Some(meta.path.span()));
-                    }
-                    "default" => {
-                        let v = if meta.input.peek(syn::Token![=]) {
-                            match string(cx, &meta, "default", "default = \"default_country\"")? {
-                                Some(s) => match s.parse::<syn::ExprPath>() {
-                                    Ok(path) => Some(FieldDefault::Path(path)),
-                                    Err(_) => {
-                                        cx.error_spanned_by(
-                                            &s,
-                                            "`default` must name a function, e.g. `default = \"default_country\"`",
-                                        );
-                                        None
-                                    }
-                                },
-                                None => None,
-                            }
-                        } else {
-                            Some(FieldDefault::Trait(meta.path.span()))
-                        };
-                        set(&mut out.default, v);
-                    }
-                    _ => {
-                        cx.error_spanned_by(&meta.path, unknown_key(&key, FIELD_KEYS));
+                if meta.path == RENAME {
+                    let v = string(cx, &meta, RENAME, "rename = \"companyName\"")?;
+                    set(&mut out.rename, v);
+                } else if meta.path == SKIP {
+                    if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
+                        cx.error_spanned_by(
+                            &meta.path,
+                            "`skip` takes no value: write `#[event(skip)]`",
+                        );
                         skip_value(&meta)?;
                     }
+                    set(&mut out.skip, Some(meta.path.span()));
+                } else if meta.path == DEFAULT {
+                    let v = if meta.input.peek(syn::Token![=]) {
+                        match string(cx, &meta, DEFAULT, "default = \"default_country\"")? {
+                            Some(s) => match s.parse::<syn::ExprPath>() {
+                                Ok(path) => Some(FieldDefault::Path(path)),
+                                Err(_) => {
+                                    cx.error_spanned_by(
+                                        &s,
+                                        "`default` must name a function, e.g. `default = \"default_country\"`",
+                                    );
+                                    None
+                                }
+                            },
+                            None => None,
+                        }
+                    } else {
+                        Some(FieldDefault::Trait(meta.path.span()))
+                    };
+                    set(&mut out.default, v);
+                } else {
+                    cx.error_spanned_by(&meta.path, unknown_key(&key, FIELD_KEYS));
+                    skip_value(&meta)?;
                 }
                 Ok(())
             });
@@ -377,13 +381,65 @@ impl FieldAttrs {
     }
 }
 
+impl HandlerAttrs {
+    /// Reads the arguments of `#[handler(...)]`, collecting errors.
+    pub fn from_args(cx: &mut Ctxt, args: TokenStream) -> Self {
+        let mut out = HandlerAttrs::default();
+        let mut seen: Vec<String> = Vec::new();
+        let parser = syn::meta::parser(|meta| {
+            let key = key_name(&meta);
+            if duplicate(cx, &mut seen, &meta, &key, HANDLER_KEYS, "#[handler(...)]") {
+                return skip_value(&meta);
+            }
+            if meta.path == CRATE {
+                let v = crate_path(cx, &meta)?;
+                set(&mut out.krate, v);
+            } else {
+                cx.error_spanned_by(
+                    &meta.path,
+                    format!(
+                        "unknown key `{key}` in `#[handler(...)]`{}: a handler's name is its module path and \
+                         function name; the one key is `crate = \"path\"`, the path of `events_core` if renamed",
+                        did_you_mean(&key, HANDLER_KEYS)
+                    ),
+                );
+                skip_value(&meta)?;
+            }
+            Ok(())
+        });
+        if let Err(e) = syn::parse::Parser::parse2(parser, args) {
+            cx.syn_error(e);
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn did_you_mean() {
-        assert!(
-            super::unknown_key("compnay", super::CONTAINER_KEYS).contains("did you mean `company`")
+        assert!(unknown_key("compnay", CONTAINER_KEYS).contains("did you mean `company`"));
+        assert!(!unknown_key("topic", CONTAINER_KEYS).contains("did you mean"));
+    }
+
+    #[test]
+    fn handler_args() {
+        let mut cx = Ctxt::default();
+        let attrs = HandlerAttrs::from_args(&mut cx, quote::quote!(crate = "my::events"));
+        assert!(!cx.has_errors());
+        let path = attrs.krate.map(|p| quote::quote!(#p).to_string());
+        assert_eq!(path.as_deref(), Some("my :: events"));
+
+        let mut cx = Ctxt::default();
+        HandlerAttrs::from_args(&mut cx, quote::quote!(name = "x", crate = "a", crate = "b"));
+        let messages = cx.messages();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages[0].starts_with("unknown key `name` in `#[handler(...)]`"));
+        assert_eq!(
+            messages[1],
+            "duplicate key `crate` in `#[handler(...)]`; set it once"
         );
-        assert!(!super::unknown_key("topic", super::CONTAINER_KEYS).contains("did you mean"));
     }
 }

@@ -41,3 +41,11 @@ impl Ctxt {
             .collect()
     }
 }
+
+#[cfg(test)]
+impl Ctxt {
+    /// The messages recorded so far, for unit tests of the rules.
+    pub fn messages(&self) -> Vec<String> {
+        self.errors.iter().map(ToString::to_string).collect()
+    }
+}

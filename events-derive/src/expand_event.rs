@@ -5,44 +5,34 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::DeriveInput;
 
-use crate::ast::{Field, Input};
+use crate::ast::{Body, Field, Input};
 use crate::attr::FieldDefault;
 use crate::ctxt::Ctxt;
+use crate::valid::ValidName;
+use crate::wrap::{respan, wrap};
 
-/// The derive's entry point: the impl, or the errors plus a fallback impl so
-/// one mistake does not cascade into "not a domain event" errors elsewhere.
+/// The derive's entry point: read (`from_syn`), check (`validate`), then
+/// generate; on errors, the errors plus a fallback impl so one mistake does
+/// not cascade into "not a domain event" errors elsewhere.
 pub fn derive(input: &DeriveInput) -> TokenStream {
     let mut cx = Ctxt::default();
     let ast = Input::from_syn(&mut cx, input);
-    if cx.has_errors() {
-        let errors = cx.into_compile_errors();
-        let fallback = if input.generics.params.is_empty() {
-            fallback(&ast)
-        } else {
-            TokenStream::new()
-        };
-        return quote!(#errors #fallback);
-    }
-    match &ast.name {
-        Some(_) => expand(&ast),
-        None => fallback(&ast),
-    }
-}
-
-fn wrap(body: TokenStream) -> TokenStream {
-    quote! {
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals, unused_attributes, unused_qualifications, clippy::absolute_paths)]
-        const _: () = {
-            #body
-        };
+    let name = ast.validate(&mut cx);
+    match name {
+        Some(name) if !cx.has_errors() => expand(&ast, &name),
+        _ => {
+            let errors = cx.into_compile_errors();
+            let fallback = if ast.is_generic() {
+                TokenStream::new()
+            } else {
+                fallback(&ast)
+            };
+            quote!(#errors #fallback)
+        }
     }
 }
 
-fn expand(input: &Input) -> TokenStream {
-    let Some(name) = &input.name else {
-        return fallback(input);
-    };
+fn expand(input: &Input, name: &ValidName) -> TokenStream {
     let ident = input.ident;
     let krate = &input.krate;
     let private = quote!(#krate::__private);
@@ -55,7 +45,7 @@ fn expand(input: &Input) -> TokenStream {
         &name.action,
     );
 
-    let sent: Vec<&Field> = input.fields.iter().filter(|f| !f.skip).collect();
+    let sent: Vec<&Field> = input.fields().iter().filter(|f| !f.skip()).collect();
     let len = sent.len();
     let entries = sent.iter().map(|f| {
         let member = f.member;
@@ -124,9 +114,9 @@ fn visit_attributes(input: &Input, private: &TokenStream) -> TokenStream {
     let ident = input.ident;
     // Each slot carries its field type's span: a type error about the slot
     // then lands on the user's field, not on the derive.
-    let slot =
-        |i: usize| quote::format_ident!("__events_field_{}", i, span = input.fields[i].ty.span());
-    let sent = || input.fields.iter().enumerate().filter(|(_, f)| !f.skip);
+    let fields = input.fields();
+    let slot = |i: usize| quote::format_ident!("__events_field_{}", i, span = fields[i].ty.span());
+    let sent = || fields.iter().enumerate().filter(|(_, f)| !f.skip());
     let slots = sent().map(|(i, f)| {
         let slot = slot(i);
         let ty = f.ty;
@@ -147,15 +137,15 @@ fn visit_attributes(input: &Input, private: &TokenStream) -> TokenStream {
             }
         }
     });
-    let inits = input.fields.iter().enumerate().map(|(i, f)| {
+    let inits = fields.iter().enumerate().map(|(i, f)| {
         let member = f.member;
         let ty = f.ty;
-        if f.skip {
+        if f.skip() {
             return quote_spanned!(ty.span()=> #member: ::core::default::Default::default());
         }
         let slot = slot(i);
         let wire = &f.wire;
-        let absent = match &f.default {
+        let absent = match &f.attrs.default {
             None => {
                 let absent = quote_spanned!(ty.span()=> (&#private::Field::<#ty>::new()).absent());
                 quote! {
@@ -178,7 +168,7 @@ fn visit_attributes(input: &Input, private: &TokenStream) -> TokenStream {
             }
         }
     });
-    let construct = if input.unit {
+    let construct = if matches!(input.body, Body::Unit) {
         quote!(#ident)
     } else {
         quote!(#ident { #(#inits,)* })
@@ -207,18 +197,6 @@ fn visit_attributes(input: &Input, private: &TokenStream) -> TokenStream {
             ::core::result::Result::Ok(#construct)
         }
     }
-}
-
-/// `tokens` with every span set to `span`, so an error about them points
-/// at the user's tokens.
-fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|mut token| {
-            token.set_span(span);
-            token
-        })
-        .collect()
 }
 
 /// An impl with the right shape and no behaviour, emitted beside errors.

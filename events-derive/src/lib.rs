@@ -32,7 +32,9 @@ mod attr;
 mod ctxt;
 mod expand_event;
 mod expand_handler;
+mod symbol;
 mod valid;
+mod wrap;
 
 use proc_macro::TokenStream;
 
