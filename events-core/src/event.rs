@@ -34,25 +34,13 @@ use crate::name::EventName;
 ///
 /// # The derive
 ///
-/// `#[event(...)]` on the struct names the event; every part is checked
-/// while your crate compiles (SPEC §2):
-///
-/// | key | rule |
-/// | --- | --- |
-/// | `company`, `service`, `resource` | `[a-z][a-z0-9_]*` |
-/// | `version` | an integer literal from 1 to 4294967295 (not a string) |
-/// | `action` | `[a-z][a-z0-9_]*`, last `_` word in the past tense (`ed` or an irregular form: [`IRREGULAR_PAST`](crate::name::IRREGULAR_PAST)) |
-/// | `message_type` | optional; only `"event"` |
-/// | `crate` | optional; the path of `events_core` if renamed |
-///
-/// The whole name is at most 128 characters (EventBridge's `DetailType`).
-/// Every bad attribute is reported at once, at its value, with the rule and a
-/// corrected example. Two types claiming one name fail when the bus is built.
-///
-/// `#[event(...)]` on a field: `rename = "wireName"`, `skip` (not sent;
-/// `Default` when read), `default` or `default = "path::to_fn"` (used when the
-/// attribute is absent). `Option` fields may be absent; unknown attributes
-/// are ignored.
+/// [`#[derive(DomainEvent)]`](derive@crate::DomainEvent) documents the keys
+/// of `#[event(...)]` (company, service, version, resource, action; the
+/// naming rules of SPEC §2, with the irregular past forms in
+/// [`IRREGULAR_PAST`](crate::name::IRREGULAR_PAST)), the field options and
+/// what it generates. Every bad attribute is reported at once, at its value,
+/// with the rule and a corrected example. Two types claiming one name fail
+/// when the bus is built.
 ///
 /// ```compile_fail
 /// # use events_core::DomainEvent;

@@ -81,8 +81,35 @@ pub use name::EventName;
 pub use publisher::{Accepted, PublishError, Publisher, PublisherProvider};
 pub use store::{EventStore, MemoryStore, SqliteStore, StoreError};
 
+/// The derive of the [`DomainEvent`](trait@DomainEvent) trait (from
+/// `events-derive`): [`EVENT_NAME`](DomainEvent::EVENT_NAME) and
+/// [`NAME`](DomainEvent::NAME)
+/// (an [`EventName`]), checked while your crate compiles, and the reading
+/// and writing of the attributes behind [`to_dict`](DomainEvent::to_dict),
+/// [`from_dict`](DomainEvent::from_dict), [`to_json`](DomainEvent::to_json)
+/// and [`from_json`](DomainEvent::from_json), whose errors are
+/// [`DecodeError`]s naming the path to the value at fault. Publish the event
+/// with [`EventBus::publish`]; an [`Event`] carries it with its id and time.
+/// The type is registered (see [`registry`]) so a bus decodes it by name
+/// ([`RawEvent::decode`]) and refuses two types with one name
+/// ([`DuplicateEventName`](registry::DuplicateEventName)).
 #[cfg(feature = "derive")]
-pub use events_derive::{handler, DomainEvent};
+pub use events_derive::DomainEvent;
+
+/// The handler attribute (from `events-derive`). A handler is found when
+/// the bus is built ([`EventBus::builder`], [`EventBus::from_env`]): an
+/// `async fn` taking [`&Event<E>`](Event), `&E`,
+/// `Event<E>` or `E` for an `E` with
+/// [`#[derive(DomainEvent)]`](derive@DomainEvent), returning `()` or
+/// `Result<(), Err>` with `Err` convertible into a [`HandlerError`]; or an
+/// `impl` [`Handler<E>`](Handler) `for T` block with `T: Default`. A handler
+/// with dependencies implements [`Handler`] and is registered with
+/// [`EventBusBuilder::register_handler`] instead. Each run is reported in
+/// the [`PublishOutcome`] ([`PublishOutcome::handler_names`]);
+/// [`handler::discovered_handlers`]
+/// lists what was found.
+#[cfg(feature = "derive")]
+pub use events_derive::handler;
 
 // The crates whose types the public API takes or returns, re-exported (as
 // axum re-exports `http`) so a user names them without a dependency of
