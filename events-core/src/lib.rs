@@ -60,6 +60,8 @@ pub mod name;
 pub mod publisher;
 pub mod registry;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod wire;
 
 #[doc(hidden)]
