@@ -191,6 +191,15 @@ async fn assert_published_says_how_many_did_not_match() {
          \x20 2. kit.msg.1.event.order.cancelled id=e2 {\"reason\":\"out of stock\"}\n\
          \x20 3. kit.msg.1.event.order.placed id=e3 {\"total\":20}"
     );
+    let one = RecordingBus::new();
+    one.publish(placed("e9", 1)).await.unwrap();
+    assert_eq!(
+        message(|| {
+            one.assert_published::<OrderPlaced>(|e| e.total == 2);
+        }),
+        "expected a `kit.msg.1.event.order.placed` matching the condition to be published; 1 was, none matching. Published:\n\
+         \x20 1. kit.msg.1.event.order.placed id=e9 {\"total\":1}"
+    );
     // And it passes, returning the event with its identity, when one matches.
     let found = bus.assert_published::<OrderPlaced>(|e| e.total == 20);
     assert_eq!(found, placed("e3", 20));

@@ -207,7 +207,8 @@ impl RecordingBus {
         let what = if of_type == 0 {
             "it was not".to_owned()
         } else {
-            format!("{of_type} were, none matching")
+            let verb = if of_type == 1 { "was" } else { "were" };
+            format!("{of_type} {verb}, none matching")
         };
         panic!(
             "expected a `{}` matching the condition to be published; {what}. Published:\n{}",

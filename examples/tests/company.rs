@@ -1,0 +1,197 @@
+//! The company example's tests, written with the test kit
+//! (`events_core::testing`), as the seed guide's tests read: the event, its
+//! wire form, publishing, the use case, the handlers, async mode and the
+//! process-wide bus.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+// Linking the crate makes its handlers discoverable.
+use company_notifications as _;
+use events_core::testing::{
+    assert_handlers_succeeded, assert_wire_golden, fixed_event, run_handler, run_handlers,
+    scope_event_bus, Expect, RecordingBus, Scenario,
+};
+use events_core::{get_event_bus, DomainEvent, Event, Handler, HandlerResult, HandlerStatus};
+use events_examples::application::{
+    CompanyRepository, CreateCompanyDto, CreateCompanyError, CreateCompanyUseCase, RepositoryError,
+};
+use events_examples::domain::aggregates::CompanyAggregate;
+use events_examples::domain::events::CompanyCreated;
+use events_examples::infrastructure::repository::InMemoryCompanyRepository;
+use uuid::Uuid;
+
+const COMPANY_ID: Uuid = Uuid::from_u128(0x123e4567_e89b_12d3_a456_426614174000);
+const COUNTRY_ID: Uuid = Uuid::from_u128(0x123e4567_e89b_12d3_a456_426614174001);
+
+fn company_created(name: &str) -> CompanyCreated {
+    CompanyCreated {
+        company_id: COMPANY_ID,
+        company_name: name.to_owned(),
+        country_id: COUNTRY_ID,
+    }
+}
+
+fn create_company(bus: &RecordingBus) -> CreateCompanyUseCase {
+    CreateCompanyUseCase::new(
+        Arc::new(InMemoryCompanyRepository::default()),
+        bus.event_bus(),
+    )
+}
+
+fn dto(name: &str) -> CreateCompanyDto {
+    CreateCompanyDto {
+        name: name.to_owned(),
+        country_id: COUNTRY_ID,
+    }
+}
+
+// ------------------------------------------------------------ the event
+
+/// The seed's `test_company_created_event`.
+#[test]
+fn company_created_event() {
+    let event = company_created("Test Company");
+
+    assert_eq!(
+        CompanyCreated::EVENT_NAME,
+        "testclean.api.1.event.company.created"
+    );
+    assert_eq!(event.company_name, "Test Company");
+
+    let data = event.to_dict().unwrap();
+    assert_eq!(data["company_id"], "123e4567-e89b-12d3-a456-426614174000");
+}
+
+/// What EventBridge and Python consumers receive: a changed field fails
+/// here with a diff (`EVENTS_UPDATE_GOLDEN=1 cargo test` after a change you
+/// mean).
+#[test]
+fn company_created_wire_form() {
+    let event = fixed_event(company_created("Test Company"));
+    assert_wire_golden("tests/golden/company_created.json", &event);
+}
+
+// ----------------------------------------------------------- publishing
+
+/// The seed's `test_publish_event`, without `reset_event_bus()`: the bus is
+/// the test's own.
+#[tokio::test]
+async fn publish_event() {
+    let bus = RecordingBus::new();
+    bus.publish(company_created("Test Company")).await.unwrap();
+    bus.assert_published::<CompanyCreated>(|e| e.company_name == "Test Company");
+}
+
+// ------------------------------------------------------------- use cases
+
+#[tokio::test]
+async fn create_company_publishes_company_created_and_every_handler_succeeds() {
+    let bus = RecordingBus::new();
+    let company = Scenario::new(&bus)
+        .expect_event(|e: &Event<CompanyCreated>| e.company_name == "Acme")
+        .expect_handler("send_welcome_email", Expect::Succeeded)
+        .expect_handler("CreateDefaultSettings", Expect::Succeeded)
+        .expect_handler("log_company_created", Expect::Succeeded)
+        .when(create_company(&bus).execute(dto("Acme")))
+        .await
+        .unwrap();
+    bus.assert_published::<CompanyCreated>(|e| e.company_id == company.id);
+}
+
+#[tokio::test]
+async fn a_company_without_a_name_is_created_but_gets_no_welcome_email() {
+    let bus = RecordingBus::new();
+    Scenario::new(&bus)
+        .expect_any::<CompanyCreated>()
+        .expect_handler("send_welcome_email", Expect::failed_with("no one to greet"))
+        .when(create_company(&bus).execute(dto(" ")))
+        .await
+        .unwrap();
+}
+
+/// A repository whose database is down.
+struct DatabaseDown;
+
+impl CompanyRepository for DatabaseDown {
+    fn save(&self, _company: &CompanyAggregate) -> Result<(), RepositoryError> {
+        Err(RepositoryError("connection refused".to_owned()))
+    }
+    fn find(&self, _id: Uuid) -> Option<CompanyAggregate> {
+        None
+    }
+}
+
+/// The seed's rule: don't publish events if the transaction fails.
+#[tokio::test]
+async fn nothing_is_published_when_the_save_fails() {
+    let bus = RecordingBus::new();
+    let use_case = CreateCompanyUseCase::new(Arc::new(DatabaseDown), bus.event_bus());
+    let result = Scenario::new(&bus)
+        .when(use_case.execute(dto("Acme")))
+        .await;
+    assert!(matches!(result, Err(CreateCompanyError::Repository(_))));
+}
+
+/// The seed's factories take the process-wide bus (`get_event_bus`); scoped,
+/// it is this test's bus and no other test's.
+#[tokio::test]
+async fn a_use_case_built_from_the_process_wide_bus() {
+    let bus = RecordingBus::new();
+    let _scope = scope_event_bus(&bus);
+    let use_case = CreateCompanyUseCase::new(
+        Arc::new(InMemoryCompanyRepository::default()),
+        get_event_bus().await.unwrap(),
+    );
+    use_case.execute(dto("Acme")).await.unwrap();
+    bus.assert_published::<CompanyCreated>(|e| e.company_name == "Acme");
+}
+
+// -------------------------------------------------------------- handlers
+
+#[tokio::test]
+async fn every_handler_of_company_created_succeeds() {
+    assert_handlers_succeeded(&run_handlers(company_created("Acme")).await);
+}
+
+#[tokio::test]
+async fn the_welcome_email_needs_a_company_name() {
+    let outcome = run_handler("send_welcome_email", company_created("  ")).await;
+    assert_eq!(
+        outcome.status,
+        HandlerStatus::Failed("mail error: a company without a name has no one to greet".into())
+    );
+}
+
+// ------------------------------------------------------------ async mode
+
+/// A handler with a dependency: it records the companies it welcomed.
+#[derive(Clone, Default)]
+struct Welcomed(Arc<Mutex<Vec<Uuid>>>);
+
+impl Handler<CompanyCreated> for Welcomed {
+    async fn handle(&self, event: &Event<CompanyCreated>) -> HandlerResult {
+        tokio::task::yield_now().await;
+        self.0.lock().unwrap().push(event.company_id);
+        Ok(())
+    }
+}
+
+/// `EVENT_BUS_ASYNC=true`: handlers are spawned, and the test awaits them
+/// (`settle`) instead of sleeping.
+#[tokio::test]
+async fn in_async_mode_handlers_run_after_publish_returns() {
+    let welcomed = Welcomed::default();
+    let bus = RecordingBus::builder()
+        .async_handlers(true)
+        .register_handler(welcomed.clone())
+        .build()
+        .unwrap();
+
+    let company = create_company(&bus).execute(dto("Acme")).await.unwrap();
+    assert_eq!(company.published[0].spawned(), 4);
+    assert!(welcomed.0.lock().unwrap().is_empty());
+
+    bus.settle(Duration::from_secs(5)).await;
+    assert_eq!(*welcomed.0.lock().unwrap(), [company.id]);
+}
