@@ -172,7 +172,10 @@ struct Welcomed(Arc<Mutex<Vec<Uuid>>>);
 impl Handler<CompanyCreated> for Welcomed {
     async fn handle(&self, event: &Event<CompanyCreated>) -> HandlerResult {
         tokio::task::yield_now().await;
-        self.0.lock().unwrap().push(event.company_id);
+        self.0
+            .lock()
+            .map_err(|_| "lock poisoned")?
+            .push(event.company_id);
         Ok(())
     }
 }
