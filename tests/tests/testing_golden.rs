@@ -189,9 +189,22 @@ fn golden_files_are_written_once_compared_after_and_updated_on_request() {
     assert!(!missing.exists());
     std::env::remove_var("CI");
 
-    // The event name is the one of the type, whatever the module.
+    // The versions share a name, which a bus refuses: the recording bus's
+    // constructor says so (the order of the two types follows the linker).
     assert_eq!(
         v1::CompanyCreated::EVENT_NAME,
         v2::CompanyCreated::EVENT_NAME
     );
+    let text = message(|| {
+        events_core::testing::RecordingBus::new();
+    });
+    assert!(
+        text.starts_with(
+            "cannot build the recording bus: event name `kit.golden.1.event.company.created` is claimed by two types, `testing_golden::v"
+        ),
+        "{text}"
+    );
+    assert!(events_core::testing::RecordingBus::builder()
+        .build()
+        .is_err());
 }

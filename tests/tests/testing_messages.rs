@@ -60,6 +60,35 @@ struct ParcelShipped {
     hours: u64,
 }
 
+/// A field whose value does not survive its own round trip: it writes a
+/// string and reads a number.
+#[derive(Debug, Clone, PartialEq)]
+struct Lossy;
+
+impl serde::Serialize for Lossy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("lossy")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Lossy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        u32::deserialize(deserializer).map(|_| Lossy)
+    }
+}
+
+#[derive(DomainEvent, Debug, Clone, PartialEq)]
+#[event(
+    company = "kit",
+    service = "msg",
+    version = 1,
+    resource = "note",
+    action = "written"
+)]
+struct NoteWritten {
+    body: Lossy,
+}
+
 #[derive(Debug)]
 struct Declined;
 
@@ -445,5 +474,34 @@ async fn settle_says_how_many_handlers_are_still_running() {
             "spawned handlers did not settle within 3600s: 1 task(s) still running (settle called at tests/tests/testing_messages.rs:"
         ),
         "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_event_that_does_not_read_back_says_which_and_why() {
+    let bus = RecordingBus::new();
+    bus.publish(Event::with_identity(
+        "n1",
+        at(),
+        NoteWritten { body: Lossy },
+    ))
+    .await
+    .unwrap();
+    let text = message(|| {
+        bus.published::<NoteWritten>();
+    });
+    assert!(
+        text.starts_with(
+            "the published kit.msg.1.event.note.written id=n1 {\"body\":\"lossy\"} does not decode as \
+             `testing_messages::NoteWritten`: cannot decode event `kit.msg.1.event.note.written`: field `body`"
+        ),
+        "{text}"
+    );
+    // The same from an assertion.
+    assert_eq!(
+        message(|| {
+            bus.assert_published::<NoteWritten>(|_| true);
+        }),
+        text
     );
 }

@@ -68,7 +68,8 @@ impl Publisher for RecordingPublisher {
 /// [`settle`](Self::settle)).
 ///
 /// Clones share one recorder. Each test builds its own: tests running in
-/// parallel never see each other's events.
+/// parallel never see each other's events. It ignores the `EVENT_BUS_*`
+/// environment: a test behaves the same wherever it runs.
 #[derive(Clone)]
 pub struct RecordingBus {
     bus: EventBus,
