@@ -8,11 +8,14 @@ use std::time::Duration;
 
 // Linking the crate makes its handlers discoverable.
 use company_notifications as _;
+use events_core::bus::Delivery;
 use events_core::testing::{
     assert_handlers_succeeded, assert_wire_golden, fixed_event, run_handler, run_handlers,
     scope_event_bus, Expect, RecordingBus, Scenario,
 };
-use events_core::{get_event_bus, DomainEvent, Event, Handler, HandlerResult, HandlerStatus};
+use events_core::{
+    get_event_bus, DomainEvent, Event, Handler, HandlerResult, HandlerStatus, PublishError,
+};
 use events_examples::application::{
     CompanyRepository, CreateCompanyDto, CreateCompanyError, CreateCompanyUseCase, RepositoryError,
 };
@@ -131,6 +134,23 @@ async fn nothing_is_published_when_the_save_fails() {
         .when(use_case.execute(dto("Acme")))
         .await;
     assert!(matches!(result, Err(CreateCompanyError::Repository(_))));
+}
+
+/// EventBridge is down: the company is still created, and its event waits in
+/// the failover store until the remote is back.
+#[tokio::test]
+async fn when_eventbridge_is_down_the_event_waits_for_replay() {
+    let bus = RecordingBus::new();
+    bus.refuse_next(1, PublishError::retryable("InternalFailure", "unavailable"));
+    let company = create_company(&bus).execute(dto("Acme")).await.unwrap();
+    assert!(matches!(
+        company.published[0].delivery(),
+        Delivery::FailedOver { .. }
+    ));
+    bus.assert_not_published::<CompanyCreated>();
+
+    bus.publish_from_failover(10).await.unwrap();
+    bus.assert_published::<CompanyCreated>(|e| e.company_id == company.id);
 }
 
 /// The seed's factories take the process-wide bus (`get_event_bus`); scoped,

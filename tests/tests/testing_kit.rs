@@ -318,3 +318,58 @@ async fn run_handlers_gives_the_outcomes_a_publish_reports_and_run_handler_one_o
     .await
     .is_empty());
 }
+
+#[tokio::test]
+async fn refused_events_fail_over_or_become_dead_letters_and_are_not_recorded() {
+    let bus = RecordingBus::new();
+    bus.refuse_next(
+        1,
+        events_core::PublishError::permanent("ValidationException", "too large"),
+    );
+    bus.refuse_next(
+        1,
+        events_core::PublishError::retryable("ThrottlingException", "slow down"),
+    );
+    let outcome = bus
+        .publish_batch(vec![
+            events_core::AnyEvent::from(InvoiceSent { number: 1 }),
+            events_core::AnyEvent::from(InvoiceSent { number: 2 }),
+            events_core::AnyEvent::from(InvoiceSent { number: 3 }),
+        ])
+        .await
+        .unwrap();
+    let deliveries: Vec<&Delivery> = outcome.events.iter().map(|o| o.delivery()).collect();
+    assert_eq!(
+        deliveries,
+        [
+            &Delivery::DeadLettered {
+                error: "ValidationException: too large".into()
+            },
+            &Delivery::FailedOver {
+                error: "ThrottlingException: slow down".into()
+            },
+            &Delivery::Published { remote_id: None },
+        ]
+    );
+    let numbers = |bus: &RecordingBus| -> Vec<u32> {
+        bus.published::<InvoiceSent>()
+            .iter()
+            .map(|e| e.number)
+            .collect()
+    };
+    assert_eq!(numbers(&bus), [3]);
+
+    let store = bus.store().unwrap();
+    let dead = store.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].event.id, *outcome.events[0].id());
+    let pending = store.peek(10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].event.id, *outcome.events[1].id());
+
+    // Replay sends the pending one here; the dead letter stays.
+    bus.publish_from_failover(10).await.unwrap();
+    assert_eq!(numbers(&bus), [3, 2]);
+    assert_eq!(store.dead_letters(10).await.unwrap().len(), 1);
+    assert!(store.peek(10).await.unwrap().is_empty());
+}

@@ -51,7 +51,8 @@
 //!   Its handlers run when the test asks
 //!   ([`dispatch_published`](RecordingBus::dispatch_published)), or in
 //!   `publish`, awaited or spawned (async mode: [`settle`](RecordingBus::settle)
-//!   waits for them, so tests never sleep).
+//!   waits for them, so tests never sleep). [`refuse_next`](RecordingBus::refuse_next)
+//!   plays EventBridge being down (the events fail over to the bus's store).
 //! - [`run_handlers`] / [`run_handler`]: the discovered handlers of an event
 //!   (or one of them, by name) called on a given event, with each outcome;
 //!   [`assert_handlers_succeeded`].

@@ -1,6 +1,7 @@
 //! [`RecordingBus`]: a real [`EventBus`] whose remote bus is a recorder.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -21,6 +22,8 @@ struct Log {
     events: Mutex<Vec<RawEvent>>,
     /// How many of them [`RecordingBus::dispatch_published`] has dispatched.
     dispatched: Mutex<usize>,
+    /// Errors to answer the next events with, instead of accepting them.
+    refusals: Mutex<VecDeque<PublishError>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -43,9 +46,19 @@ impl Publisher for RecordingPublisher {
         &'a self,
         events: &'a [RawEvent],
     ) -> BoxFuture<'a, Vec<Result<Accepted, PublishError>>> {
-        lock(&self.log.events).extend_from_slice(events);
-        let accepted = events.iter().map(|_| Ok(Accepted::default())).collect();
-        Box::pin(std::future::ready(accepted))
+        let mut refusals = lock(&self.log.refusals);
+        let mut recorded = lock(&self.log.events);
+        let answers = events
+            .iter()
+            .map(|event| match refusals.pop_front() {
+                Some(error) => Err(error),
+                None => {
+                    recorded.push(event.clone());
+                    Ok(Accepted::default())
+                }
+            })
+            .collect();
+        Box::pin(std::future::ready(answers))
     }
 }
 
@@ -178,8 +191,42 @@ impl RecordingBus {
             .collect()
     }
 
-    /// Forgets everything recorded so far.
+    /// Makes the stand-in for EventBridge refuse the next `count` events
+    /// with `error`, to test what the code under test does when the remote
+    /// bus is down: refused events are not recorded as published; the bus
+    /// keeps them in its (in-memory) failover store, pending when `error` is
+    /// [retryable](PublishError::retryable) (`Delivery::FailedOver`), as dead
+    /// letters when it is [permanent](PublishError::permanent). Read them
+    /// with `bus.store()`; `bus.publish_from_failover(n)` re-sends them here.
+    ///
+    /// ```
+    /// use events_core::bus::Delivery;
+    /// use events_core::testing::RecordingBus;
+    /// use events_core::PublishError;
+    /// # #[derive(events_core::DomainEvent, Debug, Clone)]
+    /// # #[event(company = "acme", service = "shop", version = 1, resource = "order", action = "placed")]
+    /// # struct OrderPlaced { total: u64 }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let bus = RecordingBus::new();
+    /// bus.refuse_next(1, PublishError::retryable("ThrottlingException", "slow down"));
+    /// let outcome = bus.publish(OrderPlaced { total: 10 }).await?;
+    /// assert!(matches!(outcome.delivery(), Delivery::FailedOver { .. }));
+    /// bus.assert_published_exactly(&[]);
+    ///
+    /// bus.publish_from_failover(10).await?; // the remote is back
+    /// bus.assert_published::<OrderPlaced>(|e| e.total == 10);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn refuse_next(&self, count: usize, error: PublishError) {
+        lock(&self.log.refusals).extend(std::iter::repeat_n(error, count));
+    }
+
+    /// Forgets everything recorded so far, and any refusal still queued.
     pub fn clear(&self) {
+        lock(&self.log.refusals).clear();
         lock(&self.log.events).clear();
         *lock(&self.log.dispatched) = 0;
     }
