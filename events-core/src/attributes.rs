@@ -27,11 +27,17 @@ pub fn read_json<E: DomainEvent>(text: &str) -> Result<E, DecodeError> {
             de.end()?;
             Ok(event)
         })
-        .map_err(|e| match at.path() {
-            Some(path) if e.is_data() => {
-                DecodeError::new(Some(E::EVENT_NAME), path, strip_position(&e.to_string()))
+        .map_err(|e| {
+            if !e.is_data() {
+                return object_error(text, Some(E::EVENT_NAME), "attributes", e);
             }
-            _ => object_error(text, Some(E::EVENT_NAME), "attributes", e),
+            at.locate_in_text(text);
+            match at.path() {
+                Some(path) => {
+                    DecodeError::new(Some(E::EVENT_NAME), path, strip_position(&e.to_string()))
+                }
+                None => object_error(text, Some(E::EVENT_NAME), "attributes", e),
+            }
         })
 }
 
@@ -46,6 +52,7 @@ pub fn read_map<E: DomainEvent>(map: &Map<String, Value>) -> Result<E, DecodeErr
         &mut at,
     )
     .map_err(|e| {
+        at.locate(map);
         DecodeError::new(
             Some(E::EVENT_NAME),
             at.path().unwrap_or_else(|| "attributes".to_owned()),
@@ -55,20 +62,30 @@ pub fn read_map<E: DomainEvent>(map: &Map<String, Value>) -> Result<E, DecodeErr
 }
 
 /// Where the attribute visitor is: the attribute it is reading and, once a
-/// read failed, the path inside that attribute's value (`[2].quantity`).
-/// The derive's code keeps it up to date; an error names
+/// read failed, how to find the path inside that attribute's value
+/// (`[2].quantity`). The derive's code keeps it up to date; an error names
 /// [`Position::path`], e.g. `lines[2].quantity`.
+///
+/// Values are read at full speed, without tracking: only after a failure is
+/// the failed attribute's value read again, as a `serde_json::Value`,
+/// through serde_path_to_error, to find the path.
 #[doc(hidden)]
 #[derive(Debug, Default)]
 pub struct Position {
     field: Option<&'static str>,
+    replay: Option<Replay>,
     inner: Option<serde_path_to_error::Path>,
 }
+
+/// Reads a value again as the failed attribute's type, returning the path
+/// to the value at fault (`None` if it reads fine this time).
+pub type Replay = fn(&Value) -> Option<serde_path_to_error::Path>;
 
 impl Position {
     /// Records that `field` is being read (or found missing).
     pub fn enter(&mut self, field: &'static str) {
         self.field = Some(field);
+        self.replay = None;
         self.inner = None;
     }
 
@@ -77,9 +94,26 @@ impl Position {
         self.field = None;
     }
 
-    /// Records where inside the attribute's value a read failed.
-    pub fn failed_at(&mut self, inner: serde_path_to_error::Path) {
-        self.inner = Some(inner);
+    /// Records that reading the attribute failed; `replay` finds where.
+    pub fn failed(&mut self, replay: Replay) {
+        self.replay = Some(replay);
+    }
+
+    /// Finds the path inside the failed attribute's value, reading it again
+    /// from `attributes` (error path only).
+    fn locate(&mut self, attributes: &Map<String, Value>) {
+        if let (Some(field), Some(replay)) = (self.field, self.replay.take()) {
+            self.inner = attributes.get(field).and_then(replay);
+        }
+    }
+
+    /// The same, from the JSON text of the attributes.
+    fn locate_in_text(&mut self, text: &str) {
+        if self.replay.is_some() {
+            if let Ok(attributes) = serde_json::from_str::<Map<String, Value>>(text) {
+                self.locate(&attributes);
+            }
+        }
     }
 
     /// The path of the value at fault: the attribute's name, followed by

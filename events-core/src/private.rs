@@ -12,7 +12,7 @@ pub use crate::registry::EventType;
 
 use std::marker::PhantomData;
 
-use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer, MapAccess};
+use serde::de::{DeserializeOwned, MapAccess};
 use serde::ser::SerializeMap;
 use serde::Serialize;
 
@@ -62,7 +62,8 @@ pub fn attribute_type<T: AttributeValue>() {}
 /// A field of type `T`, read and written through [`SerdeField`] when `T`
 /// has serde's traits, else through [`NotSerdeField`], which compiles
 /// without them (autoref specialization): the error is then the one of
-/// [`attribute_type`], not one per use.
+/// [`attribute_type`], not one per use. The methods carry the `__events_`
+/// prefix so no trait of the user's scope can make a call ambiguous.
 pub struct Field<T>(PhantomData<fn() -> T>);
 
 impl<T> Field<T> {
@@ -82,7 +83,7 @@ impl<T> Default for Field<T> {
 /// Reading and writing a field whose type has serde's traits.
 pub trait SerdeField<T> {
     /// Writes `value` as the map entry `field`.
-    fn write<M: SerializeMap>(
+    fn __events_write<M: SerializeMap>(
         &self,
         map: &mut M,
         field: &'static str,
@@ -92,7 +93,7 @@ pub trait SerdeField<T> {
     /// Reads the value of the map entry `field`, recording in `at` the
     /// attribute and, if the read fails, the path inside its value
     /// (`lines[2].quantity`).
-    fn read<'de, M: MapAccess<'de>>(
+    fn __events_read<'de, M: MapAccess<'de>>(
         &self,
         map: &mut M,
         at: &mut Position,
@@ -101,11 +102,11 @@ pub trait SerdeField<T> {
 
     /// The value of an absent attribute (`None` for an `Option`), if the
     /// type has one.
-    fn absent(&self) -> Option<T>;
+    fn __events_absent(&self) -> Option<T>;
 }
 
 impl<T: Serialize + DeserializeOwned> SerdeField<T> for Field<T> {
-    fn write<M: SerializeMap>(
+    fn __events_write<M: SerializeMap>(
         &self,
         map: &mut M,
         field: &'static str,
@@ -114,27 +115,26 @@ impl<T: Serialize + DeserializeOwned> SerdeField<T> for Field<T> {
         map.serialize_entry(field, value)
     }
 
-    fn read<'de, M: MapAccess<'de>>(
+    fn __events_read<'de, M: MapAccess<'de>>(
         &self,
         map: &mut M,
         at: &mut Position,
         field: &'static str,
     ) -> Result<T, M::Error> {
         at.enter(field);
-        let mut track = serde_path_to_error::Track::new();
-        match map.next_value_seed(Tracked::<T>(&mut track, PhantomData)) {
+        match map.next_value::<T>() {
             Ok(value) => {
                 at.leave();
                 Ok(value)
             }
             Err(e) => {
-                at.failed_at(track.path());
+                at.failed(replay::<T>);
                 Err(e)
             }
         }
     }
 
-    fn absent(&self) -> Option<T> {
+    fn __events_absent(&self) -> Option<T> {
         T::deserialize(serde::de::value::UnitDeserializer::<serde::de::value::Error>::new()).ok()
     }
 }
@@ -144,7 +144,7 @@ impl<T: Serialize + DeserializeOwned> SerdeField<T> for Field<T> {
 /// program never builds, so these never run; they fail cleanly all the same.
 pub trait NotSerdeField<T> {
     /// Fails: the type cannot be written.
-    fn write<M: SerializeMap>(
+    fn __events_write<M: SerializeMap>(
         &self,
         _: &mut M,
         field: &'static str,
@@ -156,7 +156,7 @@ pub trait NotSerdeField<T> {
     }
 
     /// Fails: the type cannot be read.
-    fn read<'de, M: MapAccess<'de>>(
+    fn __events_read<'de, M: MapAccess<'de>>(
         &self,
         _: &mut M,
         at: &mut Position,
@@ -167,20 +167,20 @@ pub trait NotSerdeField<T> {
     }
 
     /// No absent value.
-    fn absent(&self) -> Option<T> {
+    fn __events_absent(&self) -> Option<T> {
         None
     }
 }
 
 impl<T> NotSerdeField<T> for &Field<T> {}
 
-/// Deserializes `T` through serde_path_to_error's tracking adapter.
-struct Tracked<'t, T>(&'t mut serde_path_to_error::Track, PhantomData<fn() -> T>);
-
-impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for Tracked<'_, T> {
-    type Value = T;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
-        T::deserialize(serde_path_to_error::Deserializer::new(deserializer, self.0))
+/// Reads `value` again as a `T` through serde_path_to_error's adapter,
+/// after reading it as a `T` failed: the path to the value at fault.
+fn replay<T: DeserializeOwned>(value: &serde_json::Value) -> Option<serde_path_to_error::Path> {
+    let mut track = serde_path_to_error::Track::new();
+    match T::deserialize(serde_path_to_error::Deserializer::new(value, &mut track)) {
+        Ok(_) => None,
+        Err(_) => Some(track.path()),
     }
 }
 

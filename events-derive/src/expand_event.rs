@@ -52,7 +52,7 @@ fn expand(input: &Input, name: &ValidName) -> TokenStream {
         let wire = &f.wire;
         let ty = f.ty;
         quote_spanned! {ty.span()=>
-            (&#private::Field::<#ty>::new()).write(&mut __events_map, #wire, &self.#member)?;
+            (&#private::Field::<#ty>::new()).__events_write(&mut __events_map, #wire, &self.#member)?;
         }
     });
     let visit = visit_attributes(input, &private);
@@ -128,7 +128,7 @@ fn visit_attributes(input: &Input, private: &TokenStream) -> TokenStream {
         let ty = f.ty;
         let read = quote_spanned! {ty.span()=>
             #slot = ::core::option::Option::Some(
-                (&#private::Field::<#ty>::new()).read(&mut __events_map, __events_at, #wire)?,
+                (&#private::Field::<#ty>::new()).__events_read(&mut __events_map, __events_at, #wire)?,
             );
         };
         quote! {
@@ -147,7 +147,7 @@ fn visit_attributes(input: &Input, private: &TokenStream) -> TokenStream {
         let wire = &f.wire;
         let absent = match &f.attrs.default {
             None => {
-                let absent = quote_spanned!(ty.span()=> (&#private::Field::<#ty>::new()).absent());
+                let absent = quote_spanned!(ty.span()=> (&#private::Field::<#ty>::new()).__events_absent());
                 quote! {
                     match #absent {
                         ::core::option::Option::Some(__events_value) => __events_value,

@@ -1,5 +1,9 @@
 use events_core::DomainEvent;
 
+/// A type without serde's traits: fine on a skipped field.
+#[derive(Debug, Default, PartialEq)]
+struct Connection(u8);
+
 fn default_country() -> String {
     "CO".to_owned()
 }
@@ -11,6 +15,8 @@ struct CompanyCreated {
     name: String,
     #[event(skip)]
     cache: Vec<u8>,
+    #[event(skip)]
+    connection: Connection,
     #[event(default)]
     employees: u32,
     #[event(default = "default_country", rename = "country")]
@@ -22,6 +28,7 @@ fn main() {
     let event = CompanyCreated {
         name: "Acme".into(),
         cache: vec![1, 2],
+        connection: Connection(7),
         employees: 0,
         country_code: "CO".into(),
         r#type: "llc".into(),
@@ -34,5 +41,5 @@ fn main() {
     minimal.insert("companyName".into(), "Acme".into());
     minimal.insert("type".into(), "llc".into());
     let back = CompanyCreated::from_dict(&minimal).unwrap();
-    assert_eq!(back, CompanyCreated { cache: vec![], ..event });
+    assert_eq!(back, CompanyCreated { cache: vec![], connection: Connection(0), ..event });
 }

@@ -20,6 +20,16 @@ struct Default;
 struct Vec;
 struct __S;
 
+// Traits in scope with blanket impls and common method names must not make
+// the expansion's calls ambiguous.
+trait Everything {
+    fn write(&self) {}
+    fn read(&self) {}
+    fn absent(&self) {}
+    fn new() {}
+}
+impl<T: ?::std::marker::Sized> Everything for T {}
+
 #[derive(events_core::DomainEvent)]
 #[event(company = "testclean", service = "api", version = 1, resource = "company", action = "created")]
 struct CompanyCreated {
