@@ -79,6 +79,7 @@ pub struct Position {
 
 /// Reads a value again as the failed attribute's type, returning the path
 /// to the value at fault (`None` if it reads fine this time).
+#[doc(hidden)]
 pub type Replay = fn(&Value) -> Option<serde_path_to_error::Path>;
 
 impl Position {
