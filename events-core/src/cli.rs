@@ -2,21 +2,25 @@
 //!
 //! ```text
 //! events [--store PATH] [--json] stats
-//! events list [--max N]            the oldest pending events
-//! events show ID                   one event, attributes included
-//! events dead-letters [--max N]
-//! events replay [--max N]          send stored events through the configured bus
-//! events requeue ID                a dead letter back to the queue
-//! events purge --dead              delete every dead letter
+//! events list [--max N] [--handled]  the oldest pending events (or the newest handled)
+//! events show ID                     one event, attributes included
+//! events dead-letters [--max N]      dead letters, unreadable rows included
+//! events check [--repair]            integrity check of every page and row
+//! events replay [--max N]            send stored events through the configured bus
+//! events requeue ID                  a dead letter back to the queue
+//! events purge --dead                delete every dead letter
 //! ```
 //!
 //! The store is `--store`, else `EVENT_BUS_STORE_PATH`, else
-//! `.events-bus/events.db`. `replay` builds the bus from the environment
-//! (`EVENT_BUS_MODE=eventbridge` and a linked publisher).
+//! `.events-bus/events.db`. The read commands (`stats`, `list`, `show`,
+//! `dead-letters`, `check`) open the store read-only: they never create,
+//! write, migrate or repair it, and work whatever `EVENT_BUS_MODE` says.
+//! `replay` builds the bus from the environment (`EVENT_BUS_MODE=eventbridge`
+//! and a linked publisher).
 //!
 //! Exit codes: `0` done; `1` an error (no store, a bad configuration, a store
 //! error); `2` a usage error; `3` no such event; `4` replay finished with
-//! events still pending or dead-lettered.
+//! events still pending or dead-lettered; `5` `check` found damage.
 //!
 //! A binary that links a publisher (such as `events-eventbridge`) can ship
 //! the same tool with [`run`].
@@ -31,10 +35,10 @@ use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
 use crate::bus::EventBus;
-use crate::config::BusConfig;
+use crate::config::{BusConfig, DEFAULT_STORE_PATH};
 use crate::envelope::EventId;
 use crate::publisher::Publisher;
-use crate::store::{EventStore, SqliteStore, StoredEvent};
+use crate::store::{EventStore, SqliteOptions, SqliteStore, StoredEvent, UnreadableRow};
 use crate::wire::format_time;
 
 /// Exit code: done.
@@ -47,6 +51,8 @@ pub const USAGE: u8 = 2;
 pub const NOT_FOUND: u8 = 3;
 /// Exit code: replay left events pending or dead-lettered.
 pub const INCOMPLETE: u8 = 4;
+/// Exit code: `check` found damage.
+pub const DAMAGED: u8 = 5;
 
 #[derive(Parser, Debug)]
 #[command(name = "events", version, about = "See and act on an event store.")]
@@ -65,22 +71,32 @@ struct Args {
 enum Command {
     /// Counts of pending events and dead letters.
     Stats,
-    /// The oldest pending events.
+    /// The oldest pending events (or, with --handled, the newest handled).
     List {
         /// How many.
         #[arg(long, default_value_t = 20)]
         max: usize,
+        /// The journal of events handled in process (local mode) instead.
+        #[arg(long)]
+        handled: bool,
     },
     /// One event, with its attributes.
     Show {
         /// The event id.
         id: String,
     },
-    /// The oldest dead letters.
+    /// The oldest dead letters, unreadable rows included.
     DeadLetters {
         /// How many.
         #[arg(long, default_value_t = 20)]
         max: usize,
+    },
+    /// Checks every page and every row (read-only unless --repair).
+    Check {
+        /// Repair damage: salvage readable rows into a new file, keep the
+        /// damaged one beside it. Needs the store to be open nowhere else.
+        #[arg(long)]
+        repair: bool,
     },
     /// Sends stored events through the configured bus, oldest first.
     Replay {
@@ -160,17 +176,26 @@ where
 
 type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+/// The store's path: `--store`, else `EVENT_BUS_STORE_PATH`, else the
+/// default; the rest of the configuration is not read (the read commands
+/// work whatever `EVENT_BUS_MODE` says).
+fn store_path(args: &Args) -> PathBuf {
+    if let Some(path) = &args.store {
+        return path.clone();
+    }
+    match std::env::var_os("EVENT_BUS_STORE_PATH") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from(DEFAULT_STORE_PATH),
+    }
+}
+
 async fn execute(
     args: Args,
     publisher: Option<Arc<dyn Publisher>>,
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
 ) -> Fallible<u8> {
-    let mut config = BusConfig::from_env()?;
-    if let Some(path) = &args.store {
-        config.store_path = path.clone();
-    }
-    let path = config.store_path.clone();
+    let path = store_path(&args);
     if !path.exists() {
         return Err(format!(
             "no event store at `{}` (set --store or EVENT_BUS_STORE_PATH)",
@@ -178,8 +203,39 @@ async fn execute(
         )
         .into());
     }
-    let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(&path)?);
     let json = args.json;
+    let read_only = matches!(
+        args.command,
+        Command::Stats
+            | Command::List { .. }
+            | Command::Show { .. }
+            | Command::DeadLetters { .. }
+            | Command::Check { repair: false }
+    );
+    let sqlite = if read_only {
+        SqliteStore::open_read_only(&path)?
+    } else if let Command::Check { repair: true } = args.command {
+        SqliteStore::open_with(
+            &path,
+            SqliteOptions {
+                check_integrity: true,
+                ..SqliteOptions::from_env()?
+            },
+        )?
+    } else {
+        SqliteStore::open_with(&path, SqliteOptions::from_env()?)?
+    };
+    let report = sqlite.open_report().clone();
+    if report.acknowledged_missing > 0 {
+        writeln!(
+            err,
+            "warning: {} event(s) the store had acknowledged are gone from it (sequence numbers {:?}); \
+             was its write-ahead log deleted or damaged?",
+            report.acknowledged_missing, report.missing_seqs
+        )?;
+    }
+    let sqlite = Arc::new(sqlite);
+    let store: Arc<dyn EventStore> = sqlite.clone();
     match args.command {
         Command::Stats => {
             let stats = store.stats().await?;
@@ -187,22 +243,141 @@ async fn execute(
                 writeln!(
                     out,
                     "{}",
-                    json!({"path": path, "pending": stats.pending, "dead": stats.dead})
+                    json!({
+                        "path": path,
+                        "pending": stats.pending,
+                        "claimed": stats.claimed,
+                        "handled": stats.handled,
+                        "dead": stats.dead,
+                        "unreadable": stats.unreadable,
+                    })
                 )?;
             } else {
-                writeln!(out, "store: {}", path.display())?;
-                writeln!(out, "pending: {}", stats.pending)?;
-                writeln!(out, "dead letters: {}", stats.dead)?;
+                let rows = [
+                    ("store", path.display().to_string(), String::new()),
+                    (
+                        "pending",
+                        stats.pending.to_string(),
+                        format!(
+                            "waiting for a remote bus{}",
+                            if stats.claimed > 0 {
+                                format!("; {} being sent by a replayer", stats.claimed)
+                            } else {
+                                String::new()
+                            }
+                        ),
+                    ),
+                    (
+                        "handled",
+                        stats.handled.to_string(),
+                        "handled in process (local mode), kept as a journal within the retention".to_owned(),
+                    ),
+                    ("dead letters", stats.dead.to_string(), String::new()),
+                    (
+                        "unreadable",
+                        stats.unreadable.to_string(),
+                        if stats.unreadable > 0 {
+                            "damaged rows moved out of the queue; see `events dead-letters`".to_owned()
+                        } else {
+                            String::new()
+                        },
+                    ),
+                ];
+                let width = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+                for (label, value, note) in rows {
+                    let label = format!("{label}:");
+                    if note.is_empty() {
+                        writeln!(out, "{label:<14}{value}")?;
+                    } else {
+                        writeln!(out, "{label:<14}{value:<width$}  ({note})")?;
+                    }
+                }
             }
             Ok(OK)
         }
-        Command::List { max } => {
-            print_events(out, &store.peek(max).await?, json)?;
+        Command::List { max, handled } => {
+            let events = if handled {
+                store.handled(max).await?
+            } else {
+                store.peek(max).await?
+            };
+            if events.is_empty() && !json {
+                writeln!(
+                    out,
+                    "{}",
+                    if handled {
+                        "no handled events"
+                    } else {
+                        "no pending events"
+                    }
+                )?;
+            } else {
+                print_events(out, &events, json)?;
+            }
             Ok(OK)
         }
         Command::DeadLetters { max } => {
-            print_events(out, &store.dead_letters(max).await?, json)?;
+            let dead = store.dead_letters(max).await?;
+            let unreadable = store.unreadable(max).await?;
+            if json {
+                let mut list: Vec<Value> = dead.iter().map(summary).collect();
+                list.extend(unreadable.iter().map(unreadable_summary));
+                writeln!(out, "{}", Value::Array(list))?;
+            } else if dead.is_empty() && unreadable.is_empty() {
+                writeln!(out, "no dead letters")?;
+            } else {
+                if !dead.is_empty() {
+                    print_events(out, &dead, false)?;
+                }
+                if !unreadable.is_empty() {
+                    writeln!(out, "unreadable rows (kept with their raw bytes):")?;
+                    for row in &unreadable {
+                        writeln!(
+                            out,
+                            "{:>6}  {}  {}  found {}",
+                            row.seq,
+                            row.id,
+                            row.reason,
+                            format_time(row.found_at)
+                        )?;
+                    }
+                }
+            }
             Ok(OK)
+        }
+        Command::Check { repair } => {
+            if repair {
+                if report.is_clean() {
+                    writeln!(out, "open: clean (integrity checked)")?;
+                } else {
+                    writeln!(out, "open: {report:?}")?;
+                }
+            }
+            let check = sqlite.check().await?;
+            if json {
+                writeln!(
+                    out,
+                    "{}",
+                    json!({
+                        "rows": check.rows,
+                        "integrity": check.integrity,
+                        "unreadable": check.unreadable.iter().map(|(seq, reason)| json!({"seq": seq, "reason": reason})).collect::<Vec<_>>(),
+                        "repaired": report.damaged_file,
+                    })
+                )?;
+            } else {
+                writeln!(out, "rows: {}", check.rows)?;
+                if check.integrity.is_empty() {
+                    writeln!(out, "integrity: ok")?;
+                }
+                for message in &check.integrity {
+                    writeln!(out, "integrity: {message}")?;
+                }
+                for (seq, reason) in &check.unreadable {
+                    writeln!(out, "unreadable row {seq}: {reason}")?;
+                }
+            }
+            Ok(if check.is_clean() { OK } else { DAMAGED })
         }
         Command::Show { id } => match store.get(EventId::from(id.as_str())).await? {
             Some(event) => {
@@ -226,14 +401,15 @@ async fn execute(
                         if let Some(v) = value.get(key).filter(|v| !v.is_null()) {
                             writeln!(
                                 out,
-                                "{key}: {}",
+                                "{:<17}{}",
+                                format!("{key}:"),
                                 v.as_str().map_or_else(|| v.to_string(), str::to_owned)
                             )?;
                         }
                     }
                     writeln!(
                         out,
-                        "attributes: {}",
+                        "attributes:      {}",
                         serde_json::to_string_pretty(&value["attributes"])?
                     )?;
                 }
@@ -267,6 +443,8 @@ async fn execute(
             Ok(OK)
         }
         Command::Replay { max, batch } => {
+            let mut config = BusConfig::from_env()?;
+            config.store_path = path;
             replay(config, store, publisher, max, batch.max(1), json, out, err).await
         }
     }
@@ -351,13 +529,39 @@ fn summary(event: &StoredEvent) -> Value {
         "name": event.event.name,
         "occurred_on": format_time(event.event.occurred_on),
         "stored_at": format_time(event.stored_at),
-        "state": if event.dead { "dead" } else { "pending" },
+        "state": event.state.as_str(),
         "attempts": event.attempts,
         "last_error": event.last_error,
         "last_attempt_at": event.last_attempt_at.map(format_time),
     })
 }
 
+fn unreadable_summary(row: &UnreadableRow) -> Value {
+    let columns: serde_json::Map<String, Value> = row
+        .columns
+        .iter()
+        .map(|(name, bytes)| {
+            let value = match bytes {
+                None => Value::Null,
+                Some(bytes) => match std::str::from_utf8(bytes) {
+                    Ok(text) => Value::String(text.to_owned()),
+                    Err(_) => Value::Array(bytes.iter().map(|b| json!(b)).collect()),
+                },
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    json!({
+        "seq": row.seq,
+        "id": row.id,
+        "state": "unreadable",
+        "reason": row.reason,
+        "found_at": format_time(row.found_at),
+        "raw": columns,
+    })
+}
+
+/// One line per event, in aligned columns under a header.
 fn print_events(
     out: &mut (dyn Write + Send),
     events: &[StoredEvent],
@@ -367,20 +571,51 @@ fn print_events(
         let list: Vec<Value> = events.iter().map(summary).collect();
         return writeln!(out, "{}", Value::Array(list));
     }
-    for e in events {
-        write!(
-            out,
-            "{:>6}  {}  {}  {}  attempts={}",
-            e.seq,
-            e.event.id,
-            e.event.name,
-            format_time(e.event.occurred_on),
-            e.attempts
-        )?;
-        match &e.last_error {
-            Some(error) => writeln!(out, "  last_error={error}")?,
-            None => writeln!(out)?,
+    let rows: Vec<[String; 7]> = events
+        .iter()
+        .map(|e| {
+            [
+                e.seq.to_string(),
+                e.event.id.to_string(),
+                e.event.name.clone(),
+                format_time(e.event.occurred_on),
+                e.attempts.to_string(),
+                e.last_attempt_at.map_or_else(|| "-".to_owned(), format_time),
+                e.last_error.clone().unwrap_or_else(|| "-".to_owned()),
+            ]
+        })
+        .collect();
+    let header = [
+        "SEQ",
+        "ID",
+        "NAME",
+        "OCCURRED ON",
+        "ATTEMPTS",
+        "LAST ATTEMPT",
+        "LAST ERROR",
+    ];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
         }
+    }
+    let line = |cells: [&str; 7]| {
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i == 6 {
+                text.push_str(cell);
+            } else if i == 0 || i == 4 {
+                text.push_str(&format!("{cell:>width$}  "));
+            } else {
+                text.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        text.trim_end().to_owned()
+    };
+    writeln!(out, "{}", line(header))?;
+    for row in &rows {
+        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
     }
     Ok(())
 }

@@ -83,18 +83,51 @@ pub fn format_time(time: DateTime<Utc>) -> String {
 }
 
 /// Parses a time as readers accept it (see the module docs).
+///
+/// Times whose UTC instant falls outside years 0001–9999 are refused: the
+/// wire writes four-digit years (as RFC 3339 and Python's `datetime` need),
+/// so such a time could not be written back. A bad value is quoted by a
+/// bounded prefix, however long it is.
+///
+/// ```
+/// use events_core::wire::parse_time;
+/// assert!(parse_time("2026-11-26T10:15:30Z").is_ok());
+/// let err = parse_time("9999-12-31T23:59:59-01:00").unwrap_err();
+/// assert!(err.contains("outside"), "{err}");
+/// ```
 pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
-            return Ok(t.and_utc());
+    let parsed = DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                .iter()
+                .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+                .map(|t| t.and_utc())
+        });
+    let quoted = || {
+        const MAX: usize = 64;
+        if text.len() <= MAX {
+            return text.to_owned();
         }
+        let mut end = MAX;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}… ({} bytes)", &text[..end], text.len())
+    };
+    match parsed {
+        Some(t) if (1..=9999).contains(&chrono::Datelike::year(&t)) => Ok(t),
+        Some(_) => Err(format!(
+            "the time `{}` is outside 0001-01-01T00:00:00Z ..= 9999-12-31T23:59:59.999999Z (UTC), \
+             the range the wire format and Python's datetime can hold",
+            quoted()
+        )),
+        None => Err(format!(
+            "expected an ISO 8601 time such as `2026-11-26T10:15:30.123456+00:00`, found `{}`",
+            quoted()
+        )),
     }
-    Err(format!(
-        "expected an ISO 8601 time such as `2026-11-26T10:15:30.123456+00:00`, found `{text}`"
-    ))
 }
 
 /// The `Detail` JSON text of an event.

@@ -61,11 +61,16 @@ struct Output {
 }
 
 fn events(store: &Path, args: &[&str]) -> Output {
+    events_with(store, args, &[])
+}
+
+fn events_with(store: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_events"))
         .arg("--store")
         .arg(store)
         .args(args)
         .env_remove("EVENT_BUS_MODE")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     Output {
@@ -80,8 +85,29 @@ async fn stats_in_text_and_json() {
     let f = fixture(3).await;
     let out = events(&f.path, &["stats"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stdout.contains("pending: 2"), "{}", out.stdout);
-    assert!(out.stdout.contains("dead letters: 1"), "{}", out.stdout);
+    let value_of = |label: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(label))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_owned)
+    };
+    assert_eq!(value_of("pending:").as_deref(), Some("2"), "{}", out.stdout);
+    assert_eq!(value_of("dead letters:").as_deref(), Some("1"), "{}", out.stdout);
+    assert_eq!(value_of("handled:").as_deref(), Some("0"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("waiting for a remote bus"),
+        "pending says what it waits for: {}",
+        out.stdout
+    );
+    // Values line up in one column.
+    let columns: std::collections::HashSet<usize> = out
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.find(|c: char| c.is_ascii_digit()).unwrap())
+        .collect();
+    assert_eq!(columns.len(), 1, "aligned: {}", out.stdout);
     let out = events(&f.path, &["--json", "stats"]);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(
@@ -96,12 +122,23 @@ async fn list_show_and_dead_letters() {
     let out = events(&f.path, &["list"]);
     assert_eq!(out.code, 0);
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert_eq!(lines.len(), 3, "a header and two events: {}", out.stdout);
     assert!(
-        lines[0].contains(&f.ids[1]) && lines[1].contains(&f.ids[2]),
+        lines[1].contains(&f.ids[1]) && lines[2].contains(&f.ids[2]),
         "oldest first: {}",
         out.stdout
     );
+    // Aligned columns: each column starts where its header does.
+    for header in ["ID", "NAME", "OCCURRED ON", "LAST ATTEMPT"] {
+        let at = lines[0].find(header).unwrap();
+        for line in &lines[1..] {
+            assert!(
+                line[at..].starts_with(|c: char| c != ' ') && line[..at].ends_with("  "),
+                "column {header} misaligned: {}",
+                out.stdout
+            );
+        }
+    }
 
     let out = events(&f.path, &["--json", "list", "--max", "1"]);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
@@ -115,10 +152,10 @@ async fn list_show_and_dead_letters() {
     assert_eq!(v["attributes"]["n"], 3);
     assert_eq!(v["state"], "pending");
     let out = events(&f.path, &["show", &f.ids[0]]);
-    assert!(out.stdout.contains("state: dead"), "{}", out.stdout);
+    assert!(out.stdout.contains("state:           dead"), "{}", out.stdout);
     assert!(
         out.stdout
-            .contains("last_error: ValidationException: entry too large"),
+            .contains("last_error:      ValidationException: entry too large"),
         "{}",
         out.stdout
     );
@@ -133,11 +170,119 @@ async fn list_show_and_dead_letters() {
 
     let out = events(&f.path, &["dead-letters"]);
     assert_eq!(out.code, 0);
-    assert!(
-        out.stdout.contains(&f.ids[0]) && out.stdout.contains("attempts=1"),
-        "{}",
-        out.stdout
-    );
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[1].contains(&f.ids[0]), "{}", out.stdout);
+    // The last attempt's time is in the text output, under its header.
+    let at = lines[0].find("LAST ATTEMPT").unwrap();
+    let shown = lines[1][at..].split_whitespace().next().unwrap();
+    let stored = {
+        let v: Value =
+            serde_json::from_str(&events(&f.path, &["--json", "show", &f.ids[0]]).stdout).unwrap();
+        v["last_attempt_at"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(shown, stored, "{}", out.stdout);
+    let attempts_at = lines[0].find("ATTEMPTS").unwrap();
+    assert!(lines[1][attempts_at..].trim_start().starts_with('1'), "{}", out.stdout);
+    assert!(lines[1].contains("ValidationException"), "{}", out.stdout);
+}
+
+#[tokio::test]
+async fn empty_lists_say_so() {
+    let f = fixture(1).await;
+    let out = events(&f.path, &["purge", "--dead"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = events(&f.path, &["dead-letters"]);
+    assert_eq!(out.code, 0);
+    assert_eq!(out.stdout.trim(), "no dead letters");
+    let out = events(&f.path, &["list"]);
+    assert_eq!(out.stdout.trim(), "no pending events");
+    let out = events(&f.path, &["--json", "dead-letters"]);
+    assert_eq!(out.stdout.trim(), "[]");
+}
+
+#[tokio::test]
+async fn read_commands_work_whatever_event_bus_mode_says() {
+    let f = fixture(3).await;
+    for mode in ["nonsense", "eventbridge", ""] {
+        for args in [
+            &["stats"][..],
+            &["list"],
+            &["dead-letters"],
+            &["show", &f.ids[1]],
+            &["check"],
+        ] {
+            let out = events_with(&f.path, args, &[("EVENT_BUS_MODE", mode)]);
+            assert_eq!(
+                out.code, 0,
+                "EVENT_BUS_MODE={mode} {args:?}: {}",
+                out.stderr
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn read_commands_never_write_to_the_store() {
+    let f = fixture(3).await;
+    let before = std::fs::read(&f.path).unwrap();
+    for args in [
+        &["stats"][..],
+        &["list"],
+        &["dead-letters"],
+        &["show", &f.ids[1]],
+        &["check"],
+    ] {
+        let out = events(&f.path, args);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+    }
+    assert_eq!(std::fs::read(&f.path).unwrap(), before);
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join(".env");
+    let content = b"AWS_SECRET_ACCESS_KEY=do-not-touch\n".repeat(50);
+    std::fs::write(&secrets, &content).unwrap();
+    for args in [&["stats"][..], &["list"], &["requeue", "x"], &["purge", "--dead"], &["check", "--repair"]] {
+        let out = events(&secrets, args);
+        assert_eq!(out.code, 1, "{args:?}");
+        assert!(
+            out.stderr.contains(".env") && out.stderr.contains("left untouched"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(std::fs::read(&secrets).unwrap(), content);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, [".env"], "nothing created beside it");
+}
+
+#[tokio::test]
+async fn check_finds_an_unreadable_row_and_the_queue_still_lists() {
+    let f = fixture(3).await;
+    let out = events(&f.path, &["check"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("integrity: ok"), "{}", out.stdout);
+    // Damage one byte of one row's time, as a bad sector would.
+    {
+        let conn = rusqlite::Connection::open(&f.path).unwrap();
+        conn.execute(
+            "UPDATE events SET occurred_on = '2026-1X-01T00:00:00.000000000Z' WHERE id = ?1",
+            [&f.ids[1]],
+        )
+        .unwrap();
+    }
+    let out = events(&f.path, &["check"]);
+    assert_eq!(out.code, 5, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("occurred_on"), "{}", out.stdout);
+    // Read-only listing skips it; the rest shows.
+    let out = events(&f.path, &["list"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains(&f.ids[2]), "{}", out.stdout);
 }
 
 #[tokio::test]

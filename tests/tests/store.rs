@@ -129,7 +129,7 @@ async fn dead_letters_keep_error_attempts_and_time_and_can_be_requeued() {
             Some("ValidationException: too big")
         );
         assert!(dead[0].last_attempt_at.is_some());
-        assert!(dead[0].dead);
+        assert!(dead[0].is_dead());
         // Dead letters are not replayed, nor consumed.
         let pending = store.peek(10).await.unwrap();
         assert_eq!(
@@ -212,7 +212,7 @@ async fn a_newer_schema_is_a_clear_error() {
             err,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 1,
+                supported: 2,
                 ..
             }
         ),
@@ -232,6 +232,7 @@ async fn a_full_disk_fails_publish_and_says_the_event_was_not_stored() {
         dir.path().join("events.db"),
         SqliteOptions {
             max_size_bytes: Some(64 * 1024),
+            ..SqliteOptions::default()
         },
     )
     .unwrap();
@@ -568,14 +569,14 @@ enum Answer {
     Unit,
     Count(usize),
     Flag(bool),
-    Events(Vec<(String, u32, Option<String>, bool)>),
+    Events(Vec<(String, u32, bool, Option<String>)>),
 }
 
 fn events_answer(events: Vec<events_core::store::StoredEvent>) -> Answer {
     Answer::Events(
         events
             .into_iter()
-            .map(|s| (s.event.id.to_string(), s.attempts, s.last_error, s.dead))
+            .map(|s| (s.event.id.to_string(), s.attempts, s.is_dead(), s.last_error))
             .collect(),
     )
 }

@@ -2,21 +2,36 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use super::{EventStore, StoreError, StoreStats, StoredEvent};
+use super::{EventState, EventStore, Retention, StoreError, StoreStats, StoredEvent};
 use crate::envelope::{now, EventId, RawEvent};
 use crate::publisher::BoxFuture;
 
 /// An in-memory store with the same semantics as [`SqliteStore`](super::SqliteStore), for tests.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<MemoryState>,
+    retention: Retention,
+    lease: Duration,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            state: Mutex::default(),
+            retention: Retention::default(),
+            lease: super::DEFAULT_CLAIM_LEASE,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct MemoryState {
     next_seq: i64,
     rows: BTreeMap<i64, StoredEvent>,
+    /// Claims by seq: until when.
+    claims: BTreeMap<i64, Instant>,
 }
 
 impl MemoryState {
@@ -26,12 +41,53 @@ impl MemoryState {
             .find(|r| &r.event.id == id)
             .map(|r| r.seq)
     }
+
+    fn insert(&mut self, event: RawEvent, state: EventState, error: Option<&str>) {
+        if self.seq_of(&event.id).is_some() {
+            return;
+        }
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        let at = now();
+        self.rows.insert(
+            seq,
+            StoredEvent {
+                event,
+                seq,
+                stored_at: at,
+                attempts: u32::from(error.is_some()),
+                last_error: error.map(str::to_owned),
+                last_attempt_at: error.map(|_| at),
+                state,
+            },
+        );
+    }
+
+    fn claimed(&self, seq: i64) -> bool {
+        self.claims.get(&seq).is_some_and(|until| *until > Instant::now())
+    }
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         MemoryStore::default()
+    }
+
+    /// An empty store keeping handled events within `retention`.
+    pub fn with_retention(retention: Retention) -> Self {
+        MemoryStore {
+            retention,
+            ..MemoryStore::default()
+        }
+    }
+
+    /// An empty store whose claims last `lease`.
+    pub fn with_claim_lease(lease: Duration) -> Self {
+        MemoryStore {
+            lease,
+            ..MemoryStore::default()
+        }
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut MemoryState) -> R) -> R {
@@ -41,6 +97,17 @@ impl MemoryStore {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
     }
+
+    fn pending(&self, max: usize, free_only: bool) -> Vec<i64> {
+        self.with(|s| {
+            s.rows
+                .values()
+                .filter(|r| r.state == EventState::Pending && !(free_only && s.claimed(r.seq)))
+                .take(max)
+                .map(|r| r.seq)
+                .collect()
+        })
+    }
 }
 
 fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
@@ -49,37 +116,43 @@ fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
 
 impl EventStore for MemoryStore {
     fn store(&self, events: Vec<RawEvent>) -> BoxFuture<'_, Result<(), StoreError>> {
-        ready(self.with(|s| {
+        self.with(|s| {
             for event in events {
-                if s.seq_of(&event.id).is_some() {
-                    continue;
-                }
-                s.next_seq += 1;
-                let seq = s.next_seq;
-                s.rows.insert(
-                    seq,
-                    StoredEvent {
-                        event,
-                        seq,
-                        stored_at: now(),
-                        attempts: 0,
-                        last_error: None,
-                        last_attempt_at: None,
-                        dead: false,
-                    },
-                );
+                s.insert(event, EventState::Pending, None);
             }
-            Ok(())
-        }))
+        });
+        ready(Ok(()))
+    }
+
+    fn store_dead(
+        &self,
+        events: Vec<RawEvent>,
+        error: String,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.with(|s| {
+            for event in events {
+                s.insert(event, EventState::Dead, Some(&error));
+            }
+        });
+        ready(Ok(()))
     }
 
     fn peek(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
+        let seqs = self.pending(max, false);
         ready(Ok(self.with(|s| {
-            s.rows
-                .values()
-                .filter(|r| !r.dead)
-                .take(max)
-                .cloned()
+            seqs.iter().filter_map(|q| s.rows.get(q).cloned()).collect()
+        })))
+    }
+
+    fn claim(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
+        let seqs = self.pending(max, true);
+        let until = Instant::now() + self.lease;
+        ready(Ok(self.with(|s| {
+            seqs.iter()
+                .filter_map(|q| {
+                    s.claims.insert(*q, until);
+                    s.rows.get(q).cloned()
+                })
                 .collect()
         })))
     }
@@ -88,19 +161,15 @@ impl EventStore for MemoryStore {
         ready(Ok(self.with(|s| {
             let before = s.rows.len();
             s.rows.retain(|_, r| !ids.contains(&r.event.id));
+            let rows = &s.rows;
+            s.claims.retain(|seq, _| rows.contains_key(seq));
             before - s.rows.len()
         })))
     }
 
     fn consume(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
+        let seqs = self.pending(max, true);
         ready(Ok(self.with(|s| {
-            let seqs: Vec<i64> = s
-                .rows
-                .values()
-                .filter(|r| !r.dead)
-                .take(max)
-                .map(|r| r.seq)
-                .collect();
             seqs.iter().filter_map(|seq| s.rows.remove(seq)).collect()
         })))
     }
@@ -112,14 +181,53 @@ impl EventStore for MemoryStore {
         dead: bool,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         self.with(|s| {
-            if let Some(row) = s.seq_of(&id).and_then(|seq| s.rows.get_mut(&seq)) {
-                row.attempts += 1;
-                row.last_error = Some(error);
-                row.last_attempt_at = Some(now());
-                row.dead |= dead;
+            if let Some(seq) = s.seq_of(&id) {
+                s.claims.remove(&seq);
+                if let Some(row) = s.rows.get_mut(&seq) {
+                    if row.state != EventState::Handled {
+                        row.attempts += 1;
+                        row.last_error = Some(error);
+                        row.last_attempt_at = Some(now());
+                        if dead {
+                            row.state = EventState::Dead;
+                        }
+                    }
+                }
             }
         });
         ready(Ok(()))
+    }
+
+    fn mark_handled(&self, ids: Vec<EventId>) -> BoxFuture<'_, Result<usize, StoreError>> {
+        let retention = self.retention;
+        ready(Ok(self.with(|s| {
+            let mut n = 0;
+            for row in s.rows.values_mut() {
+                if row.state == EventState::Pending && ids.contains(&row.event.id) {
+                    row.state = EventState::Handled;
+                    n += 1;
+                }
+            }
+            let handled: Vec<(i64, chrono::DateTime<chrono::Utc>)> = s
+                .rows
+                .values()
+                .filter(|r| r.state == EventState::Handled)
+                .map(|r| (r.seq, r.stored_at))
+                .collect();
+            let excess = retention
+                .max_events
+                .map_or(0, |max| handled.len().saturating_sub(usize::try_from(max).unwrap_or(usize::MAX)));
+            let cutoff = retention
+                .max_age
+                .and_then(|age| chrono::Duration::from_std(age).ok())
+                .and_then(|age| now().checked_sub_signed(age));
+            for (i, (seq, stored_at)) in handled.iter().enumerate() {
+                if i < excess || cutoff.is_some_and(|c| *stored_at < c) {
+                    s.rows.remove(seq);
+                }
+            }
+            n
+        })))
     }
 
     fn get(&self, id: EventId) -> BoxFuture<'_, Result<Option<StoredEvent>, StoreError>> {
@@ -132,7 +240,19 @@ impl EventStore for MemoryStore {
         ready(Ok(self.with(|s| {
             s.rows
                 .values()
-                .filter(|r| r.dead)
+                .filter(|r| r.state == EventState::Dead)
+                .take(max)
+                .cloned()
+                .collect()
+        })))
+    }
+
+    fn handled(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
+        ready(Ok(self.with(|s| {
+            s.rows
+                .values()
+                .rev()
+                .filter(|r| r.state == EventState::Handled)
                 .take(max)
                 .cloned()
                 .collect()
@@ -143,7 +263,7 @@ impl EventStore for MemoryStore {
         ready(Ok(self.with(|s| {
             let Some(seq) = s
                 .seq_of(&id)
-                .filter(|seq| s.rows.get(seq).is_some_and(|r| r.dead))
+                .filter(|seq| s.rows.get(seq).is_some_and(|r| r.state == EventState::Dead))
             else {
                 return false;
             };
@@ -152,7 +272,7 @@ impl EventStore for MemoryStore {
             };
             s.next_seq += 1;
             row.seq = s.next_seq;
-            row.dead = false;
+            row.state = EventState::Pending;
             row.attempts = 0;
             s.rows.insert(row.seq, row);
             true
@@ -162,17 +282,24 @@ impl EventStore for MemoryStore {
     fn purge_dead(&self) -> BoxFuture<'_, Result<usize, StoreError>> {
         ready(Ok(self.with(|s| {
             let before = s.rows.len();
-            s.rows.retain(|_, r| !r.dead);
+            s.rows.retain(|_, r| r.state != EventState::Dead);
             before - s.rows.len()
         })))
     }
 
     fn stats(&self) -> BoxFuture<'_, Result<StoreStats, StoreError>> {
         ready(Ok(self.with(|s| {
-            let dead = s.rows.values().filter(|r| r.dead).count() as u64;
+            let count = |state| s.rows.values().filter(|r| r.state == state).count() as u64;
             StoreStats {
-                pending: s.rows.len() as u64 - dead,
-                dead,
+                pending: count(EventState::Pending),
+                dead: count(EventState::Dead),
+                handled: count(EventState::Handled),
+                unreadable: 0,
+                claimed: s
+                    .rows
+                    .values()
+                    .filter(|r| r.state == EventState::Pending && s.claimed(r.seq))
+                    .count() as u64,
             }
         })))
     }
