@@ -270,14 +270,16 @@ async fn execute(
                     (
                         "handled",
                         stats.handled.to_string(),
-                        "handled in process (local mode), kept as a journal within the retention".to_owned(),
+                        "handled in process (local mode), kept as a journal within the retention"
+                            .to_owned(),
                     ),
                     ("dead letters", stats.dead.to_string(), String::new()),
                     (
                         "unreadable",
                         stats.unreadable.to_string(),
                         if stats.unreadable > 0 {
-                            "damaged rows moved out of the queue; see `events dead-letters`".to_owned()
+                            "damaged rows moved out of the queue; see `events dead-letters`"
+                                .to_owned()
                         } else {
                             String::new()
                         },
@@ -580,7 +582,8 @@ fn print_events(
                 e.event.name.clone(),
                 format_time(e.event.occurred_on),
                 e.attempts.to_string(),
-                e.last_attempt_at.map_or_else(|| "-".to_owned(), format_time),
+                e.last_attempt_at
+                    .map_or_else(|| "-".to_owned(), format_time),
                 e.last_error.clone().unwrap_or_else(|| "-".to_owned()),
             ]
         })

@@ -93,7 +93,12 @@ async fn stats_in_text_and_json() {
             .map(str::to_owned)
     };
     assert_eq!(value_of("pending:").as_deref(), Some("2"), "{}", out.stdout);
-    assert_eq!(value_of("dead letters:").as_deref(), Some("1"), "{}", out.stdout);
+    assert_eq!(
+        value_of("dead letters:").as_deref(),
+        Some("1"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(value_of("handled:").as_deref(), Some("0"), "{}", out.stdout);
     assert!(
         out.stdout.contains("waiting for a remote bus"),
@@ -152,7 +157,11 @@ async fn list_show_and_dead_letters() {
     assert_eq!(v["attributes"]["n"], 3);
     assert_eq!(v["state"], "pending");
     let out = events(&f.path, &["show", &f.ids[0]]);
-    assert!(out.stdout.contains("state:           dead"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("state:           dead"),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout
             .contains("last_error:      ValidationException: entry too large"),
@@ -182,7 +191,11 @@ async fn list_show_and_dead_letters() {
     };
     assert_eq!(shown, stored, "{}", out.stdout);
     let attempts_at = lines[0].find("ATTEMPTS").unwrap();
-    assert!(lines[1][attempts_at..].trim_start().starts_with('1'), "{}", out.stdout);
+    assert!(
+        lines[1][attempts_at..].trim_start().starts_with('1'),
+        "{}",
+        out.stdout
+    );
     assert!(lines[1].contains("ValidationException"), "{}", out.stdout);
 }
 
@@ -244,7 +257,13 @@ fn a_file_that_is_not_a_store_is_refused_and_left_untouched() {
     let secrets = dir.path().join(".env");
     let content = b"AWS_SECRET_ACCESS_KEY=do-not-touch\n".repeat(50);
     std::fs::write(&secrets, &content).unwrap();
-    for args in [&["stats"][..], &["list"], &["requeue", "x"], &["purge", "--dead"], &["check", "--repair"]] {
+    for args in [
+        &["stats"][..],
+        &["list"],
+        &["requeue", "x"],
+        &["purge", "--dead"],
+        &["check", "--repair"],
+    ] {
         let out = events(&secrets, args);
         assert_eq!(out.code, 1, "{args:?}");
         assert!(

@@ -576,7 +576,14 @@ fn events_answer(events: Vec<events_core::store::StoredEvent>) -> Answer {
     Answer::Events(
         events
             .into_iter()
-            .map(|s| (s.event.id.to_string(), s.attempts, s.is_dead(), s.last_error))
+            .map(|s| {
+                (
+                    s.event.id.to_string(),
+                    s.attempts,
+                    s.is_dead(),
+                    s.last_error,
+                )
+            })
             .collect(),
     )
 }
@@ -632,4 +639,814 @@ proptest::proptest! {
             );
         });
     }
+}
+
+// ------------------------------------------- damage and contention (issue 7)
+
+const CHILD: &str = env!("CARGO_BIN_EXE_store_child");
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn options() -> SqliteOptions {
+    SqliteOptions::default()
+}
+
+async fn filled(path: &std::path::Path, count: u64) -> Vec<RawEvent> {
+    let events: Vec<RawEvent> = (1..=count).map(raw).collect();
+    let store = SqliteStore::open(path).unwrap();
+    store.store(events.clone()).await.unwrap();
+    events
+}
+
+#[test]
+fn a_file_that_is_not_an_event_store_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    // A text file (secrets), a foreign SQLite database, one with another
+    // application's id.
+    let secrets = dir.path().join(".env");
+    std::fs::write(&secrets, b"AWS_SECRET_ACCESS_KEY=abc\n".repeat(100)).unwrap();
+    let foreign = dir.path().join("app.db");
+    {
+        let conn = rusqlite::Connection::open(&foreign).unwrap();
+        conn.execute_batch("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users (name) VALUES ('ann');")
+            .unwrap();
+    }
+    let other_app = dir.path().join("other.db");
+    {
+        let conn = rusqlite::Connection::open(&other_app).unwrap();
+        conn.execute_batch("PRAGMA application_id = 1234; CREATE TABLE events (x);")
+            .unwrap();
+    }
+    let before = files_in(dir.path());
+    for path in [&secrets, &foreign, &other_app] {
+        let bytes = std::fs::read(path).unwrap();
+        for read_only in [false, true] {
+            let err = if read_only {
+                SqliteStore::open_read_only(path).unwrap_err()
+            } else {
+                SqliteStore::open(path).unwrap_err()
+            };
+            let text = err.to_string();
+            assert!(matches!(err, StoreError::NotAStore { .. }), "{text}");
+            assert!(
+                text.contains(&path.display().to_string()) && text.contains("left untouched"),
+                "{text}"
+            );
+            assert_eq!(std::fs::read(path).unwrap(), bytes, "{}", path.display());
+        }
+    }
+    assert_eq!(files_in(dir.path()), before, "nothing renamed or created");
+    let conn = rusqlite::Connection::open(&foreign).unwrap();
+    let tables: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 1, "no table added to a foreign database");
+}
+
+#[tokio::test]
+async fn an_empty_file_becomes_a_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    std::fs::write(&path, b"").unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    store.store(vec![raw(1)]).await.unwrap();
+    assert_eq!(store.stats().await.unwrap().pending, 1);
+}
+
+#[tokio::test]
+async fn a_version_1_store_is_upgraded_with_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let events: Vec<RawEvent> = (1..=3).map(raw).collect();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        occurred_on TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        stored_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        last_attempt_at TEXT,
+        dead INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX IF NOT EXISTS events_by_state ON events (dead, seq); PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        for (i, e) in events.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO events (id, name, occurred_on, attributes, stored_at, dead, attempts) VALUES (?1, ?2, ?3, ?4, ?3, ?5, ?5)",
+                rusqlite::params![
+                    e.id.as_str(),
+                    e.name,
+                    events_core::wire::format_time(e.occurred_on),
+                    e.attributes,
+                    i64::from(i == 0)
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let pending = store.peek(10).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|s| &s.event).collect::<Vec<_>>(),
+        [&events[1], &events[2]]
+    );
+    let dead = store.dead_letters(10).await.unwrap();
+    assert_eq!(
+        (dead[0].event.clone(), dead[0].attempts),
+        (events[0].clone(), 1)
+    );
+}
+
+/// Flips one byte of a closed store's file header.
+fn flip(path: &std::path::Path, at: usize) {
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[at] ^= 0x5a;
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[tokio::test]
+async fn a_flipped_header_byte_never_leaves_an_empty_store_in_its_place() {
+    // Bytes of the magic string, page size, format versions, payload
+    // fractions, schema format and text encoding.
+    for at in [0usize, 7, 16, 17, 18, 21, 44, 59] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let events = filled(&path, 1000).await;
+        flip(&path, at);
+        let damaged = std::fs::read(&path).unwrap();
+        for attempt in 0..2 {
+            match SqliteStore::open(&path) {
+                Ok(store) => {
+                    let kept = store.peek(2000).await.unwrap();
+                    assert_eq!(
+                        kept.len(),
+                        1000,
+                        "byte {at}, open {attempt}: {:?}",
+                        store.open_report()
+                    );
+                    assert!(kept.iter().zip(&events).all(|(k, e)| &k.event == e));
+                }
+                Err(e) => {
+                    assert!(
+                        matches!(e, StoreError::Damaged { .. } | StoreError::NotAStore { .. }),
+                        "{e}"
+                    );
+                    assert_eq!(
+                        std::fs::read(&path).unwrap(),
+                        damaged,
+                        "byte {at}: left in place"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The leaf page holding the `k`-th row's payload, overwritten with noise.
+fn damage_page_of_row(path: &std::path::Path, id: &str) -> usize {
+    let mut bytes = std::fs::read(path).unwrap();
+    let page = 4096;
+    // The event name appears only in the table's rows, not in its indexes.
+    let needle = format!("{id}acme.shop");
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_bytes())
+        .expect("row found in the file");
+    let start = at / page * page;
+    for (i, b) in bytes[start..start + page].iter_mut().enumerate() {
+        *b = (i * 7 + 13) as u8;
+    }
+    std::fs::write(path, bytes).unwrap();
+    start / page
+}
+
+#[tokio::test]
+async fn repair_walks_the_rows_present_and_reports_true_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let events = filled(&path, 300).await;
+    {
+        // Sequence numbers spread up to 10 million.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("UPDATE events SET seq = seq * 33333", [])
+            .unwrap();
+        conn.execute("UPDATE sqlite_sequence SET seq = 300 * 33333", [])
+            .unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+    }
+    damage_page_of_row(&path, events[150].id.as_str());
+    let store = SqliteStore::open_with(
+        &path,
+        SqliteOptions {
+            check_integrity: true,
+            ..options()
+        },
+    )
+    .unwrap();
+    let report = store.open_report().clone();
+    assert!(report.damaged_file.is_some(), "{report:?}");
+    assert!(report.rows_lost >= 1 && report.rows_lost < 30, "{report:?}");
+    assert!(!report.rows_lost_is_lower_bound, "{report:?}");
+    assert_eq!(report.rows_recovered + report.rows_lost, 300, "{report:?}");
+    let kept = store.peek(1000).await.unwrap();
+    assert_eq!(kept.len() as u64, report.rows_recovered);
+    // New events go after every number ever used.
+    store.store(vec![raw(9999)]).await.unwrap();
+    let last = store.peek(1000).await.unwrap().pop().unwrap();
+    assert!(last.seq > 300 * 33333, "{}", last.seq);
+}
+
+#[tokio::test]
+async fn repair_refuses_while_another_process_has_the_store_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    filled(&path, 2000).await;
+    let mut holder = std::process::Command::new(CHILD)
+        .arg("hold")
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    // Damage under the running process: a cut file.
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len * 3 / 4 + 100)
+        .unwrap();
+    let damaged = std::fs::read(&path).unwrap();
+    let before = files_in(dir.path());
+    let err = SqliteStore::open_with(
+        &path,
+        SqliteOptions {
+            check_integrity: true,
+            ..options()
+        },
+    )
+    .map(|s| format!("opened: {:?}", s.open_report()))
+    .unwrap_err_or_string();
+    assert!(err.contains("another process"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), damaged, "left untouched");
+    assert_eq!(files_in(dir.path()), before, "nothing renamed");
+    // Once the other process is gone, the repair runs.
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    let store = SqliteStore::open_with(
+        &path,
+        SqliteOptions {
+            check_integrity: true,
+            ..options()
+        },
+    )
+    .unwrap();
+    assert!(
+        store.open_report().damaged_file.is_some(),
+        "{:?}",
+        store.open_report()
+    );
+}
+
+trait ErrText {
+    fn unwrap_err_or_string(self) -> String;
+}
+
+impl ErrText for Result<String, StoreError> {
+    fn unwrap_err_or_string(self) -> String {
+        match self {
+            Ok(s) => s,
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_row_becomes_a_dead_letter_and_the_rest_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let events = filled(&path, 10).await;
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        // A flipped byte in a time, and bytes that are not UTF-8.
+        conn.execute(
+            "UPDATE events SET occurred_on = replace(occurred_on, '-', 'x') WHERE id = ?1",
+            [events[2].id.as_str()],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE events SET attributes = CAST(X'7B22FF22' AS TEXT) WHERE id = ?1",
+            [events[5].id.as_str()],
+        )
+        .unwrap();
+    }
+    let store = Arc::new(SqliteStore::open(&path).unwrap());
+    let pending = store.peek(3).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|s| n_of(&s.event)).collect::<Vec<_>>(),
+        [1, 2, 4],
+        "the bad row is skipped, the batch filled"
+    );
+    let unreadable = store.unreadable(10).await.unwrap();
+    assert_eq!(unreadable.len(), 1);
+    assert!(
+        unreadable[0].reason.contains("occurred_on"),
+        "{:?}",
+        unreadable[0]
+    );
+    assert_eq!(unreadable[0].id, events[2].id.as_str());
+    // Replay through the bus sends every readable event, in order.
+    let remote = Arc::new(ScriptedRemote::default());
+    let bus = EventBus::builder()
+        .mode(Mode::EventBridge)
+        .store(store.clone())
+        .publisher(remote.clone())
+        .discover(false)
+        .build()
+        .unwrap();
+    while !bus.publish_from_failover(4).await.unwrap().sent.is_empty() {}
+    assert_eq!(*remote.accepted.lock().unwrap(), [1, 2, 4, 5, 7, 8, 9, 10]);
+    let unreadable = store.unreadable(10).await.unwrap();
+    assert_eq!(unreadable.len(), 2);
+    let raw_attributes = unreadable[1]
+        .columns
+        .iter()
+        .find(|(name, _)| name == "attributes")
+        .and_then(|(_, bytes)| bytes.clone());
+    assert_eq!(
+        raw_attributes,
+        Some(vec![0x7b, 0x22, 0xff, 0x22]),
+        "raw bytes kept"
+    );
+    let stats = store.stats().await.unwrap();
+    assert_eq!((stats.pending, stats.unreadable), (0, 2));
+    assert_eq!(store.purge_dead().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn consume_moves_past_an_unreadable_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let events = filled(&path, 4).await;
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE events SET stored_at = 'garbage' WHERE id = ?1",
+            [events[0].id.as_str()],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let taken = store.consume(2).await.unwrap();
+    assert_eq!(
+        taken.iter().map(|s| n_of(&s.event)).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    assert_eq!(store.stats().await.unwrap().unreadable, 1);
+}
+
+#[tokio::test]
+async fn writers_wait_for_the_lock_while_another_process_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let mut writer = std::process::Command::new(CHILD)
+        .arg("store")
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut lines = std::io::BufReader::new(writer.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut lines, &mut first).unwrap();
+    assert!(!first.is_empty(), "the other process writes");
+    let mut errors = Vec::new();
+    for round in 0..100u64 {
+        let mine = raw(round);
+        if let Err(e) = store.store(vec![mine.clone()]).await {
+            errors.push(format!("store: {e}"));
+        }
+        if let Err(e) = store
+            .record_failure(mine.id.clone(), "no".into(), true)
+            .await
+        {
+            errors.push(format!("record_failure: {e}"));
+        }
+        match store.requeue(mine.id.clone()).await {
+            Ok(true) => {}
+            other => errors.push(format!("requeue: {other:?}")),
+        }
+        if let Err(e) = store.consume(3).await {
+            errors.push(format!("consume: {e}"));
+        }
+        if let Err(e) = store.claim(2).await {
+            errors.push(format!("claim: {e}"));
+        }
+    }
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    assert!(
+        errors.is_empty(),
+        "{} failures, first: {:?}",
+        errors.len(),
+        errors.first()
+    );
+}
+
+#[tokio::test]
+async fn a_claim_keeps_events_from_other_replayers_until_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    filled(&path, 10).await;
+    let lease = std::time::Duration::from_millis(300);
+    let a = SqliteStore::open_with(
+        &path,
+        SqliteOptions {
+            claim_lease: lease,
+            ..options()
+        },
+    )
+    .unwrap();
+    let b = SqliteStore::open_with(
+        &path,
+        SqliteOptions {
+            claim_lease: lease,
+            ..options()
+        },
+    )
+    .unwrap();
+    let first = a.claim(4).await.unwrap();
+    let second = b.claim(4).await.unwrap();
+    assert_eq!(
+        first.iter().map(|s| n_of(&s.event)).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(
+        second.iter().map(|s| n_of(&s.event)).collect::<Vec<_>>(),
+        [5, 6, 7, 8]
+    );
+    assert_eq!(a.stats().await.unwrap().claimed, 8);
+    // `a` sends 1 and 2; 3 fails (its claim is released); 4 is forgotten.
+    a.ack(vec![first[0].event.id.clone(), first[1].event.id.clone()])
+        .await
+        .unwrap();
+    a.record_failure(first[2].event.id.clone(), "throttled".into(), false)
+        .await
+        .unwrap();
+    let third = b.claim(10).await.unwrap();
+    assert_eq!(
+        third.iter().map(|s| n_of(&s.event)).collect::<Vec<_>>(),
+        [3, 9, 10]
+    );
+    assert!(
+        b.consume(10).await.unwrap().is_empty(),
+        "claimed events are not consumed"
+    );
+    tokio::time::sleep(lease + std::time::Duration::from_millis(100)).await;
+    let back = a.claim(10).await.unwrap();
+    assert_eq!(
+        back.iter().map(|s| n_of(&s.event)).collect::<Vec<_>>(),
+        [3, 4, 5, 6, 7, 8, 9, 10],
+        "expired claims come back"
+    );
+}
+
+#[test]
+fn two_replayer_processes_share_the_work_and_send_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let sent_log = dir.path().join("sent.log");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let events = rt.block_on(filled(&path, 2000));
+    for mode in ["claim"] {
+        let _ = std::fs::remove_file(&sent_log);
+        if mode == "replay" {
+            let store = SqliteStore::open(&path).unwrap();
+            rt.block_on(store.store(events.clone())).unwrap();
+        }
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                std::process::Command::new(CHILD)
+                    .arg(mode)
+                    .arg(&path)
+                    .arg(&sent_log)
+                    .arg("60000")
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for mut child in children {
+            assert!(child.wait().unwrap().success());
+        }
+        let log = std::fs::read_to_string(&sent_log).unwrap();
+        let mut by_id: HashMap<&str, Vec<&str>> = HashMap::new();
+        for line in log.lines() {
+            let (pid, id) = line.split_once(' ').unwrap();
+            by_id.entry(id).or_default().push(pid);
+        }
+        let twice: Vec<_> = by_id.iter().filter(|(_, pids)| pids.len() > 1).collect();
+        assert!(
+            twice.is_empty(),
+            "{mode}: {} sent twice, e.g. {:?}",
+            twice.len(),
+            twice.first()
+        );
+        assert_eq!(by_id.len(), 2000, "{mode}: every event sent");
+        let senders: HashSet<&str> = by_id.values().flatten().copied().collect();
+        assert_eq!(senders.len(), 2, "{mode}: both replayers took part");
+    }
+}
+
+#[tokio::test]
+async fn the_integrity_check_runs_only_after_an_unclean_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    filled(&path, 10).await;
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(
+        !store.open_report().integrity_checked,
+        "clean close: no check"
+    );
+    drop(store);
+    // A process killed with the store open.
+    let mut child = std::process::Command::new(CHILD)
+        .arg("hold")
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(
+        store.open_report().integrity_checked,
+        "after a kill: checked"
+    );
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(!store.open_report().integrity_checked);
+}
+
+#[test]
+fn a_deleted_log_is_reported_as_acknowledged_events_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let mut child = std::process::Command::new(CHILD)
+        .arg("store")
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut acknowledged = 0;
+    let mut line = String::new();
+    while acknowledged < 200 {
+        line.clear();
+        std::io::BufRead::read_line(&mut lines, &mut line).unwrap();
+        acknowledged += 1;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_file(dir.path().join("events.db-wal")).unwrap();
+    let _ = std::fs::remove_file(dir.path().join("events.db-shm"));
+    let store = SqliteStore::open(&path).unwrap();
+    let report = store.open_report().clone();
+    assert!(report.acknowledged_missing >= acknowledged, "{report:?}");
+    assert!(!report.is_clean());
+    let (from, to) = report.missing_seqs.unwrap();
+    assert_eq!((to - from + 1) as u64, report.acknowledged_missing);
+    drop(store);
+    // Reported once; numbers are not reused.
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.open_report().acknowledged_missing, 0);
+}
+
+#[test]
+fn error_messages_quote_a_bounded_prefix_of_a_bad_value() {
+    let huge = format!("2026-{}", "9".repeat(5_000_000));
+    let detail = format!(
+        r#"{{"id":"e1","type":"acme.shop.1.event.order.placed","occurred_on":"{huge}","attributes":"{{}}"}}"#
+    );
+    let err = events_core::wire::decode_detail(&detail)
+        .unwrap_err()
+        .to_string();
+    assert!(err.len() < 1000, "{} bytes", err.len());
+    assert!(err.contains("5000005 bytes"), "{err}");
+    let err = events_core::store::Retention::parse(&"x".repeat(100_000)).unwrap_err();
+    assert!(err.len() < 1000);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_store_and_its_files_are_readable_by_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("state").join("bus");
+    let path = folder.join("events.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.store(vec![raw(1)]).await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&folder), 0o700);
+    assert_eq!(mode(&dir.path().join("state")), 0o700);
+    for name in [
+        "events.db",
+        "events.db-wal",
+        "events.db-shm",
+        "events.db-lock",
+        "events.db-state",
+    ] {
+        assert_eq!(mode(&folder.join(name)), 0o600, "{name}");
+    }
+    drop(store);
+    // Salvage copies too.
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 100)
+        .unwrap();
+    let store = SqliteStore::open_with(
+        &path,
+        SqliteOptions {
+            check_integrity: true,
+            ..options()
+        },
+    )
+    .unwrap();
+    let damaged = store.open_report().damaged_file.clone().expect("repaired");
+    assert_eq!(mode(&damaged), 0o600);
+    assert_eq!(mode(&path), 0o600);
+}
+
+#[tokio::test]
+async fn handled_events_are_a_journal_kept_within_the_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let retention = events_core::store::Retention {
+        max_events: Some(300),
+        max_age: None,
+    };
+    let sqlite: Arc<dyn EventStore> = Arc::new(
+        SqliteStore::open_with(
+            dir.path().join("events.db"),
+            SqliteOptions {
+                retention,
+                ..options()
+            },
+        )
+        .unwrap(),
+    );
+    let memory: Arc<dyn EventStore> = Arc::new(MemoryStore::with_retention(retention));
+    for store in [sqlite, memory] {
+        let mut newest = Vec::new();
+        for round in 0..50u64 {
+            let batch: Vec<RawEvent> = (0..100).map(|i| raw(round * 100 + i)).collect();
+            store.store(batch.clone()).await.unwrap();
+            let ids: Vec<EventId> = batch.iter().map(|e| e.id.clone()).collect();
+            assert_eq!(store.mark_handled(ids).await.unwrap(), 100);
+            let stats = store.stats().await.unwrap();
+            assert_eq!(stats.pending, 0, "handled events are not waiting");
+            assert!(stats.handled <= 300, "round {round}: {stats:?}");
+            newest = batch;
+        }
+        let journal = store.handled(1000).await.unwrap();
+        assert_eq!(journal.len(), 300);
+        assert_eq!(journal[0].event, newest[99], "newest first");
+        assert!(store.peek(10).await.unwrap().is_empty());
+    }
+}
+
+#[test]
+fn retention_from_the_environment_syntax() {
+    use events_core::store::Retention;
+    use std::time::Duration;
+    assert_eq!(Retention::parse("10000").unwrap().max_events, Some(10000));
+    assert_eq!(
+        Retention::parse("7d").unwrap().max_age,
+        Some(Duration::from_secs(7 * 86400))
+    );
+    assert_eq!(
+        Retention::parse("unlimited").unwrap(),
+        Retention {
+            max_events: None,
+            max_age: None
+        }
+    );
+    let err = Retention::parse("lots").unwrap_err();
+    assert!(
+        err.contains("EVENT_BUS_STORE_RETENTION") && err.contains("`lots`"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn store_dead_writes_dead_letters_in_one_step() {
+    for (kind, store, _dir) in stores() {
+        let events: Vec<RawEvent> = (1..=2).map(raw).collect();
+        store
+            .store_dead(events.clone(), "ValidationException: too large".into())
+            .await
+            .unwrap();
+        let dead = store.dead_letters(10).await.unwrap();
+        assert_eq!(dead.len(), 2, "{kind}");
+        assert_eq!(dead[0].attempts, 1, "{kind}");
+        assert!(dead[0].last_attempt_at.is_some(), "{kind}");
+        assert_eq!(
+            dead[0].last_error.as_deref(),
+            Some("ValidationException: too large")
+        );
+        assert_eq!(store.stats().await.unwrap().pending, 0, "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn a_full_real_store_in_eventbridge_mode_reports_the_refused_events_not_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteStore::open_with(
+            dir.path().join("events.db"),
+            SqliteOptions {
+                max_size_bytes: Some(64 * 1024),
+                ..options()
+            },
+        )
+        .unwrap(),
+    );
+    let remote = Arc::new(ScriptedRemote {
+        down_for: u32::MAX,
+        ..ScriptedRemote::default()
+    });
+    let bus = EventBus::builder()
+        .mode(Mode::EventBridge)
+        .store(store.clone())
+        .publisher(remote)
+        .discover(false)
+        .build()
+        .unwrap();
+    let mut failed_over = 0u64;
+    let err = loop {
+        match bus
+            .publish(OrderPlaced {
+                n: failed_over,
+                note: "z".repeat(2000),
+            })
+            .await
+        {
+            Ok(outcome) => {
+                assert!(matches!(
+                    outcome.delivery(),
+                    events_core::Delivery::FailedOver { .. }
+                ));
+                failed_over += 1;
+            }
+            Err(e) => break e,
+        }
+        assert!(failed_over < 1000, "the limit never hit");
+    };
+    let text = err.to_string();
+    assert!(
+        matches!(&err, BusError::NotDelivered { failed, .. } if failed.len() == 1),
+        "{text}"
+    );
+    assert!(text.contains("full"), "{text}");
+    assert_eq!(
+        store.stats().await.unwrap().pending,
+        failed_over,
+        "every failed-over event kept"
+    );
 }

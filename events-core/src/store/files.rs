@@ -84,6 +84,18 @@ pub(super) fn inspect(path: &Path) -> Result<Found, StoreError> {
     let raw_id = header
         .get(68..72)
         .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    if header.starts_with(SQLITE_MAGIC) && !header_is_sound(&header) {
+        return if raw_id == Some(APPLICATION_ID) {
+            Ok(Found::Damaged {
+                reason: "its header is damaged".to_owned(),
+            })
+        } else {
+            Err(not_a_store(
+                path,
+                "its SQLite header is damaged and does not show an event store",
+            ))
+        };
+    }
     if !header.starts_with(SQLITE_MAGIC) && meta.len() > 0 {
         return if raw_id == Some(APPLICATION_ID) {
             Ok(Found::Damaged {
@@ -103,6 +115,26 @@ pub(super) fn inspect(path: &Path) -> Result<Found, StoreError> {
             format!("SQLite cannot read it ({e}) and its header does not show an event store"),
         )),
     }
+}
+
+/// The fixed fields of a SQLite header hold what SQLite writes there.
+fn header_is_sound(header: &[u8]) -> bool {
+    if header.len() < 100 {
+        return false;
+    }
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n => u32::from(n),
+    };
+    let schema_format = u32::from_be_bytes([header[44], header[45], header[46], header[47]]);
+    let encoding = u32::from_be_bytes([header[56], header[57], header[58], header[59]]);
+    page_size.is_power_of_two()
+        && page_size >= 512
+        && matches!(header[18], 1 | 2)
+        && matches!(header[19], 1 | 2)
+        && header[21..24] == [64, 32, 32]
+        && (schema_format == 0 || (1..=4).contains(&schema_format))
+        && (encoding == 0 || (1..=3).contains(&encoding))
 }
 
 struct Identity {
@@ -140,7 +172,11 @@ impl Identity {
         if legacy {
             return Ok(Found::Store { legacy: true });
         }
-        let names: Vec<&str> = user_tables.iter().map(|(n, _)| n.as_str()).take(5).collect();
+        let names: Vec<&str> = user_tables
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .take(5)
+            .collect();
         Err(not_a_store(
             path,
             format!(

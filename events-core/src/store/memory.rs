@@ -64,7 +64,9 @@ impl MemoryState {
     }
 
     fn claimed(&self, seq: i64) -> bool {
-        self.claims.get(&seq).is_some_and(|until| *until > Instant::now())
+        self.claims
+            .get(&seq)
+            .is_some_and(|until| *until > Instant::now())
     }
 }
 
@@ -214,9 +216,11 @@ impl EventStore for MemoryStore {
                 .filter(|r| r.state == EventState::Handled)
                 .map(|r| (r.seq, r.stored_at))
                 .collect();
-            let excess = retention
-                .max_events
-                .map_or(0, |max| handled.len().saturating_sub(usize::try_from(max).unwrap_or(usize::MAX)));
+            let excess = retention.max_events.map_or(0, |max| {
+                handled
+                    .len()
+                    .saturating_sub(usize::try_from(max).unwrap_or(usize::MAX))
+            });
             let cutoff = retention
                 .max_age
                 .and_then(|age| chrono::Duration::from_std(age).ok())

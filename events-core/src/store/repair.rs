@@ -113,7 +113,7 @@ pub(super) fn repair(
     };
     let size = std::fs::metadata(path).map_or(0, |m| m.len())
         + std::fs::metadata(sibling(path, "-wal")).map_or(0, |m| m.len());
-    if figures.recovered == 0 && figures.lost > 0 || figures.recovered == 0 && size > 64 * 1024 {
+    if figures.recovered == 0 && (figures.lost > 0 || size > 64 * 1024) {
         let _ = std::fs::remove_file(&salvage);
         return Err(damaged(
             path,
@@ -242,17 +242,29 @@ fn build_copy(
     hwm: Option<i64>,
 ) -> Result<Figures, Box<dyn std::error::Error + Send + Sync>> {
     drop(open_private(to)?);
-    let source = Connection::open_with_flags(
-        from,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let open_source = || {
+        Connection::open_with_flags(
+            from,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+    };
+    // Schema entries pointing past the end of a cut file make SQLite refuse
+    // every query: drop them from the working copy (ours to change).
+    {
+        let source = open_source()?;
+        source.pragma_update(None, "writable_schema", "ON")?;
+        let page_size: i64 = source.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        let pages =
+            i64::try_from(std::fs::metadata(from)?.len()).unwrap_or(i64::MAX) / page_size.max(1);
+        let _ = source.execute("DELETE FROM sqlite_master WHERE rootpage > ?1", [pages]);
+        source.pragma_update(None, "writable_schema", "OFF")?;
+    }
+    let source = open_source()?;
     let mut dest = Connection::open(to)?;
     dest.pragma_update(None, "journal_mode", "DELETE")?;
     dest.pragma_update(None, "synchronous", "FULL")?;
     create_schema(&dest)?;
-    let legacy = source
-        .prepare("SELECT state FROM events LIMIT 0")
-        .is_err();
+    let legacy = source.prepare("SELECT state FROM events LIMIT 0").is_err();
     let columns = if legacy { COLUMNS_V1 } else { COLUMNS_V2 };
     let figures = {
         let tx = dest.transaction()?;
@@ -278,8 +290,9 @@ fn build_copy(
             if let Ok(mut read) = source.prepare("SELECT * FROM unreadable") {
                 let n = read.column_count();
                 let placeholders = vec!["?"; n].join(", ");
-                let mut write =
-                    tx.prepare(&format!("INSERT OR IGNORE INTO unreadable VALUES ({placeholders})"))?;
+                let mut write = tx.prepare(&format!(
+                    "INSERT OR IGNORE INTO unreadable VALUES ({placeholders})"
+                ))?;
                 if let Ok(mut rows) = read.query([]) {
                     while let Ok(Some(row)) = rows.next() {
                         let values: Vec<Value> =
@@ -316,7 +329,8 @@ fn copy_rows(
     let mut batch = source.prepare(&format!(
         "SELECT {columns} FROM events WHERE seq > ?1 ORDER BY seq LIMIT 256"
     ))?;
-    let mut next_seq = source.prepare("SELECT seq FROM events WHERE seq > ?1 ORDER BY seq LIMIT 1")?;
+    let mut next_seq =
+        source.prepare("SELECT seq FROM events WHERE seq > ?1 ORDER BY seq LIMIT 1")?;
     let mut one = source.prepare(&format!("SELECT {columns} FROM events WHERE seq = ?1"))?;
     let mut recovered: BTreeSet<i64> = BTreeSet::new();
     let mut unreadable: BTreeSet<i64> = BTreeSet::new();

@@ -202,7 +202,9 @@ pub(super) fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
 /// the ownership marks. One transaction.
 fn migrate_v1(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute_batch("ALTER TABLE events RENAME TO events_v1; DROP INDEX IF EXISTS events_by_state;")?;
+    tx.execute_batch(
+        "ALTER TABLE events RENAME TO events_v1; DROP INDEX IF EXISTS events_by_state;",
+    )?;
     create_schema(&tx)?;
     tx.execute_batch(
         "INSERT INTO events (seq, id, name, occurred_on, attributes, stored_at, state, attempts, last_error, last_attempt_at)
@@ -477,7 +479,12 @@ impl SqliteStore {
         if let Some(writer) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take() {
             clean = matches!(writer.join(), Ok(false));
         }
-        if let Some(presence) = self.presence.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(presence) = self
+            .presence
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             presence.leave(clean && !self.read_only);
         }
     }
@@ -506,9 +513,10 @@ fn prepare(
     let in_use = |reason: String| StoreError::Damaged {
         path: path.to_owned(),
         reason,
-        action: "another process has the store open, so it was not repaired and was left untouched; \
+        action:
+            "another process has the store open, so it was not repaired and was left untouched; \
                  stop the other processes and open it again"
-            .to_owned(),
+                .to_owned(),
     };
     let existed = match found {
         Found::Missing => {
@@ -541,10 +549,15 @@ fn prepare(
         Err(e) => return Err(e.into_store(path)),
     };
     let unclean = !presence.found.clean || (existed && presence.found.hwm.is_none());
-    if exclusive && existed && report.damaged_file.is_none() && (unclean || options.check_integrity)
+    // After an unclean close the first process in checks; a check asked
+    // for runs whoever else has the store open, but repairs only alone.
+    if existed && report.damaged_file.is_none() && (options.check_integrity || exclusive && unclean)
     {
         report.integrity_checked = true;
         if let Err(reason) = integrity(&conn) {
+            if !exclusive {
+                return Err(in_use(reason));
+            }
             drop(conn);
             repair::repair(path, &reason, presence.found.hwm, report)?;
             conn = connect(path, options).map_err(|e| e.into_store(path))?;
@@ -853,7 +866,11 @@ fn write_group(ctx: &mut Ctx, group: &Group) -> rusqlite::Result<(Option<i64>, V
                     store_time(e.occurred_on),
                     e.attributes,
                     stored_at,
-                    if dead.is_some() { STATE_DEAD } else { STATE_PENDING },
+                    if dead.is_some() {
+                        STATE_DEAD
+                    } else {
+                        STATE_PENDING
+                    },
                     i64::from(dead.is_some()),
                     dead,
                     dead.as_ref().map(|_| stored_at.clone()),
@@ -1044,7 +1061,11 @@ fn select(ctx: &mut Ctx, filter: &str, args: &[Value]) -> Result<Vec<StoredEvent
 }
 
 /// As [`select`], inside the caller's transaction.
-fn select_in(tx: &Connection, filter: &str, args: &[Value]) -> Result<Vec<StoredEvent>, StoreError> {
+fn select_in(
+    tx: &Connection,
+    filter: &str,
+    args: &[Value],
+) -> Result<Vec<StoredEvent>, StoreError> {
     loop {
         let (good, bad) = read(tx, filter, args)?;
         if bad.is_empty() {
@@ -1127,7 +1148,8 @@ impl EventStore for SqliteStore {
     fn claim(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
         self.write_job(move |ctx| {
             let now = now_ms();
-            let until = now.saturating_add(i64::try_from(ctx.lease.as_millis()).unwrap_or(i64::MAX));
+            let until =
+                now.saturating_add(i64::try_from(ctx.lease.as_millis()).unwrap_or(i64::MAX));
             let owner = ctx.owner.clone();
             // A claim needs no fsync: if it is lost, so is its holder.
             let _ = ctx.conn.pragma_update(None, "synchronous", "NORMAL");
