@@ -123,11 +123,18 @@ async fn main() -> Fallible<()> {
                 .publisher(remote)
                 .discover(false)
                 .build()?;
+            let store = bus.store().ok_or("no store")?.clone();
             loop {
                 let report = bus.publish_from_failover(5).await?;
                 if report.sent.is_empty() && report.failed.is_empty() {
-                    say("done")?;
-                    return Ok(());
+                    if store.stats().await?.pending == 0 {
+                        say("done")?;
+                        return Ok(());
+                    }
+                    // Another replayer (or a dead one's claims) holds the
+                    // rest: wait for them.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
                 }
                 say(&format!("sent {}", report.sent.len()))?;
             }
