@@ -180,9 +180,8 @@ fn replays_killed_mid_send_lose_nothing_and_resend_only_the_batch_in_flight() {
         let rest = kill(child);
         let mut rest_text = String::new();
         lines.read_to_string(&mut rest_text).unwrap_or(0);
-        let finished = seen.iter().any(|l| l == "done")
-            || rest.contains("done")
-            || rest_text.contains("done");
+        let finished =
+            seen.iter().any(|l| l == "done") || rest.contains("done") || rest_text.contains("done");
         if started && !finished {
             mid_replay += 1;
             killed.insert(pid);
@@ -257,7 +256,10 @@ fn check_replay(
         }
     }
     for (pid, n) in resent_per_pid {
-        assert!(n <= 5, "{n} events of killed replayer {pid} were sent again");
+        assert!(
+            n <= 5,
+            "{n} events of killed replayer {pid} were sent again"
+        );
     }
     duplicated
 }
@@ -301,7 +303,7 @@ fn repairs_killed_midway_lose_nothing_the_repair_would_keep() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let originals: Vec<RawEvent> = (0..20_000)
+    let originals: Vec<RawEvent> = (0..10_000)
         .map(|n| RawEvent::from_event(&Event::new(RecordWritten { task: 1, n })).unwrap())
         .collect();
     {
@@ -311,21 +313,22 @@ fn repairs_killed_midway_lose_nothing_the_repair_would_keep() {
     for suffix in ["-lock", "-state"] {
         let _ = std::fs::remove_file(dir.path().join(format!("template.db{suffix}")));
     }
-    damage_page_with(&template, originals[10_000].id.as_str());
+    // A page of the table (the id followed by the name occurs only there).
+    damage_page_with(&template, &format!("{}acme.crash", originals[5_000].id));
 
     // What an uninterrupted repair keeps, and how long it takes.
     fresh_damaged_copy(&template, &path);
     let started = Instant::now();
-    let out = Command::new(CHILD)
-        .arg("open")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = Command::new(CHILD).arg("open").arg(&path).output().unwrap();
     let took = started.elapsed();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("opened"));
     let kept = ids_in(&path);
-    assert!(kept.len() > 19_000 && kept.len() < 20_000, "{}", kept.len());
+    assert!(kept.len() > 9_000 && kept.len() < 10_000, "{}", kept.len());
 
     let mut delays = Delays(0xA076_1D64_78BD_642F);
     let (mut mid_repair, mut rounds_done) = (0, 0);
@@ -354,12 +357,17 @@ fn repairs_killed_midway_lose_nothing_the_repair_would_keep() {
         .unwrap();
         drop(store);
         let now = ids_in(&path);
-        assert_eq!(now, kept, "the repaired store keeps every readable event once");
+        assert_eq!(
+            now, kept,
+            "the repaired store keeps every readable event once"
+        );
         assert!(!work.join("events.db.repair").exists());
         assert!(
-            std::fs::read_dir(&work)
+            std::fs::read_dir(&work).unwrap().any(|e| e
                 .unwrap()
-                .any(|e| e.unwrap().file_name().to_string_lossy().contains(".damaged-")),
+                .file_name()
+                .to_string_lossy()
+                .contains(".damaged-")),
             "the damaged original is kept"
         );
     }
@@ -368,7 +376,7 @@ fn repairs_killed_midway_lose_nothing_the_repair_would_keep() {
         "only {mid_repair} of {rounds_done} kills landed inside a repair"
     );
     eprintln!(
-        "repair: {rounds_done} kills ({mid_repair} inside a repair of {} ms), {} of 20000 rows kept every time, 0 duplicated",
+        "repair: {rounds_done} kills ({mid_repair} inside a repair of {} ms), {} of 10000 rows kept every time, 0 duplicated",
         took.as_millis(),
         kept.len()
     );

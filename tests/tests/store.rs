@@ -258,8 +258,9 @@ async fn a_full_disk_fails_publish_and_says_the_event_was_not_stored() {
     );
     assert!(text.contains("not stored"), "{text}");
     assert!(text.contains("full"), "{text}");
-    // Everything acknowledged before is still there.
-    assert_eq!(bus.store().unwrap().stats().await.unwrap().pending, stored);
+    // Everything acknowledged before is still there (handled: local mode).
+    let stats = bus.store().unwrap().stats().await.unwrap();
+    assert_eq!(stats.pending + stats.handled, stored, "{stats:?}");
 }
 
 #[tokio::test]
@@ -1145,7 +1146,7 @@ fn two_replayer_processes_share_the_work_and_send_nothing_twice() {
         .build()
         .unwrap();
     let events = rt.block_on(filled(&path, 2000));
-    for mode in ["claim"] {
+    for mode in ["claim", "replay"] {
         let _ = std::fs::remove_file(&sent_log);
         if mode == "replay" {
             let store = SqliteStore::open(&path).unwrap();
@@ -1449,4 +1450,55 @@ async fn a_full_real_store_in_eventbridge_mode_reports_the_refused_events_not_de
         failed_over,
         "every failed-over event kept"
     );
+}
+
+#[events_core::handler]
+async fn count_order(_event: &OrderPlaced) {}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_mode_keeps_handled_events_as_a_bounded_journal() {
+    for async_handlers in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let bus = EventBus::builder()
+            .store_path(&path)
+            .store_options(SqliteOptions {
+                retention: events_core::store::Retention {
+                    max_events: Some(500),
+                    max_age: None,
+                },
+                ..options()
+            })
+            .async_handlers(async_handlers)
+            .build()
+            .unwrap();
+        assert!(!bus.handlers_of(OrderPlaced::EVENT_NAME).is_empty());
+        for round in 0..30u64 {
+            let batch: Vec<Event<OrderPlaced>> = (0..100)
+                .map(|i| {
+                    Event::new(OrderPlaced {
+                        n: round * 100 + i,
+                        note: String::new(),
+                    })
+                })
+                .collect();
+            bus.publish_batch(batch).await.unwrap();
+            bus.shutdown(std::time::Duration::from_secs(10))
+                .await
+                .unwrap();
+            let stats = bus.store().unwrap().stats().await.unwrap();
+            assert_eq!(
+                stats.pending, 0,
+                "async={async_handlers}: handled events are not waiting"
+            );
+            assert!(
+                stats.handled <= 500,
+                "async={async_handlers}, round {round}: {stats:?}"
+            );
+        }
+        let stats = bus.store().unwrap().stats().await.unwrap();
+        assert_eq!(stats.handled, 500, "async={async_handlers}");
+        let newest = bus.store().unwrap().handled(1).await.unwrap();
+        assert_eq!(n_of(&newest[0].event), 2999);
+    }
 }

@@ -13,7 +13,7 @@ use crate::event::DomainEvent;
 use crate::handler::{discovered_handlers, Handler, HandlerEntry};
 use crate::publisher::{provider, Publisher};
 use crate::registry::EventTypes;
-use crate::store::{EventStore, MemoryStore, SqliteStore};
+use crate::store::{EventStore, MemoryStore, SqliteOptions, SqliteStore};
 
 /// Where the bus keeps events.
 enum StoreChoice {
@@ -31,6 +31,7 @@ pub struct EventBusBuilder {
     discover: bool,
     explicit: Vec<HandlerEntry>,
     store: StoreChoice,
+    store_options: Option<SqliteOptions>,
     publisher: Option<Arc<dyn Publisher>>,
     dispatch_in_process: Option<bool>,
     max_permanent_failures: u32,
@@ -44,6 +45,7 @@ impl EventBusBuilder {
             discover: true,
             explicit: Vec::new(),
             store: StoreChoice::FromConfig,
+            store_options: None,
             publisher: None,
             dispatch_in_process: None,
             max_permanent_failures: 3,
@@ -106,6 +108,14 @@ impl EventBusBuilder {
     pub fn store_path(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.config.store_path = path.into();
         self.store = StoreChoice::FromConfig;
+        self
+    }
+
+    /// Options of the SQLite store opened at the configured path (the
+    /// default: [`SqliteOptions::from_env`], which reads the handled-event
+    /// retention from `EVENT_BUS_STORE_RETENTION`).
+    pub fn store_options(mut self, options: SqliteOptions) -> Self {
+        self.store_options = Some(options);
         self
     }
 
@@ -203,7 +213,16 @@ impl EventBusBuilder {
         }
         let store: Option<Arc<dyn EventStore>> = match self.store {
             _ if !config.enabled => None,
-            StoreChoice::FromConfig => Some(Arc::new(SqliteStore::open(&config.store_path)?)),
+            StoreChoice::FromConfig => {
+                let options = match self.store_options {
+                    Some(options) => options,
+                    None => SqliteOptions::from_env()?,
+                };
+                Some(Arc::new(SqliteStore::open_with(
+                    &config.store_path,
+                    options,
+                )?))
+            }
             StoreChoice::Custom(store) => Some(store),
             StoreChoice::None => None,
         };

@@ -35,8 +35,19 @@ impl EventBus {
                 let shared = event.shared.clone();
                 let name = event.name();
                 let id = event.id().clone();
+                // Local mode: the event joins the handled journal once its
+                // spawned handlers are done.
+                let journal = match (&self.inner.publisher, &self.inner.store) {
+                    (None, Some(store)) => Some(Arc::clone(store)),
+                    _ => None,
+                };
                 let task = async move {
                     run_handlers(&handlers, shared, name, &id).await;
+                    if let Some(store) = journal {
+                        if let Err(error) = store.mark_handled(vec![id]).await {
+                            tracing::warn!(%error, "handled event not marked in the store");
+                        }
+                    }
                 };
                 self.inner.tasks.spawn_on(task.in_current_span(), &runtime);
                 return;

@@ -106,12 +106,29 @@ impl EventBus {
                     left: events.len(),
                 },
             };
+            // Local mode: an event whose handlers ran leaves the queue for
+            // the journal of handled events (spawned handlers mark their
+            // event themselves once done).
+            let journal = match (&inner.publisher, &inner.store) {
+                (None, Some(store)) if inner.dispatch_in_process => Some(store),
+                _ => None,
+            };
+            let mut handled = Vec::new();
             for (event, delivery) in events.iter().zip(deliveries) {
                 let mut out = PublishOutcome::delivered(event, delivery);
                 if inner.dispatch_in_process {
                     self.dispatch(event, &mut out).await;
+                    if journal.is_some() && out.spawned == 0 {
+                        handled.push(event.id().clone());
+                    }
                 }
                 sink(out);
+            }
+            if let (Some(store), false) = (journal, handled.is_empty()) {
+                if let Err(error) = store.mark_handled(handled).await {
+                    // The events stay pending: nothing is lost.
+                    tracing::warn!(%error, "handled events not marked in the store");
+                }
             }
             Ok(())
         }
@@ -235,14 +252,26 @@ async fn send(
     }
 }
 
+/// Keeps the refused events: the retryable ones pending, the permanent
+/// ones written straight into the dead letters (each in one atomic step).
 async fn keep_refused(
     store: &dyn EventStore,
     refused: Vec<RawEvent>,
     dead: Vec<DeadLetter>,
 ) -> Result<(), StoreError> {
-    store.store(refused).await?;
-    for DeadLetter { id, error } in dead {
-        store.record_failure(id, error, true).await?;
+    let (dead_raws, pending): (Vec<RawEvent>, Vec<RawEvent>) = refused
+        .into_iter()
+        .partition(|raw| dead.iter().any(|d| d.id == raw.id));
+    if !pending.is_empty() {
+        store.store(pending).await?;
+    }
+    for raw in dead_raws {
+        let error = dead
+            .iter()
+            .find(|d| d.id == raw.id)
+            .map(|d| d.error.clone())
+            .unwrap_or_default();
+        store.store_dead(vec![raw], error).await?;
     }
     Ok(())
 }

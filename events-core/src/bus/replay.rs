@@ -25,6 +25,10 @@ pub struct ReplayReport {
 impl EventBus {
     /// Re-sends up to `max` of the oldest stored events through the
     /// publisher, in order, removing each only after it was accepted.
+    /// The events are claimed first ([`EventStore::claim`](crate::store::EventStore::claim)),
+    /// so several replayers on one store (more instances, the `events` tool)
+    /// never send an event at the same time; a replayer that dies leaves
+    /// claims that expire.
     /// Permanent failures become dead letters after the configured number of
     /// attempts (3 by default).
     ///
@@ -42,7 +46,7 @@ impl EventBus {
         let publisher = self.inner.publisher.as_ref().ok_or(BusError::NoPublisher {
             mode: self.inner.config.mode,
         })?;
-        let pending = store.peek(max).await?;
+        let pending = store.claim(max).await?;
         let mut report = ReplayReport::default();
         if pending.is_empty() {
             return Ok(report);

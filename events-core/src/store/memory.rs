@@ -170,8 +170,14 @@ impl EventStore for MemoryStore {
     }
 
     fn consume(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
-        let seqs = self.pending(max, true);
         ready(Ok(self.with(|s| {
+            let seqs: Vec<i64> = s
+                .rows
+                .values()
+                .filter(|r| r.state != EventState::Dead && !s.claimed(r.seq))
+                .take(max)
+                .map(|r| r.seq)
+                .collect();
             seqs.iter().filter_map(|seq| s.rows.remove(seq)).collect()
         })))
     }

@@ -335,8 +335,9 @@ pub trait EventStore: Send + Sync + 'static {
     fn peek(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>>;
     /// Removes delivered events; returns how many were removed.
     fn ack(&self, ids: Vec<EventId>) -> BoxFuture<'_, Result<usize, StoreError>>;
-    /// Takes the oldest `max` pending events out of the store (the seed's
-    /// `consume`): they are gone once this returns. Events claimed by a
+    /// Takes the oldest `max` events out of the store (the seed's
+    /// `consume`), pending or handled (local mode's journal), never dead
+    /// letters: they are gone once this returns. Events claimed by a
     /// replayer are left to it.
     fn consume(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>>;
     /// Records a failed delivery: one more attempt, the error and its time;

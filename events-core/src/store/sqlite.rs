@@ -1190,7 +1190,11 @@ impl EventStore for SqliteStore {
     fn consume(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
         self.write_job(move |ctx| {
             let tx = ctx.immediate()?;
-            let events = select_in(&tx, FREE_PENDING, &[Value::Integer(now_ms()), limit(max)])?;
+            let events = select_in(
+                &tx,
+                "WHERE state IN (0, 2) AND (claim_until IS NULL OR claim_until <= ?1) ORDER BY seq LIMIT ?2",
+                &[Value::Integer(now_ms()), limit(max)],
+            )?;
             {
                 let mut delete = tx.prepare_cached("DELETE FROM events WHERE seq = ?1")?;
                 for e in &events {
@@ -1198,6 +1202,11 @@ impl EventStore for SqliteStore {
                 }
             }
             tx.commit()?;
+            let handled = events
+                .iter()
+                .filter(|e| e.state == EventState::Handled)
+                .count() as u64;
+            ctx.handled = ctx.handled.saturating_sub(handled);
             Ok(events)
         })
     }
