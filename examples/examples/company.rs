@@ -65,8 +65,8 @@ async fn main() -> anyhow::Result<()> {
     if let Some(store) = bus.store() {
         let stats = store.stats().await?;
         println!(
-            "store: {} pending, {} dead letters",
-            stats.pending, stats.dead
+            "store: {} pending, {} handled, {} dead letters",
+            stats.pending, stats.handled, stats.dead
         );
     }
     Ok(())
