@@ -1251,6 +1251,16 @@ fn a_deleted_log_is_reported_as_acknowledged_events_missing() {
     assert!(!report.is_clean());
     let (from, to) = report.missing_seqs.unwrap();
     assert_eq!((to - from + 1) as u64, report.acknowledged_missing);
+    eprintln!(
+        "-wal deleted: {acknowledged} acknowledged (printed), {} reported missing, {} rows left",
+        report.acknowledged_missing,
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(store.stats())
+            .unwrap()
+            .pending
+    );
     drop(store);
     // Reported once; numbers are not reused.
     let store = SqliteStore::open(&path).unwrap();
@@ -1501,4 +1511,115 @@ async fn local_mode_keeps_handled_events_as_a_bounded_journal() {
         let newest = bus.store().unwrap().handled(1).await.unwrap();
         assert_eq!(n_of(&newest[0].event), 2999);
     }
+}
+
+// --------------------------------- every accepted time round-trips (item 5)
+
+fn time_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let zone = prop_oneof![
+        Just(String::new()),
+        Just("Z".to_owned()),
+        (any::<bool>(), 0u32..24, 0u32..60)
+            .prop_map(|(plus, h, m)| format!("{}{h:02}:{m:02}", if plus { '+' } else { '-' })),
+    ];
+    let fraction = prop_oneof![
+        Just(String::new()),
+        (1usize..10, any::<u64>()).prop_map(|(digits, n)| {
+            let text = format!("{:09}", n % 1_000_000_000);
+            format!(".{}", &text[..digits])
+        }),
+    ];
+    (
+        0u32..10_000,
+        1u32..13,
+        1u32..32,
+        0u32..24,
+        0u32..60,
+        0u32..61,
+        fraction,
+        zone,
+        any::<bool>(),
+    )
+        .prop_map(|(y, mo, d, h, mi, s, frac, zone, t)| {
+            format!(
+                "{y:04}-{mo:02}-{d:02}{}{h:02}:{mi:02}:{s:02}{frac}{zone}",
+                if t { 'T' } else { ' ' }
+            )
+        })
+}
+
+fn round_trip(times: &[chrono::DateTime<chrono::Utc>]) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let events: Vec<RawEvent> = times
+        .iter()
+        .map(|t| RawEvent {
+            occurred_on: *t,
+            ..raw(0)
+        })
+        .collect();
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        rt.block_on(store.store(events.clone())).unwrap();
+    }
+    // Read back by a fresh open, as a restart would.
+    let store = SqliteStore::open(&path).unwrap();
+    let back = rt.block_on(store.peek(usize::MAX)).unwrap();
+    assert_eq!(back.len(), events.len());
+    for (b, e) in back.iter().zip(&events) {
+        assert_eq!(b.event.occurred_on, e.occurred_on);
+    }
+    assert_eq!(rt.block_on(store.stats()).unwrap().unreadable, 0);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    /// Every time the wire reader accepts is written by the store and read
+    /// back exactly.
+    #[test]
+    fn every_time_the_wire_reader_accepts_round_trips_through_the_store(
+        texts in proptest::collection::vec(time_text(), 64)
+    ) {
+        let accepted: Vec<_> = texts
+            .iter()
+            .filter_map(|t| events_core::wire::parse_time(t).ok())
+            .collect();
+        round_trip(&accepted);
+    }
+
+    /// So does every time a caller can put in a `RawEvent`.
+    #[test]
+    fn every_time_chrono_holds_round_trips_through_the_store(
+        instants in proptest::collection::vec((-8_210_298_412_800i64..8_210_266_876_799, 0u32..2_000_000_000), 64)
+    ) {
+        let times: Vec<_> = instants
+            .iter()
+            .filter_map(|(s, n)| chrono::DateTime::from_timestamp(*s, *n))
+            .collect();
+        round_trip(&times);
+    }
+}
+
+#[test]
+fn the_reader_refuses_times_it_could_not_write_back() {
+    for text in ["9999-12-31T23:59:59-01:00", "0000-01-01T00:00:00+01:00"] {
+        let err = events_core::wire::parse_time(text).unwrap_err();
+        assert!(err.contains("outside") && err.contains(text), "{err}");
+    }
+    let edges = [
+        "0001-01-01T00:00:00+00:00",
+        "9999-12-31T23:59:59.999999999Z",
+        "2016-12-31T23:59:60.5Z",
+        "2026-11-26 10:15:30.123456789",
+    ];
+    let times: Vec<_> = edges
+        .iter()
+        .map(|t| events_core::wire::parse_time(t).unwrap())
+        .collect();
+    round_trip(&times);
 }

@@ -8,6 +8,19 @@
 //! tasks storing at once share an fsync instead of queueing for one each.
 //! [`MemoryStore`] has the same behaviour without durability, for tests.
 //!
+//! An event is **pending** (waiting for a remote bus), **dead** (a dead
+//! letter), or **handled** (local mode: its handlers ran; kept as a journal
+//! within the [`Retention`]). Replayers [`claim`](EventStore::claim) what they
+//! send, for a lease, so several share one store without sending an event
+//! twice at once.
+//!
+//! The SQLite store opens only a file it can prove is its own
+//! ([`APPLICATION_ID`] or its marker table, checked before any write; a
+//! missing or empty file becomes a store), creates its files readable by the
+//! owner only (0600; a folder it creates, 0700), repairs damage only while no
+//! other process has the store open, and moves a row it cannot read out of
+//! the queue (see [`UnreadableRow`]) so it blocks nothing.
+//!
 //! ```
 //! use events_core::store::{EventStore, SqliteStore};
 //! use events_core::{DomainEvent, Event, RawEvent};
