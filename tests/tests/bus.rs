@@ -9,7 +9,7 @@ use std::time::Duration;
 // Linking the example crates makes their handlers discoverable here.
 use company_notifications as _;
 use events_core::bus::Delivery;
-use events_core::store::{EventStore, MemoryStore, StoreError, StoreStats, StoredEvent};
+use events_core::store::{EventStore, MemoryStore, StoreError, StoreStats};
 use events_core::{
     handler, BusError, DomainEvent, Event, EventBus, EventId, Handler, HandlerResult,
     HandlerStatus, Mode, RawEvent, Recorder,
@@ -385,66 +385,33 @@ async fn eventbridge_mode_without_the_publisher_is_a_clear_start_up_error() {
     assert!(err.to_string().contains("events-eventbridge"), "{err}");
 }
 
-/// A store whose disk is full.
-struct FullDisk;
-
-impl EventStore for FullDisk {
-    fn store(
-        &self,
-        _: Vec<RawEvent>,
-    ) -> events_core::publisher::BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async { Err(StoreError::Closed) })
+/// A real SQLite store whose file has reached its size limit, as on a full
+/// disk (`max_size_bytes`): not one more event fits.
+async fn full_store() -> (tempfile::TempDir, Arc<events_core::SqliteStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = events_core::SqliteStore::open_with(
+        dir.path().join("events.db"),
+        events_core::store::SqliteOptions {
+            max_size_bytes: Some(64 * 1024),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for note in [2000, 200, 20, 0] {
+        let mut n = 0;
+        loop {
+            let raw = RawEvent {
+                attributes: format!(r#"{{"note":"{}"}}"#, "x".repeat(note)),
+                ..RawEvent::from_event(&Event::new(OrderPlaced { total: n })).unwrap()
+            };
+            if store.store(vec![raw]).await.is_err() {
+                break;
+            }
+            n += 1;
+            assert!(n < 10_000, "the limit never hit");
+        }
     }
-    fn peek(
-        &self,
-        _: usize,
-    ) -> events_core::publisher::BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-    fn ack(
-        &self,
-        _: Vec<EventId>,
-    ) -> events_core::publisher::BoxFuture<'_, Result<usize, StoreError>> {
-        Box::pin(async { Ok(0) })
-    }
-    fn consume(
-        &self,
-        _: usize,
-    ) -> events_core::publisher::BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-    fn record_failure(
-        &self,
-        _: EventId,
-        _: String,
-        _: bool,
-    ) -> events_core::publisher::BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn get(
-        &self,
-        _: EventId,
-    ) -> events_core::publisher::BoxFuture<'_, Result<Option<StoredEvent>, StoreError>> {
-        Box::pin(async { Ok(None) })
-    }
-    fn dead_letters(
-        &self,
-        _: usize,
-    ) -> events_core::publisher::BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-    fn requeue(
-        &self,
-        _: EventId,
-    ) -> events_core::publisher::BoxFuture<'_, Result<bool, StoreError>> {
-        Box::pin(async { Ok(false) })
-    }
-    fn purge_dead(&self) -> events_core::publisher::BoxFuture<'_, Result<usize, StoreError>> {
-        Box::pin(async { Ok(0) })
-    }
-    fn stats(&self) -> events_core::publisher::BoxFuture<'_, Result<StoreStats, StoreError>> {
-        Box::pin(async { Ok(StoreStats::default()) })
-    }
+    (dir, Arc::new(store))
 }
 
 #[tokio::test]
@@ -453,15 +420,14 @@ async fn recorded_events_are_cleared_only_after_a_successful_publish() {
     let first = recorder.record(OrderPlaced { total: 1008 }).clone();
     recorder.record(PaymentFailed { reason: "x".into() });
 
-    let failing = EventBus::builder()
-        .store(Arc::new(FullDisk))
-        .build()
-        .unwrap();
+    let (_dir, full) = full_store().await;
+    let failing = EventBus::builder().store(full).build().unwrap();
     let err = failing.publish_recorded(&mut recorder).await.unwrap_err();
     assert!(
         matches!(&err, BusError::NotDelivered { failed, .. } if failed.len() == 2),
         "{err}"
     );
+    assert!(err.to_string().contains("full"), "{err}");
     assert_eq!(
         recorder.len(),
         2,

@@ -57,7 +57,7 @@ mod sqlite;
 mod time;
 
 pub use memory::MemoryStore;
-pub use sqlite::{OpenReport, SqliteOptions, SqliteStore};
+pub use sqlite::{CheckReport, OpenReport, SqliteOptions, SqliteStore};
 pub use time::{parse_store_time, store_time};
 
 /// The schema version this build writes and reads.
