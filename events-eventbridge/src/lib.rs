@@ -1,21 +1,21 @@
-//! AWS EventBridge for `events-core` — **not built yet**.
+//! AWS EventBridge for `events-core`: the production mode of the bus.
 //!
-//! This crate will hold the EventBridge publisher (batching, size limits,
-//! partial failures, failover), the SQS consumer, and the Lambda and HTTP
-//! adapters (SPEC §7–§9). Until it does, `EVENT_BUS_MODE=eventbridge` is a
-//! clear start-up error from `events_core::EventBus::from_env`.
-//!
-//! It will plug into the seams `events-core` already has: a
-//! [`Publisher`](events_core::Publisher) that sends [`RawEvent`](events_core::RawEvent)s
-//! as [`wire::entry`](events_core::wire::entry) parts, found at start-up
-//! through a [`PublisherProvider`](events_core::PublisherProvider). This is
-//! the shape, with a publisher that only prints what it would send:
+//! An [`EventBridgePublisher`] sends events with PutEvents: batches of at
+//! most 10 entries and 256 KiB (or up to 1 MiB, configured), per-entry
+//! throttling re-sent with backoff, permanent refusals dead-lettered, and
+//! everything else failed over to the bus's local store. Here with a
+//! scripted EventBridge (`aws-smithy-mocks`), so the example runs anywhere;
+//! in production leave `.client(..)` out and the standard AWS chain
+//! (`aws-config`) supplies one:
 //!
 //! ```
-//! use std::sync::{Arc, Mutex};
+//! use std::sync::Arc;
 //!
-//! use events_core::publisher::{Accepted, BoxFuture, PublishError, Publisher};
-//! use events_core::{wire, Delivery, DomainEvent, EventBus, Mode, RawEvent};
+//! use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+//! use aws_sdk_eventbridge::types::PutEventsResultEntry;
+//! use aws_smithy_mocks::mock;
+//! use events_core::{Delivery, DomainEvent, EventBus, Mode};
+//! use events_eventbridge::EventBridgePublisher;
 //!
 //! #[derive(DomainEvent, Debug, Clone)]
 //! #[event(company = "testclean", service = "api", version = 1, resource = "company", action = "created")]
@@ -23,44 +23,83 @@
 //!     company_name: String,
 //! }
 //!
-//! /// Prints each PutEvents entry instead of sending it.
-//! #[derive(Default)]
-//! struct PrintingPublisher {
-//!     sent: Mutex<Vec<wire::Entry>>,
-//! }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // EventBridge accepts every entry.
+//! let put_events = mock!(aws_sdk_eventbridge::Client::put_events).then_compute_output(|input| {
+//!     let accepted = input.entries().iter().map(|_| PutEventsResultEntry::builder().event_id("eb-1").build());
+//!     PutEventsOutput::builder().set_entries(Some(accepted.collect())).failed_entry_count(0).build()
+//! });
+//! # let client = aws_sdk_eventbridge::Client::from_conf(
+//! #     aws_sdk_eventbridge::Config::builder()
+//! #         .with_test_defaults()
+//! #         .http_client(aws_smithy_mocks::create_mock_http_client())
+//! #         .interceptor(aws_smithy_mocks::MockResponseInterceptor::new().with_rule(&put_events))
+//! #         .build(),
+//! # );
 //!
-//! impl Publisher for PrintingPublisher {
-//!     fn name(&self) -> &str {
-//!         "printing"
-//!     }
-//!     fn publish<'a>(&'a self, events: &'a [RawEvent]) -> BoxFuture<'a, Vec<Result<Accepted, PublishError>>> {
-//!         Box::pin(async move {
-//!             events
-//!                 .iter()
-//!                 .map(|event| {
-//!                     let entry = wire::entry(event, &wire::source_of(event, None));
-//!                     println!("{} {} {}", entry.source, entry.detail_type, entry.detail);
-//!                     self.sent.lock().unwrap().push(entry);
-//!                     Ok(Accepted::default())
-//!                 })
-//!                 .collect()
-//!         })
-//!     }
+//! let publisher = EventBridgePublisher::builder()
+//!     .bus("orders")
+//!     .client(client)
+//!     .max_request_bytes(256 * 1024)
+//!     .build()
+//!     .await?;
+//! let bus = EventBus::builder()
+//!     .mode(Mode::EventBridge)
+//!     .in_memory_store()
+//!     .publisher(Arc::new(publisher))
+//!     .build()?;
+//! let outcome = bus.publish(CompanyCreated { company_name: "Acme".into() }).await?;
+//! assert_eq!(outcome.delivery(), &Delivery::Published);
+//! assert_eq!(put_events.num_calls(), 1);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! In a service, link the crate and set `EVENT_BUS_MODE=eventbridge`: the
+//! bus finds the `eventbridge` mode at start-up with no code in `main`
+//! (inventory drops items of crates nobody references, so name it once:
+//! `use events_eventbridge as _;`). Events go out with PutEvents and fail
+//! over to the local store when AWS fails:
+//!
+//! ```no_run
+//! use events_core::{DomainEvent, EventBus};
+//! use events_eventbridge as _; // registers the `eventbridge` mode
+//!
+//! #[derive(DomainEvent, Debug, Clone)]
+//! #[event(company = "testclean", service = "api", version = 1, resource = "company", action = "created")]
+//! struct CompanyCreated {
+//!     company_name: String,
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let publisher = Arc::new(PrintingPublisher::default());
-//! let bus = EventBus::builder()
-//!     .mode(Mode::EventBridge)
-//!     .in_memory_store()
-//!     .publisher(publisher.clone())
-//!     .build()?;
+//! // EVENT_BUS_MODE=eventbridge EVENT_BUS_NAME=orders AWS_REGION=eu-west-1 ...
+//! let bus = EventBus::from_env().await?;
 //! let outcome = bus.publish(CompanyCreated { company_name: "Acme".into() }).await?;
-//! assert_eq!(outcome.delivery(), &Delivery::Published { remote_id: None });
-//! let sent = publisher.sent.lock().unwrap();
-//! assert_eq!(sent[0].source, "testclean.api");
-//! assert_eq!(sent[0].detail_type, "testclean.api.1.event.company.created");
+//! println!("{:?}", outcome.delivery()); // Published, or FailedOver when AWS is away
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! | variable | meaning | default |
+//! | --- | --- | --- |
+//! | `EVENT_BUS_NAME` | bus name or ARN (events-core) | `default` |
+//! | `EVENT_BUS_SOURCE` | PutEvents `Source` (events-core) | `{company}.{service}` of each event |
+//! | `EVENT_BUS_MAX_REQUEST_BYTES` | PutEvents request size limit, 1 to 1048576 | `262144` |
+//! | `EVENT_BUS_CHECK` | DescribeEventBus once at start-up; a missing bus fails it | `false` |
+//! | `EVENT_BUS_CONCURRENCY` | PutEvents calls in flight per publish | `8` |
+//! | `AWS_REGION`, credentials, `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS` | the standard AWS chain (`aws-config`) | |
+
+pub mod batch;
+mod error;
+mod publisher;
+pub mod retry;
+
+pub use error::Error;
+pub use publisher::{Builder, EnvSettings, EventBridgePublisher, DEFAULT_CONCURRENCY, TOO_LARGE};
+pub use retry::RetryPolicy;
+
+/// The AWS SDK crates this one is built on, for callers that configure them.
+pub use aws_config;
+pub use aws_sdk_eventbridge;

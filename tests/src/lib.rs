@@ -3,6 +3,8 @@
 
 use events_core::DomainEvent;
 
+pub mod moto;
+
 /// The event the crash tests' child process writes and the test reads back.
 #[derive(DomainEvent, Debug, Clone)]
 #[event(

@@ -1,0 +1,170 @@
+//! The EventBridge publisher against a real EventBridge API (moto on
+//! loopback, started by the project's harness): events go through the bus's
+//! public API, a rule on the bus sends them to an SQS queue, and the test
+//! reads the queue.
+
+#![allow(clippy::unneeded_struct_pattern)] // `Published { .. }` until it carries the remote id
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use events_core::{wire, Delivery, DomainEvent, Event, EventBus, Mode};
+use events_eventbridge::EventBridgePublisher;
+use events_examples::domain::events::CompanyCreated;
+use events_tests::moto::{CallCounter, Moto};
+use serde_json::Value;
+
+const PUT_EVENTS: &str = "AWSEvents.PutEvents";
+
+fn company(n: usize, name_len: usize) -> Event<CompanyCreated> {
+    let mut name = format!("company {n} ");
+    while name.len() < name_len {
+        name.push('x');
+    }
+    Event::new(CompanyCreated {
+        company_id: uuid::Uuid::new_v4(),
+        company_name: name,
+        country_id: uuid::Uuid::new_v4(),
+    })
+}
+
+async fn bus_for(moto: &Moto, bus: &str, counter: &CallCounter, max_bytes: usize) -> EventBus {
+    let publisher = EventBridgePublisher::builder()
+        .bus(bus)
+        .client(moto.counted_eventbridge(counter).await)
+        .max_request_bytes(max_bytes)
+        .check_bus(true)
+        .build()
+        .await
+        .unwrap();
+    EventBus::builder()
+        .mode(Mode::EventBridge)
+        .in_memory_store()
+        .publisher(Arc::new(publisher))
+        .build()
+        .unwrap()
+}
+
+/// The queue's messages, decoded: event id → (envelope, raw detail JSON).
+fn by_event_id(bodies: &[String]) -> HashMap<String, Vec<(wire::Envelope, Value)>> {
+    let mut seen: HashMap<String, Vec<(wire::Envelope, Value)>> = HashMap::new();
+    for body in bodies {
+        let envelope = wire::decode_envelope(body).unwrap();
+        let json: Value = serde_json::from_str(body).unwrap();
+        seen.entry(envelope.event.id.as_str().to_owned())
+            .or_default()
+            .push((envelope, json["detail"].clone()));
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_reaches_the_queue_exactly_once_in_ceil_n_over_10_calls() {
+    let moto = Moto::start();
+    for n in [1usize, 10, 11, 25, 1000] {
+        let route = moto.bus_to_queue(&format!("count-{n}")).await;
+        let counter = CallCounter::default();
+        let bus = bus_for(&moto, &route.bus, &counter, 256 * 1024).await;
+        assert_eq!(
+            counter.count("AWSEvents.DescribeEventBus"),
+            1,
+            "the start-up check, once"
+        );
+
+        let events: Vec<Event<CompanyCreated>> = (0..n).map(|i| company(i, 40)).collect();
+        let outcome = bus.publish_batch(events.clone()).await.unwrap();
+        for o in &outcome.events {
+            assert!(
+                matches!(o.delivery(), Delivery::Published { .. }),
+                "{n}: {:?}",
+                o.delivery()
+            );
+        }
+        assert_eq!(counter.count(PUT_EVENTS), n.div_ceil(10), "{n} events");
+        assert_eq!(
+            counter.all().len(),
+            1 + n.div_ceil(10),
+            "no call but PutEvents after start-up"
+        );
+
+        let bodies = moto.drain(&route.queue_url).await;
+        let seen = by_event_id(&bodies);
+        assert_eq!(bodies.len(), n, "{n} events, {} messages", bodies.len());
+        let sent: BTreeSet<String> = events.iter().map(|e| e.id().as_str().to_owned()).collect();
+        let received: BTreeSet<String> = seen.keys().cloned().collect();
+        assert_eq!(sent, received, "{n} events: ids");
+        for event in &events {
+            let copies = &seen[event.id().as_str()];
+            assert_eq!(
+                copies.len(),
+                1,
+                "{} received {} times",
+                event.id(),
+                copies.len()
+            );
+            let decoded = copies[0].0.event.decode::<CompanyCreated>().unwrap();
+            assert_eq!(&decoded, event, "ids, times and attributes exact");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_past_the_size_limit_is_split_by_size() {
+    let moto = Moto::start();
+    let route = moto.bus_to_queue("by-size").await;
+    let counter = CallCounter::default();
+    let bus = bus_for(&moto, &route.bus, &counter, 256 * 1024).await;
+
+    // 10 events of ~60 KB: within the count limit of one call, but 4 fit
+    // in 256 KiB, so 4 + 4 + 2.
+    let events: Vec<Event<CompanyCreated>> = (0..10).map(|i| company(i, 60_000)).collect();
+    let outcome = bus.publish_batch(events.clone()).await.unwrap();
+    assert!(outcome
+        .events
+        .iter()
+        .all(|o| matches!(o.delivery(), Delivery::Published { .. })));
+    assert_eq!(counter.count(PUT_EVENTS), 3);
+
+    let seen = by_event_id(&moto.drain(&route.queue_url).await);
+    assert_eq!(seen.len(), 10);
+    assert!(seen.values().all(|copies| copies.len() == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_receives_the_spec_wire_format() {
+    let moto = Moto::start();
+    let route = moto.bus_to_queue("wire").await;
+    let counter = CallCounter::default();
+    let bus = bus_for(&moto, &route.bus, &counter, 256 * 1024).await;
+    let event = company(1, 10);
+    bus.publish(event.clone()).await.unwrap();
+
+    let bodies = moto.drain(&route.queue_url).await;
+    assert_eq!(bodies.len(), 1);
+    let body: Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(body["detail-type"], CompanyCreated::EVENT_NAME);
+    assert_eq!(body["source"], "testclean.api");
+    let detail = body["detail"].as_object().unwrap();
+    let keys: BTreeSet<&str> = detail.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["id", "type", "occurred_on", "attributes"])
+    );
+    assert_eq!(detail["id"], event.id().as_str());
+    assert_eq!(detail["type"], CompanyCreated::EVENT_NAME);
+    // RFC 3339, microseconds, numeric offset (SPEC §4).
+    assert_eq!(
+        detail["occurred_on"],
+        wire::format_time(event.occurred_on())
+    );
+    let occurred_on = detail["occurred_on"].as_str().unwrap();
+    assert_eq!(
+        occurred_on.len(),
+        "2026-11-26T10:15:30.123456+00:00".len(),
+        "{occurred_on}"
+    );
+    assert!(occurred_on.ends_with("+00:00"), "{occurred_on}");
+    // `attributes` is a string holding JSON.
+    let attributes: Value = serde_json::from_str(detail["attributes"].as_str().unwrap()).unwrap();
+    assert_eq!(attributes, Value::Object(event.to_dict().unwrap()));
+}
