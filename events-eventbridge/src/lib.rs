@@ -50,7 +50,7 @@
 //!     .publisher(Arc::new(publisher))
 //!     .build()?;
 //! let outcome = bus.publish(CompanyCreated { company_name: "Acme".into() }).await?;
-//! assert_eq!(outcome.delivery(), &Delivery::Published);
+//! assert_eq!(outcome.delivery(), &Delivery::Published { remote_id: Some("eb-1".into()) });
 //! assert_eq!(put_events.num_calls(), 1);
 //! # Ok(())
 //! # }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
-use events_core::publisher::{BoxFuture, PublishError, Publisher, PublisherProvider};
+use events_core::publisher::{Accepted, BoxFuture, PublishError, Publisher, PublisherProvider};
 use events_core::{wire, BusConfig, ConfigError, RawEvent};
 use futures_util::stream::{self, StreamExt};
 use tracing::Instrument;
@@ -502,12 +502,12 @@ impl Publisher for EventBridgePublisher {
     fn publish<'a>(
         &'a self,
         events: &'a [RawEvent],
-    ) -> BoxFuture<'a, Vec<Result<(), PublishError>>> {
+    ) -> BoxFuture<'a, Vec<Result<Accepted, PublishError>>> {
         Box::pin(async move {
             self.put(events)
                 .await
                 .into_iter()
-                .map(|r| r.map(|_| ()))
+                .map(|r| r.map(|remote_id| Accepted { remote_id }))
                 .collect()
         })
     }

@@ -4,12 +4,17 @@
 //! `CompanyCreated`; the handlers (in this crate and in
 //! `company-notifications`) are discovered, not listed. Runs on the embedded
 //! default (local mode, SQLite store at `.events-bus/events.db`): no AWS.
+//! With `EVENT_BUS_MODE=eventbridge` it publishes to AWS EventBridge (or
+//! moto: see the README) through `events-eventbridge`, which it links.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 
 // Linking the crate is what makes its handlers discoverable.
 use company_notifications as _;
+// Linking the EventBridge crate registers the `eventbridge` mode:
+// EVENT_BUS_MODE=eventbridge needs no other code.
+use events_eventbridge as _;
 use events_examples::application::{CreateCompanyDto, CreateCompanyUseCase};
 use events_examples::infrastructure::repository::InMemoryCompanyRepository;
 use events_examples::startup::build_event_bus;

@@ -1,14 +1,9 @@
 //! Start-up: the seed's `lifespan`.
 
 use events_core::{BusError, EventBus};
-// Linking the EventBridge crate registers the `eventbridge` mode:
-// `EVENT_BUS_MODE=eventbridge` needs no other code.
-use events_eventbridge as _;
 
 /// Builds the bus from the environment (`EVENT_BUS_*`), with every handler
-/// linked into the program, and the publisher `EVENT_BUS_MODE` asks for
-/// (`eventbridge`: PutEvents to `EVENT_BUS_NAME` through the standard AWS
-/// chain, `AWS_ENDPOINT_URL` included).
+/// linked into the program, and the publisher `EVENT_BUS_MODE` asks for.
 ///
 /// The `company-notifications` crate's handlers are found because the
 /// program links it (`use company_notifications as _;` in `main`).

@@ -3,8 +3,6 @@
 
 use events_core::DomainEvent;
 
-pub mod moto;
-
 /// The event the crash tests' child process writes and the test reads back.
 #[derive(DomainEvent, Debug, Clone)]
 #[event(

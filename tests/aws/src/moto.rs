@@ -13,7 +13,7 @@
 //!
 //! ```no_run
 //! # async fn f() {
-//! let moto = events_tests::moto::Moto::start();
+//! let moto = events_aws_tests::moto::Moto::start();
 //! let route = moto.bus_to_queue("orders").await; // bus + rule -> SQS queue
 //! // ... publish to `route.bus` with `moto.sdk_config().await` ...
 //! let bodies = moto.drain(&route.queue_url).await;
@@ -35,10 +35,7 @@ pub const REGION: &str = "us-east-1";
 
 /// The workspace's root directory.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(".."))
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The venv's `python` (with `moto[server]`, `boto3` and

@@ -3,15 +3,13 @@
 //! public API, a rule on the bus sends them to an SQS queue, and the test
 //! reads the queue.
 
-#![allow(clippy::unneeded_struct_pattern)] // `Published { .. }` until it carries the remote id
-
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use events_aws_tests::moto::{CallCounter, Moto};
 use events_core::{wire, Delivery, DomainEvent, Event, EventBus, Mode};
 use events_eventbridge::EventBridgePublisher;
 use events_examples::domain::events::CompanyCreated;
-use events_tests::moto::{CallCounter, Moto};
 use serde_json::Value;
 
 const PUT_EVENTS: &str = "AWSEvents.PutEvents";
@@ -73,12 +71,16 @@ async fn every_event_reaches_the_queue_exactly_once_in_ceil_n_over_10_calls() {
 
         let events: Vec<Event<CompanyCreated>> = (0..n).map(|i| company(i, 40)).collect();
         let outcome = bus.publish_batch(events.clone()).await.unwrap();
+        let mut remote_ids = HashMap::new();
         for o in &outcome.events {
-            assert!(
-                matches!(o.delivery(), Delivery::Published { .. }),
-                "{n}: {:?}",
-                o.delivery()
-            );
+            match o.delivery() {
+                Delivery::Published {
+                    remote_id: Some(remote),
+                } => {
+                    remote_ids.insert(o.id().as_str().to_owned(), remote.clone());
+                }
+                other => panic!("{n} events: {} was {other:?}", o.id()),
+            }
         }
         assert_eq!(counter.count(PUT_EVENTS), n.div_ceil(10), "{n} events");
         assert_eq!(
@@ -104,6 +106,11 @@ async fn every_event_reaches_the_queue_exactly_once_in_ceil_n_over_10_calls() {
             );
             let decoded = copies[0].0.event.decode::<CompanyCreated>().unwrap();
             assert_eq!(&decoded, event, "ids, times and attributes exact");
+            // Published carries EventBridge's id: the envelope's `id` in the queue.
+            assert_eq!(
+                copies[0].0.id.as_ref(),
+                Some(&remote_ids[event.id().as_str()])
+            );
         }
     }
 }
