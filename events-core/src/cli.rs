@@ -22,8 +22,10 @@
 //! error); `2` a usage error; `3` no such event; `4` replay finished with
 //! events still pending or dead-lettered; `5` `check` found damage.
 //!
-//! A binary that links a publisher (such as `events-eventbridge`) can ship
-//! the same tool with [`run`].
+//! The `events` binary is the `events-cli` crate, which links
+//! `events-eventbridge` so `replay` goes through EventBridge in eventbridge
+//! mode; another binary that links a publisher can ship the same tool with
+//! [`run`].
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -1,5 +1,4 @@
 //! The `events` tool, run as a real process: output and exit codes.
-#![cfg(feature = "cli")]
 // A failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -349,15 +348,23 @@ async fn errors_have_exit_codes_scripts_can_use() {
         out.stderr
     );
 
+    // The tool links events-eventbridge: in eventbridge mode it sets up the
+    // EventBridge publisher from the same variables as the program, and a
+    // bad one is an error naming it.
     let out = Command::new(env!("CARGO_BIN_EXE_events"))
         .args(["--store"])
         .arg(&f.path)
         .arg("replay")
         .env("EVENT_BUS_MODE", "eventbridge")
+        .env("EVENT_BUS_MAX_REQUEST_BYTES", "lots")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("events-eventbridge"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("EVENT_BUS_MAX_REQUEST_BYTES=`lots` is not valid"),
+        "{stderr}"
+    );
 }
 
 /// A remote that accepts everything but one event.
