@@ -175,3 +175,54 @@ async fn the_queue_receives_the_spec_wire_format() {
     let attributes: Value = serde_json::from_str(detail["attributes"].as_str().unwrap()).unwrap();
     assert_eq!(attributes, Value::Object(event.to_dict().unwrap()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_start_up_check_fails_clearly_on_a_missing_bus_and_publish_never_describes() {
+    let moto = Moto::start();
+    let counter = CallCounter::default();
+    let err = EventBridgePublisher::builder()
+        .bus("no-such-bus")
+        .client(moto.counted_eventbridge(&counter).await)
+        .check_bus(true)
+        .build()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, events_eventbridge::Error::BusNotFound { .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with("event bus `no-such-bus` does not exist"),
+        "{text}"
+    );
+    assert!(text.contains("EVENT_BUS_NAME"), "{text}");
+    assert_eq!(counter.all(), ["AWSEvents.DescribeEventBus"]);
+
+    // Without the check, publishing calls PutEvents only: a missing bus is a
+    // failed call, so the events fail over.
+    let counter = CallCounter::default();
+    let bus = EventBus::builder()
+        .mode(Mode::EventBridge)
+        .in_memory_store()
+        .publisher(Arc::new(
+            EventBridgePublisher::builder()
+                .bus("no-such-bus")
+                .client(moto.counted_eventbridge(&counter).await)
+                .build()
+                .await
+                .unwrap(),
+        ))
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let outcome = bus.publish(company(1, 10)).await.unwrap();
+        assert!(
+            matches!(outcome.delivery(), Delivery::FailedOver { error } if error.contains("ResourceNotFoundException")),
+            "{:?}",
+            outcome.delivery()
+        );
+    }
+    assert_eq!(counter.all(), [PUT_EVENTS; 3]);
+    assert_eq!(bus.store().unwrap().stats().await.unwrap().pending, 3);
+}
