@@ -297,8 +297,8 @@ pub(crate) type SharedEvent = Arc<dyn std::any::Any + Send + Sync>;
 /// gets its identity then).
 #[derive(Clone)]
 pub struct AnyEvent {
-    id: EventId,
-    name: &'static str,
+    pub(crate) id: EventId,
+    pub(crate) name: &'static str,
     occurred_on: DateTime<Utc>,
     pub(crate) shared: SharedEvent,
     encode: fn(&SharedEvent) -> Option<Result<RawEvent, EncodeError>>,

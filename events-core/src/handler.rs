@@ -167,11 +167,21 @@ impl<E: DomainEvent, H: Handler<E>> ErasedHandler for TypedHandler<E, H> {
     }
 }
 
-struct FnHandler(fn(SharedEvent) -> Result<HandlerFuture, SharedEvent>);
+/// How the bus calls a handler: a `#[handler] async fn` directly through
+/// its function pointer, anything else through the erased trait.
+#[derive(Clone)]
+pub(crate) enum Callable {
+    Function(fn(SharedEvent) -> Result<HandlerFuture, SharedEvent>),
+    Erased(Arc<dyn ErasedHandler>),
+}
 
-impl ErasedHandler for FnHandler {
-    fn call(&self, event: SharedEvent) -> Result<HandlerFuture, SharedEvent> {
-        (self.0)(event)
+impl Callable {
+    /// Starts a call; gives the event back when it is not of this handler's type.
+    pub(crate) fn call(&self, event: SharedEvent) -> Result<HandlerFuture, SharedEvent> {
+        match self {
+            Callable::Function(call) => call(event),
+            Callable::Erased(handler) => handler.call(event),
+        }
     }
 }
 
@@ -182,7 +192,7 @@ pub(crate) struct HandlerEntry {
     pub(crate) event_name: &'static str,
     pub(crate) event_type_name: &'static str,
     pub(crate) event_type_id: TypeId,
-    pub(crate) handler: Arc<dyn ErasedHandler>,
+    pub(crate) handler: Callable,
 }
 
 impl HandlerEntry {
@@ -195,7 +205,7 @@ impl HandlerEntry {
             event_name: E::EVENT_NAME,
             event_type_name: std::any::type_name::<E>(),
             event_type_id: TypeId::of::<E>(),
-            handler: Arc::new(TypedHandler::<E, H>::new(handler)),
+            handler: Callable::Erased(Arc::new(TypedHandler::<E, H>::new(handler))),
         }
     }
 }
@@ -237,8 +247,8 @@ impl HandlerRegistration {
             event_type_name: (self.event_type_name)(),
             event_type_id: (self.event_type_id)(),
             handler: match self.kind {
-                Kind::Function(f) => Arc::new(FnHandler(f)),
-                Kind::Instance(make) => make().0,
+                Kind::Function(f) => Callable::Function(f),
+                Kind::Instance(make) => Callable::Erased(make().0),
             },
         }
     }

@@ -10,9 +10,10 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tracing::Instrument;
 
+use super::publish::mark_handled;
 use super::{BusError, EventBus, HandlerOutcome, HandlerStatus, PublishOutcome};
 use crate::envelope::SharedEvent;
-use crate::envelope::{AnyEvent, EventId, RawEvent};
+use crate::envelope::{EventId, RawEvent};
 use crate::handler::HandlerEntry;
 
 /// A received event, decoded, with the handlers it goes to.
@@ -23,30 +24,23 @@ struct Prepared {
 }
 
 impl EventBus {
-    /// Runs (or, in async mode, spawns) the handlers of a published event.
-    pub(super) async fn dispatch(&self, event: &AnyEvent, out: &mut PublishOutcome) {
-        let Some(handlers) = self.inner.handlers.get(event.name()) else {
+    /// Runs (or, in async mode, spawns) the handlers of the published
+    /// `event` that `out` reports on.
+    pub(super) async fn dispatch(&self, event: SharedEvent, out: &mut PublishOutcome) {
+        let Some(handlers) = self.inner.handlers.get(out.name) else {
             return;
         };
         if self.inner.config.async_handlers {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 out.spawned = handlers.len();
                 let handlers = Arc::clone(handlers);
-                let shared = event.shared.clone();
-                let name = event.name();
-                let id = event.id().clone();
-                // Local mode: the event joins the handled journal once its
-                // spawned handlers are done.
-                let journal = match (&self.inner.publisher, &self.inner.store) {
-                    (None, Some(store)) => Some(Arc::clone(store)),
-                    _ => None,
-                };
+                let name = out.name;
+                let id = out.id.clone();
+                let journal = self.journal().cloned();
                 let task = async move {
-                    run_handlers(&handlers, shared, name, &id).await;
+                    run_handlers(&handlers, event, name, &id, &mut Vec::new()).await;
                     if let Some(store) = journal {
-                        if let Err(error) = store.mark_handled(vec![id]).await {
-                            tracing::warn!(%error, "handled event not marked in the store");
-                        }
+                        mark_handled(store.as_ref(), vec![id]).await;
                     }
                 };
                 self.inner.tasks.spawn_on(task.in_current_span(), &runtime);
@@ -54,7 +48,8 @@ impl EventBus {
             }
             tracing::debug!("no tokio runtime: handlers run inline");
         }
-        out.handlers = run_handlers(handlers, event.shared.clone(), event.name(), event.id()).await;
+        out.handlers.reserve_exact(handlers.len());
+        run_handlers(handlers, event, out.name, &out.id, &mut out.handlers).await;
     }
 
     /// Dispatches an event received from elsewhere (SQS, Lambda, HTTP) to
@@ -75,7 +70,11 @@ impl EventBus {
                     handlers,
                     event,
                     name,
-                }) => Ok(run_handlers(&handlers, event, name, &id).await),
+                }) => {
+                    let mut outcomes = Vec::with_capacity(handlers.len());
+                    run_handlers(&handlers, event, name, &id, &mut outcomes).await;
+                    Ok(outcomes)
+                }
                 None => Ok(Vec::new()),
             }
         }
@@ -128,53 +127,57 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs every handler of one event in order, isolating errors and panics,
 /// inside a `dispatch` span (event name, id) with one `handle` span per
-/// handler (event name, id, handler name).
+/// handler (event name, id, handler name), and appends their outcomes to
+/// `outcomes`. The last handler gets `event` itself, the others a clone.
+///
+/// The rest is borrowed: its future stays small, and so does every publish
+/// future that awaits it.
 async fn run_handlers(
     handlers: &[HandlerEntry],
     event: SharedEvent,
     name: &'static str,
     id: &EventId,
-) -> Vec<HandlerOutcome> {
-    let span = tracing::info_span!("dispatch", event = name, id = %id, handlers = handlers.len());
-    run_each(handlers, event, name, id).instrument(span).await
-}
-
-async fn run_each(
-    handlers: &[HandlerEntry],
-    event: SharedEvent,
-    name: &'static str,
-    id: &EventId,
-) -> Vec<HandlerOutcome> {
-    let mut outcomes = Vec::with_capacity(handlers.len());
-    for entry in handlers {
-        let span = tracing::info_span!("handle", event = name, id = %id, handler = %entry.name);
-        let status = match std::panic::catch_unwind(AssertUnwindSafe(|| {
-            entry.handler.call(event.clone())
-        })) {
-            Ok(Ok(future)) => match AssertUnwindSafe(future)
-                .catch_unwind()
-                .instrument(span.clone())
-                .await
-            {
-                Ok(Ok(())) => HandlerStatus::Succeeded,
-                Ok(Err(e)) => HandlerStatus::Failed(e.to_string()),
-                Err(panic) => HandlerStatus::Panicked(panic_message(&*panic)),
-            },
-            Ok(Err(_)) => HandlerStatus::Failed(format!(
-                "internal error: handler `{}` expects `{}`, which is not the type of `{name}`",
-                entry.name, entry.event_type_name
-            )),
-            Err(panic) => HandlerStatus::Panicked(panic_message(&*panic)),
-        };
-        span.in_scope(|| match &status {
-            HandlerStatus::Succeeded => tracing::debug!("handler succeeded"),
-            HandlerStatus::Failed(error) => tracing::error!(%error, "handler failed"),
-            HandlerStatus::Panicked(panic) => tracing::error!(%panic, "handler panicked"),
-        });
+    outcomes: &mut Vec<HandlerOutcome>,
+) {
+    let Some((last, others)) = handlers.split_last() else {
+        return;
+    };
+    let dispatch =
+        tracing::info_span!("dispatch", event = name, id = %id, handlers = handlers.len());
+    for entry in others {
+        let span = tracing::info_span!(parent: &dispatch, "handle", event = name, id = %id, handler = %entry.name);
+        let status = run_one(entry, event.clone()).instrument(span).await;
         outcomes.push(HandlerOutcome {
             handler: entry.name.clone(),
             status,
         });
     }
-    outcomes
+    let span = tracing::info_span!(parent: &dispatch, "handle", event = name, id = %id, handler = %last.name);
+    let status = run_one(last, event).instrument(span).await;
+    outcomes.push(HandlerOutcome {
+        handler: last.name.clone(),
+        status,
+    });
+}
+
+/// Runs one handler, catching its panic, and logs what happened.
+async fn run_one(entry: &HandlerEntry, event: SharedEvent) -> HandlerStatus {
+    let status = match std::panic::catch_unwind(AssertUnwindSafe(|| entry.handler.call(event))) {
+        Ok(Ok(future)) => match AssertUnwindSafe(future).catch_unwind().await {
+            Ok(Ok(())) => HandlerStatus::Succeeded,
+            Ok(Err(e)) => HandlerStatus::Failed(e.to_string()),
+            Err(panic) => HandlerStatus::Panicked(panic_message(&*panic)),
+        },
+        Ok(Err(_)) => HandlerStatus::Failed(format!(
+            "internal error: handler `{}` expects `{}`, which is not the type of `{}`",
+            entry.name, entry.event_type_name, entry.event_name
+        )),
+        Err(panic) => HandlerStatus::Panicked(panic_message(&*panic)),
+    };
+    match &status {
+        HandlerStatus::Succeeded => tracing::debug!("handler succeeded"),
+        HandlerStatus::Failed(error) => tracing::error!(%error, "handler failed"),
+        HandlerStatus::Panicked(panic) => tracing::error!(%panic, "handler panicked"),
+    }
+    status
 }

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::envelope::{AnyEvent, EventId};
+use crate::envelope::EventId;
 
 /// How an event was delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,11 +66,11 @@ pub struct PublishOutcome {
 }
 
 impl PublishOutcome {
-    /// The outcome of `event`, delivered, before its handlers ran.
-    pub(super) fn delivered(event: &AnyEvent, delivery: Delivery) -> Self {
+    /// The outcome of a delivered event, before its handlers ran.
+    pub(super) fn new(id: EventId, name: &'static str, delivery: Delivery) -> Self {
         PublishOutcome {
-            id: event.id().clone(),
-            name: event.name(),
+            id,
+            name,
             delivery,
             handlers: Vec::new(),
             spawned: 0,
@@ -99,12 +99,12 @@ impl PublishOutcome {
 
     /// Names of the handlers that ran.
     pub fn handler_names(&self) -> impl Iterator<Item = &str> {
-        self.handlers.iter().map(|h| h.handler.as_ref())
+        self.handlers().iter().map(|h| h.handler.as_ref())
     }
 
     /// The handlers that failed or panicked.
     pub fn failures(&self) -> impl Iterator<Item = &HandlerOutcome> {
-        self.handlers
+        self.handlers()
             .iter()
             .filter(|h| h.status != HandlerStatus::Succeeded)
     }

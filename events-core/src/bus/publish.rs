@@ -2,12 +2,13 @@
 //! failed over or dead-lettered), then dispatched to in-process handlers.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use tracing::Instrument;
 
 use super::{BatchOutcome, BusError, Delivery, EventBus, PublishOutcome};
 use crate::aggregate::Recorder;
-use crate::envelope::{AnyEvent, Event, EventId, RawEvent};
+use crate::envelope::{AnyEvent, Event, EventId, RawEvent, SharedEvent};
 use crate::event::DomainEvent;
 use crate::publisher::{Accepted, PublishError, Publisher};
 use crate::store::{EventStore, StoreError};
@@ -25,18 +26,31 @@ impl EventBus {
         let bus = self.clone();
         let event = AnyEvent::new(event.into());
         async move {
-            let mut outcome = None;
-            bus.publish_each(std::slice::from_ref(&event), |o| outcome = Some(o))
-                .await?;
-            outcome.ok_or_else(|| BusError::NotDelivered {
-                failed: vec![event.id().clone()],
-                delivered: Vec::new(),
-                source: "internal error: no outcome for the published event".into(),
-            })
+            let events = std::slice::from_ref(&event);
+            let Some(delivery) = bus.deliver(events).await?.next() else {
+                return Err(BusError::NotDelivered {
+                    failed: vec![event.id().clone()],
+                    delivered: Vec::new(),
+                    source: "internal error: no delivery for the published event".into(),
+                });
+            };
+            // The event is ours: its id moves into the outcome.
+            let AnyEvent {
+                id, name, shared, ..
+            } = event;
+            let mut out = PublishOutcome::new(id, name, delivery);
+            bus.settle(shared, &mut out).await;
+            if let Some(store) = bus.journal() {
+                if out.spawned == 0 {
+                    mark_handled(store.as_ref(), vec![out.id.clone()]).await;
+                }
+            }
+            Ok(out)
         }
     }
 
-    /// Publishes several events, of one or many types, in order.
+    /// Publishes several events, of one or many types, in order. Bare events
+    /// (`E`) and envelopes (`Event<E>`) both convert into [`AnyEvent`].
     ///
     /// The future is `Send + 'static`, like [`Self::publish`]'s.
     pub fn publish_batch<I>(
@@ -72,68 +86,76 @@ impl EventBus {
     }
 
     async fn publish_all(&self, events: &[AnyEvent]) -> Result<BatchOutcome, BusError> {
+        let deliveries = self.deliver(events).await?;
         let mut outcomes = Vec::with_capacity(events.len());
-        self.publish_each(events, |o| outcomes.push(o)).await?;
+        for (event, delivery) in events.iter().zip(deliveries) {
+            let mut out = PublishOutcome::new(event.id().clone(), event.name(), delivery);
+            self.settle(event.shared.clone(), &mut out).await;
+            outcomes.push(out);
+        }
+        if let Some(store) = self.journal() {
+            let handled: Vec<EventId> = outcomes
+                .iter()
+                .filter(|out| out.spawned == 0)
+                .map(|out| out.id.clone())
+                .collect();
+            if !handled.is_empty() {
+                mark_handled(store.as_ref(), handled).await;
+            }
+        }
         Ok(BatchOutcome { events: outcomes })
     }
 
-    /// Delivers `events`, then dispatches each, handing each outcome to `sink`.
-    async fn publish_each(
-        &self,
-        events: &[AnyEvent],
-        mut sink: impl FnMut(PublishOutcome) + Send,
-    ) -> Result<(), BusError> {
+    /// Delivers every event of one call, or reports which were not: nothing
+    /// to do on a disabled bus or one without store and publisher; otherwise
+    /// stored (local mode) or sent and, if refused, kept (remote mode), in a
+    /// `publish` span.
+    async fn deliver(&self, events: &[AnyEvent]) -> Result<Deliveries, BusError> {
         let inner = &self.inner;
         if !inner.config.enabled {
             tracing::debug!(
                 count = events.len(),
                 "event bus disabled; nothing published"
             );
-            events
-                .iter()
-                .for_each(|e| sink(PublishOutcome::delivered(e, Delivery::Disabled)));
-            return Ok(());
+            return Ok(Deliveries::Same {
+                delivery: Delivery::Disabled,
+                left: events.len(),
+            });
         }
-        let span = tracing::info_span!("publish", count = events.len(), mode = %inner.config.mode);
-        async move {
-            let deliveries = match (&inner.publisher, &inner.store) {
-                (Some(publisher), store) => {
-                    send(publisher.as_ref(), store.as_deref(), events).await?
-                }
-                (None, Some(store)) => keep(store.as_ref(), events).await?,
-                (None, None) => Deliveries::Same {
-                    delivery: Delivery::InProcess,
-                    left: events.len(),
-                },
-            };
-            // Local mode: an event whose handlers ran leaves the queue for
-            // the journal of handled events (spawned handlers mark their
-            // event themselves once done).
-            let journal = match (&inner.publisher, &inner.store) {
-                (None, Some(store)) if inner.dispatch_in_process => Some(store),
-                _ => None,
-            };
-            let mut handled = Vec::new();
-            for (event, delivery) in events.iter().zip(deliveries) {
-                let mut out = PublishOutcome::delivered(event, delivery);
-                if inner.dispatch_in_process {
-                    self.dispatch(event, &mut out).await;
-                    if journal.is_some() && out.spawned == 0 {
-                        handled.push(event.id().clone());
-                    }
-                }
-                sink(out);
+        let span =
+            || tracing::info_span!("publish", count = events.len(), mode = %inner.config.mode);
+        // The store and remote paths wait on I/O; boxed, they do not make
+        // every publish future (the in-process one too) as large as theirs.
+        match (&inner.publisher, &inner.store) {
+            (Some(publisher), store) => {
+                Box::pin(send(publisher.as_ref(), store.as_deref(), events).instrument(span()))
+                    .await
             }
-            if let (Some(store), false) = (journal, handled.is_empty()) {
-                if let Err(error) = store.mark_handled(handled).await {
-                    // The events stay pending: nothing is lost.
-                    tracing::warn!(%error, "handled events not marked in the store");
-                }
-            }
-            Ok(())
+            (None, Some(store)) => Box::pin(keep(store.as_ref(), events).instrument(span())).await,
+            (None, None) => Ok(Deliveries::Same {
+                delivery: Delivery::InProcess,
+                left: events.len(),
+            }),
         }
-        .instrument(span)
-        .await
+    }
+
+    /// Local mode: the store whose journal of handled events takes an event
+    /// once its handlers ran, so it leaves the queue (spawned handlers mark
+    /// their event themselves once done).
+    pub(super) fn journal(&self) -> Option<&Arc<dyn EventStore>> {
+        let inner = &self.inner;
+        match (&inner.publisher, &inner.store) {
+            (None, Some(store)) if inner.dispatch_in_process && inner.config.enabled => Some(store),
+            _ => None,
+        }
+    }
+
+    /// Dispatches a delivered event to the in-process handlers, unless the
+    /// bus leaves them to consumers or is disabled.
+    async fn settle(&self, event: SharedEvent, out: &mut PublishOutcome) {
+        if self.inner.dispatch_in_process && out.delivery != Delivery::Disabled {
+            self.dispatch(event, out).await;
+        }
     }
 }
 
@@ -157,6 +179,14 @@ impl Iterator for Deliveries {
             }
             Deliveries::Each(each) => each.next(),
         }
+    }
+}
+
+/// Moves handled events from the queue to the journal; on failure they stay
+/// pending: nothing is lost.
+pub(super) async fn mark_handled(store: &dyn EventStore, ids: Vec<EventId>) {
+    if let Err(error) = store.mark_handled(ids).await {
+        tracing::warn!(%error, "handled events not marked in the store");
     }
 }
 
