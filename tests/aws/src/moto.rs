@@ -111,23 +111,30 @@ impl Moto {
     /// Installs (first use) and starts a server on a free loopback port.
     pub fn start() -> Moto {
         let python = python();
-        let mut moto = Moto {
-            port: free_port(),
-            child: None,
-            log: PathBuf::new(),
-        };
         let dir = python
             .parent()
             .and_then(Path::parent)
             .map(|venv| venv.join("logs"))
             .unwrap_or_else(std::env::temp_dir);
         std::fs::create_dir_all(&dir).expect("create the moto log directory");
-        moto.log = dir.join(format!("moto-{}.log", moto.port));
-        moto.spawn();
-        moto
+        let mut failures = Vec::new();
+        // A port found free can be taken before moto binds it: try another.
+        for _ in 0..3 {
+            let port = free_port();
+            let mut moto = Moto {
+                port,
+                child: None,
+                log: dir.join(format!("moto-{port}.log")),
+            };
+            match moto.spawn() {
+                Ok(()) => return moto,
+                Err(e) => failures.push(e),
+            }
+        }
+        panic!("moto_server did not start:\n{}", failures.join("\n"));
     }
 
-    fn spawn(&mut self) {
+    fn spawn(&mut self) -> Result<(), String> {
         let bin = python().with_file_name("moto_server");
         let log = std::fs::File::create(&self.log).expect("create the moto log");
         let err = log.try_clone().expect("clone the log handle");
@@ -141,24 +148,29 @@ impl Moto {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while !answers(self.port) {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    panic!(
-                        "moto_server exited ({status}) on port {}:\n{}",
-                        self.port,
-                        std::fs::read_to_string(&self.log).unwrap_or_default()
-                    );
-                }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                self.child = None;
+                return Err(format!(
+                    "moto_server exited ({status}) on port {}:\n{}",
+                    self.port,
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                ));
             }
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not answer on port {} within 30 s:\n{}",
-                self.port,
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
+            if Instant::now() > deadline {
+                self.stop();
+                return Err(format!(
+                    "moto_server did not answer on port {} within 30 s:\n{}",
+                    self.port,
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                ));
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+        Ok(())
     }
 
     /// `http://127.0.0.1:{port}`: the `AWS_ENDPOINT_URL` of this server.
@@ -183,7 +195,9 @@ impl Moto {
     /// Starts a fresh (empty) server on the same port.
     pub fn restart(&mut self) {
         self.stop();
-        self.spawn();
+        if let Err(e) = self.spawn() {
+            panic!("moto_server did not restart: {e}");
+        }
     }
 
     /// The variables that point a process (ours or Python's) at this server,
