@@ -254,3 +254,23 @@ async fn outage_then_replay_loses_and_duplicates_nothing() {
 async fn outage_then_the_background_replayer_loses_and_duplicates_nothing() {
     outage(&["replayer"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_check_a_missing_bus_fails_the_start_up_clearly() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = child(&moto, "no-such-bus", &dir.path().join("events.db"));
+    cmd.env("EVENT_BUS_CHECK", "true")
+        .args(["publish", "1"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "the start-up must fail");
+    assert!(out.stdout.is_empty(), "nothing was published");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot set up the eventbridge publisher")
+            && stderr.contains("event bus `no-such-bus` does not exist"),
+        "{stderr}"
+    );
+}

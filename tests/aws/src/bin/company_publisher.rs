@@ -119,7 +119,17 @@ mod anyhow_free {
 }
 
 #[tokio::main]
-async fn main() -> anyhow_free::Result {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow_free::Result {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let number = |i: usize| -> anyhow_free::Result<usize> {
         let text = args.get(i).ok_or("missing a number argument")?;
