@@ -65,8 +65,9 @@ impl FromStr for Mode {
     }
 }
 
-/// A configuration value that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// A configuration value that cannot be used. Its `Debug` is its message,
+/// so `main() -> Result<(), Box<dyn Error>>` shows the sentence.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{var}=`{value}` is not valid: expected {expected}")]
 pub struct ConfigError {
     /// The variable (or builder setting) at fault.
@@ -75,6 +76,12 @@ pub struct ConfigError {
     pub value: String,
     /// What is accepted.
     pub expected: &'static str,
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 /// The bus configuration.

@@ -3,8 +3,13 @@
 //! values — never a panic or a silent default. (A test binary of its own: it
 //! changes the process environment.)
 
-use events_core::BusError;
+use std::sync::{Arc, Mutex};
+
+use events_core::{BusError, DomainEvent, Event, EventBus, Handler, HandlerResult};
 use events_examples::startup::build_event_bus;
+
+/// The tests of this binary change the process environment: one at a time.
+static ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const VARS: [&str; 6] = [
     "EVENT_BUS_ENABLED",
@@ -26,6 +31,7 @@ fn with_env(pairs: &[(&str, &str)]) {
 
 #[tokio::test]
 async fn bad_configuration_is_a_clear_start_up_error() {
+    let _env = ENV.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("events.db");
     let store = store.to_str().unwrap();
@@ -94,4 +100,146 @@ async fn bad_configuration_is_a_clear_start_up_error() {
         std::path::Path::new(store).exists(),
         "the store is created on first use"
     );
+}
+
+#[derive(DomainEvent, Debug, Clone)]
+#[event(
+    company = "acme",
+    service = "shop",
+    version = 1,
+    resource = "invoice",
+    action = "sent"
+)]
+struct InvoiceSent {
+    number: u32,
+}
+
+/// A handler with a dependency: what `register_handler` is for.
+struct Mailer {
+    sent: Arc<Mutex<Vec<u32>>>,
+}
+
+impl Handler<InvoiceSent> for Mailer {
+    async fn handle(&self, event: &Event<InvoiceSent>) -> HandlerResult {
+        self.sent.lock().unwrap().push(event.number);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_builder_from_the_environment_keeps_every_variable_and_takes_handlers() {
+    let _env = ENV.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("from-env.db");
+    with_env(&[
+        ("EVENT_BUS_STORE_PATH", store.to_str().unwrap()),
+        ("EVENT_BUS_ASYNC", "true"),
+        ("EVENT_BUS_SOURCE", "acme.billing"),
+    ]);
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let bus = EventBus::builder_from_env()
+        .unwrap()
+        .register_handler(Mailer { sent: sent.clone() })
+        .connect()
+        .await
+        .unwrap();
+    assert!(bus.config().async_handlers, "EVENT_BUS_ASYNC is kept");
+    assert_eq!(
+        bus.config().store_path,
+        store,
+        "EVENT_BUS_STORE_PATH is kept"
+    );
+    assert_eq!(bus.config().source.as_deref(), Some("acme.billing"));
+    assert!(store.exists(), "the store is opened at the configured path");
+
+    let outcome = bus.publish(InvoiceSent { number: 7 }).await.unwrap();
+    assert_eq!(
+        outcome.spawned(),
+        1,
+        "async mode spawns the registered handler"
+    );
+    bus.shutdown(std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(*sent.lock().unwrap(), [7]);
+
+    // Code overrides the environment.
+    let bus = EventBus::builder_from_env()
+        .unwrap()
+        .async_handlers(false)
+        .build()
+        .unwrap();
+    assert!(!bus.config().async_handlers);
+
+    // A bad variable is the same clear error as from_env's.
+    with_env(&[("EVENT_BUS_ASYNC", "sometimes")]);
+    let err = EventBus::builder_from_env().err().unwrap();
+    assert!(matches!(err, BusError::Config(_)), "{err}");
+    assert!(
+        err.to_string().starts_with("EVENT_BUS_ASYNC=`sometimes`"),
+        "{err}"
+    );
+
+    // `builder()` is the in-code start: it reads no variable.
+    with_env(&[
+        ("EVENT_BUS_ASYNC", "true"),
+        ("EVENT_BUS_MODE", "eventbridge"),
+    ]);
+    let bus = EventBus::builder().in_memory_store().build().unwrap();
+    assert!(!bus.config().async_handlers);
+    assert_eq!(bus.config().mode, events_core::Mode::Local);
+}
+
+/// Runs the README's `main` (a real binary returning `Box<dyn Error>`) with
+/// `vars` and returns what it wrote to stderr.
+fn readme_main(vars: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_readme_main"));
+    for var in VARS {
+        cmd.env_remove(var);
+    }
+    cmd.envs(vars.iter().copied());
+    let out = cmd.output().unwrap();
+    (out.status, String::from_utf8(out.stderr).unwrap())
+}
+
+#[test]
+fn start_up_errors_print_as_sentences_under_box_dyn_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("events.db");
+
+    let (status, stderr) = readme_main(&[
+        ("EVENT_BUS_STORE_PATH", store.to_str().unwrap()),
+        ("EVENT_BUS_MODE", "kafka"),
+    ]);
+    assert!(!status.success());
+    assert_eq!(
+        stderr.trim_end(),
+        "Error: EVENT_BUS_MODE=`kafka` is not valid: expected `local` or `eventbridge`"
+    );
+
+    // The store under a plain file: the path and the OS's reason, no struct.
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let unopenable = file.join("events.db");
+    let (status, stderr) = readme_main(&[("EVENT_BUS_STORE_PATH", unopenable.to_str().unwrap())]);
+    assert!(!status.success());
+    let expected_start = format!(
+        "Error: cannot open the event store at `{}`: ",
+        unopenable.display()
+    );
+    assert!(stderr.starts_with(&expected_start), "{stderr}");
+    assert!(
+        stderr.contains("Not a directory") || stderr.contains("not a directory"),
+        "the OS's reason: {stderr}"
+    );
+    for debug_only in ["Open {", "Os {", "kind:", "ConfigError {", "Store("] {
+        assert!(
+            !stderr.contains(debug_only),
+            "a Debug struct leaked: {stderr}"
+        );
+    }
+
+    // And with good variables it runs.
+    let (status, stderr) = readme_main(&[("EVENT_BUS_STORE_PATH", store.to_str().unwrap())]);
+    assert!(status.success(), "{stderr}");
 }

@@ -25,7 +25,9 @@ enum StoreChoice {
     None,
 }
 
-/// Builds an [`EventBus`].
+/// Builds an [`EventBus`]: start from the environment with
+/// [`EventBus::builder_from_env`], or from the built-in defaults with
+/// [`EventBus::builder`].
 pub struct EventBusBuilder {
     config: BusConfig,
     discover: bool,
@@ -88,7 +90,8 @@ impl EventBusBuilder {
     }
 
     /// Registers a handler built at run time (with its dependencies). Its
-    /// name is its type's path.
+    /// name is its type's path. Start from [`EventBus::builder_from_env`] to
+    /// keep the `EVENT_BUS_*` configuration.
     pub fn register_handler<E: DomainEvent, H: Handler<E>>(self, handler: H) -> Self {
         self.register_handler_named(std::any::type_name::<H>(), handler)
     }

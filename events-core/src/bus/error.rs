@@ -1,5 +1,8 @@
 //! Why the bus could not be built or could not deliver.
 
+use std::error::Error;
+use std::fmt;
+
 use crate::config::{ConfigError, Mode};
 use crate::envelope::EventId;
 use crate::error::{DecodeError, EncodeError};
@@ -8,7 +11,11 @@ use crate::registry::DuplicateEventName;
 use crate::store::StoreError;
 
 /// Why the bus could not be built or could not deliver.
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` is its message followed by its causes (the way `anyhow`
+/// reports), not a struct dump: `main() -> Result<(), Box<dyn Error>>` shows
+/// a person the sentence.
+#[derive(thiserror::Error)]
 pub enum BusError {
     /// A configuration value is invalid.
     #[error(transparent)]
@@ -78,4 +85,88 @@ pub enum BusError {
         /// Tasks still running.
         pending: usize,
     },
+}
+
+impl fmt::Debug for BusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_chain(self, f)
+    }
+}
+
+/// Writes `error`'s message, then each cause its message does not already
+/// include, one per line under `Caused by:`.
+fn write_chain(error: &dyn Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let mut shown = error.to_string();
+    f.write_str(&shown)?;
+    let mut causes = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !shown.contains(&text) {
+            shown.push_str(&text);
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    if !causes.is_empty() {
+        f.write_str("\n\nCaused by:")?;
+        for cause in causes {
+            write!(f, "\n    {cause}")?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_the_message_and_the_causes_it_does_not_repeat() {
+        let err = BusError::PublisherSetup {
+            mode: Mode::EventBridge,
+            source: PublishError::permanent("NoRegion", "AWS_REGION is not set"),
+        };
+        assert_eq!(
+            format!("{err:?}"),
+            "cannot set up the eventbridge publisher: NoRegion: AWS_REGION is not set"
+        );
+        let err = BusError::NotDelivered {
+            failed: vec![EventId::from("e-1")],
+            delivered: Vec::new(),
+            source: Box::new(std::io::Error::other("disk full")),
+        };
+        assert_eq!(
+            format!("{err:?}"),
+            "1 event(s) were not delivered and not stored (first: e-1): disk full"
+        );
+        let err = BusError::Config(ConfigError {
+            var: "EVENT_BUS_MODE",
+            value: "kafka".into(),
+            expected: "`local` or `eventbridge`",
+        });
+        assert_eq!(
+            format!("{err:?}"),
+            "EVENT_BUS_MODE=`kafka` is not valid: expected `local` or `eventbridge`"
+        );
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn causes_not_in_the_message_are_listed() {
+        struct Show<'a>(&'a dyn Error);
+        impl fmt::Debug for Show<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write_chain(self.0, f)
+            }
+        }
+        let err = Outer(std::io::Error::other("inner"));
+        assert_eq!(
+            format!("{:?}", Show(&err)),
+            "outer\n\nCaused by:\n    inner"
+        );
+    }
 }

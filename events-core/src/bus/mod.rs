@@ -99,20 +99,54 @@ impl std::fmt::Debug for EventBus {
 }
 
 impl EventBus {
-    /// A builder with the default configuration (local mode, SQLite store at
-    /// `.events-bus/events.db`, handler discovery on).
+    /// A builder starting from the environment (`EVENT_BUS_*`, SPEC §6):
+    /// what [`EventBus::from_env`] builds, plus whatever you add, such as
+    /// handlers with dependencies. Settings made on the builder override
+    /// the environment.
+    ///
+    /// ```no_run
+    /// use events_core::{DomainEvent, Event, EventBus, Handler, HandlerResult};
+    /// # #[derive(DomainEvent, Debug, Clone)]
+    /// # #[event(company = "acme", service = "shop", version = 1, resource = "order", action = "placed")]
+    /// # struct OrderPlaced { total: u64 }
+    ///
+    /// struct Ledger { account: String }
+    ///
+    /// impl Handler<OrderPlaced> for Ledger {
+    ///     async fn handle(&self, event: &Event<OrderPlaced>) -> HandlerResult {
+    ///         println!("book {} on {}", event.total, self.account);
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # async fn start() -> Result<(), events_core::BusError> {
+    /// let bus = EventBus::builder_from_env()?
+    ///     .register_handler(Ledger { account: "sales".into() })
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// `connect` also finds the publisher `EVENT_BUS_MODE=eventbridge` needs;
+    /// `build` does the same without it (local mode, or a publisher you set).
+    pub fn builder_from_env() -> Result<EventBusBuilder, BusError> {
+        Ok(EventBusBuilder::new(BusConfig::from_env()?))
+    }
+
+    /// A builder with the built-in defaults (local mode, SQLite store at
+    /// `.events-bus/events.db`, handler discovery on). It does **not** read
+    /// `EVENT_BUS_*`: a service configured by its environment starts from
+    /// [`EventBus::builder_from_env`] instead.
     pub fn builder() -> EventBusBuilder {
         EventBusBuilder::new(BusConfig::default())
     }
 
     /// Builds the bus from the environment (SPEC §6), with every discovered
     /// handler, and the publisher `EVENT_BUS_MODE` asks for. The one start-up
-    /// call of a twelve-factor service.
+    /// call of a twelve-factor service; [`EventBus::builder_from_env`] is the
+    /// same with room for more (handlers with dependencies, a store).
     pub async fn from_env() -> Result<Self, BusError> {
-        EventBus::builder()
-            .config(BusConfig::from_env()?)
-            .connect()
-            .await
+        EventBus::builder_from_env()?.connect().await
     }
 
     /// The configuration in force.

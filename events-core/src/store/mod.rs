@@ -265,7 +265,7 @@ pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(300);
 
 /// A store operation failed; the events it concerned were not stored or
 /// changed.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum StoreError {
     /// The store could not be opened or created.
     #[error("cannot open the event store at `{path}`: {source}")]
@@ -330,6 +330,14 @@ pub enum StoreError {
     /// The store's writer thread is gone (the store was closed).
     #[error("the event store is closed")]
     Closed,
+}
+
+/// The message (which names the path and includes the OS reason), so
+/// `main() -> Result<(), Box<dyn Error>>` shows a person the sentence.
+impl std::fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// Durable storage of events waiting for delivery.
