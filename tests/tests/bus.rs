@@ -631,3 +631,197 @@ async fn remote_answers_become_published_failed_over_or_dead_lettered() {
         .as_deref()
         .is_some_and(|e| e.contains("AccessDeniedException")));
 }
+
+// ------------------------------------------------------- visible failures
+
+/// What a `fmt` subscriber wrote, for tests that assert logs.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
+
+impl Logs {
+    /// Captures this thread's logs (warn and above, as a service's default
+    /// `info` filter shows them) until the guard drops.
+    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// The lines at `level` (e.g. `ERROR`).
+    fn at(&self, level: &str) -> Vec<String> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some(level))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Refuses every order.
+struct Refuse;
+
+impl Handler<OrderPlaced> for Refuse {
+    async fn handle(&self, _event: &Event<OrderPlaced>) -> HandlerResult {
+        Err("the ledger is closed".into())
+    }
+}
+
+/// Takes an hour per order.
+struct Slow;
+
+impl Handler<OrderPlaced> for Slow {
+    async fn handle(&self, _event: &Event<OrderPlaced>) -> HandlerResult {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    }
+}
+
+fn async_bus(handler: impl Handler<OrderPlaced>, name: &'static str) -> EventBus {
+    EventBus::builder()
+        .discover(false)
+        .without_store()
+        .async_handlers(true)
+        .register_handler_named::<OrderPlaced, _>(name, handler)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_spawned_handler_failure_is_logged_at_error_level_with_event_id_and_handler() {
+    let (logs, _guard) = Logs::capture();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let id = rt.block_on(async {
+        let bus = async_bus(Refuse, "billing::refuse");
+        let outcome = bus.publish(OrderPlaced { total: 3001 }).await.unwrap();
+        assert_eq!(outcome.spawned(), 1);
+        assert!(outcome.handlers().is_empty(), "spawned: not in the outcome");
+        bus.shutdown(Duration::from_secs(5)).await.unwrap();
+        outcome.id().clone()
+    });
+    let errors = logs.at("ERROR");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let line = &errors[0];
+    for part in [
+        "handler failed",
+        "the ledger is closed",
+        "handler=billing::refuse",
+        OrderPlaced::EVENT_NAME,
+        id.as_str(),
+    ] {
+        assert!(line.contains(part), "`{part}` missing from {line}");
+    }
+}
+
+#[test]
+fn dropping_the_bus_or_the_runtime_with_spawned_work_running_warns() {
+    let (logs, _guard) = Logs::capture();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let id = rt.block_on(async {
+        let bus = async_bus(Slow, "shipping::slow");
+        let outcome = bus.publish(OrderPlaced { total: 3002 }).await.unwrap();
+        assert_eq!(outcome.spawned(), 1);
+        tokio::task::yield_now().await; // the handler starts and sleeps
+        drop(bus);
+        outcome.id().clone()
+    });
+    let warnings = logs.at("WARN");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("event bus dropped with 1 spawned handler task(s) still running")
+            && warnings[0].contains("shutdown"),
+        "{warnings:?}"
+    );
+
+    // The runtime goes, taking the unfinished work with it: that is said too.
+    drop(rt);
+    let warnings = logs.at("WARN");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    let line = &warnings[1];
+    for part in [
+        "spawned handler work was dropped before it finished",
+        OrderPlaced::EVENT_NAME,
+        id.as_str(),
+    ] {
+        assert!(line.contains(part), "`{part}` missing from {line}");
+    }
+}
+
+#[test]
+fn finished_spawned_work_and_a_bus_dropped_after_shutdown_say_nothing() {
+    let (logs, _guard) = Logs::capture();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let bus = async_bus(Slow, "shipping::slow");
+        bus.publish(OrderPlaced { total: 3003 }).await.unwrap();
+        bus.shutdown(Duration::from_secs(7200)).await.unwrap();
+        drop(bus);
+    });
+    drop(rt);
+    assert_eq!(logs.at("WARN"), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn publish_batch_takes_bare_events_of_several_types() {
+    let bus = bus();
+    let batch = bus
+        .publish_batch([
+            events_core::AnyEvent::from(OrderPlaced { total: 4001 }),
+            PaymentFailed {
+                reason: "expired".into(),
+            }
+            .into(),
+        ])
+        .await
+        .unwrap();
+    let names: Vec<&str> = batch.events.iter().map(|o| o.name()).collect();
+    assert_eq!(names, [OrderPlaced::EVENT_NAME, PaymentFailed::EVENT_NAME]);
+    assert_ne!(
+        batch.events[0].id(),
+        batch.events[1].id(),
+        "each gets its own id"
+    );
+
+    // One type: a plain array or Vec of bare events.
+    let batch = bus
+        .publish_batch(vec![
+            OrderPlaced { total: 4002 },
+            OrderPlaced { total: 4003 },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(batch.events.len(), 2);
+    assert!(batch.events.iter().all(|o| !o.handlers().is_empty()));
+}

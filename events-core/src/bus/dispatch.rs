@@ -38,7 +38,15 @@ impl EventBus {
                 let id = out.id.clone();
                 let journal = self.journal().cloned();
                 let task = async move {
+                    let mut unfinished = Unfinished {
+                        name,
+                        id: &id,
+                        handlers: handlers.len(),
+                        done: false,
+                    };
                     run_handlers(&handlers, event, name, &id, &mut Vec::new()).await;
+                    unfinished.done = true;
+                    drop(unfinished);
                     if let Some(store) = journal {
                         mark_handled(store.as_ref(), vec![id]).await;
                     }
@@ -111,6 +119,29 @@ impl EventBus {
         match result {
             Ok(()) => Ok(()),
             Err(_) => Err(BusError::ShutdownTimeout { pending }),
+        }
+    }
+}
+
+/// Spawned handler work of one event; dropped before it finished (the
+/// runtime shut down with it still running), it says so.
+struct Unfinished<'a> {
+    name: &'static str,
+    id: &'a EventId,
+    handlers: usize,
+    done: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            tracing::warn!(
+                event = self.name,
+                id = %self.id,
+                handlers = self.handlers,
+                "spawned handler work was dropped before it finished (the runtime shut down); \
+                 call `bus.shutdown(timeout)` before exiting"
+            );
         }
     }
 }

@@ -81,6 +81,21 @@ struct Inner {
     tasks: TaskTracker,
 }
 
+impl Drop for Inner {
+    /// The last clone of the bus is gone: spawned handler work still running
+    /// goes on without anyone to wait for it, so say so.
+    fn drop(&mut self) {
+        let pending = self.tasks.len();
+        if pending > 0 {
+            tracing::warn!(
+                pending,
+                "event bus dropped with {pending} spawned handler task(s) still running; \
+                 call `bus.shutdown(timeout)` before dropping it so their work is not lost"
+            );
+        }
+    }
+}
+
 impl std::fmt::Debug for EventBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventBus")
