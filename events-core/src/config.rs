@@ -9,6 +9,12 @@
 //! | `EVENT_BUS_SOURCE` | PutEvents `Source` (≤ 256 chars, not `aws.*`) | `{company}.{service}` of each event |
 //! | `EVENT_BUS_STORE_PATH` | path of the SQLite store | `.events-bus/events.db` |
 //!
+//! [`EventBus::from_env`](crate::EventBus::from_env) builds a bus from them;
+//! [`EventBus::builder_from_env`](crate::EventBus::builder_from_env) starts a
+//! builder from them (to register handlers with dependencies, or override a
+//! setting in code). [`EventBus::builder`](crate::EventBus::builder) reads
+//! none of them.
+//!
 //! A bad value is an error naming the variable and the accepted values, never
 //! a silent default:
 //!

@@ -28,8 +28,10 @@
 //!
 //! A handler that needs dependencies (a pool, a client) implements
 //! [`Handler`] on a struct and is registered explicitly with
-//! [`EventBusBuilder::register_handler`](crate::EventBusBuilder::register_handler);
-//! a struct that implements `Default` may also carry `#[handler]` on its
+//! [`EventBusBuilder::register_handler`](crate::EventBusBuilder::register_handler),
+//! on a builder from the environment so `EVENT_BUS_*` still applies:
+//! `EventBus::builder_from_env()?.register_handler(Ledger { .. }).connect().await?`
+//! ([`EventBus::builder_from_env`](crate::EventBus::builder_from_env)); a struct that implements `Default` may also carry `#[handler]` on its
 //! `impl Handler<E> for T` block.
 
 use std::any::TypeId;

@@ -106,7 +106,9 @@ pub use events_derive::DomainEvent;
 /// `Result<(), Err>` with `Err` convertible into a [`HandlerError`]; or an
 /// `impl` [`Handler<E>`](Handler) `for T` block with `T: Default`. A handler
 /// with dependencies implements [`Handler`] and is registered with
-/// [`EventBusBuilder::register_handler`] instead. Each run is reported in
+/// [`EventBusBuilder::register_handler`] instead, on a builder that keeps the
+/// environment's configuration: `EventBus::builder_from_env()?.register_handler(..)`
+/// ([`EventBus::builder_from_env`]). Each run is reported in
 /// the [`PublishOutcome`] ([`PublishOutcome::handler_names`]);
 /// [`handler::discovered_handlers`]
 /// lists what was found.
