@@ -92,7 +92,13 @@
 //! | `AWS_REGION`, credentials, `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS` | the standard AWS chain (`aws-config`) | |
 
 pub mod batch;
+pub mod consumer;
+pub mod dedup;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 mod publisher;
 pub mod retry;
 
@@ -100,6 +106,22 @@ pub use error::Error;
 pub use publisher::{Builder, EnvSettings, EventBridgePublisher, DEFAULT_CONCURRENCY, TOO_LARGE};
 pub use retry::RetryPolicy;
 
+#[cfg(feature = "sqs")]
+pub use consumer::sqs::{
+    CancellationToken, ConsumeReport, ConsumerError, ConsumerSettings, SqsConsumer,
+    SqsConsumerBuilder,
+};
+pub use consumer::{Processed, Processor};
+#[cfg(feature = "sqlite")]
+pub use dedup::SqliteDedup;
+pub use dedup::{Dedup, MemoryDedup};
+
 /// The AWS SDK crates this one is built on, for callers that configure them.
 pub use aws_config;
+#[cfg(feature = "lambda")]
+pub use aws_lambda_events;
 pub use aws_sdk_eventbridge;
+#[cfg(feature = "sqs")]
+pub use aws_sdk_sqs;
+#[cfg(feature = "http")]
+pub use axum;

@@ -88,6 +88,39 @@ impl EventBus {
         }
     }
 
+    /// As [`dispatch_raw`](Self::dispatch_raw), without the handlers whose
+    /// names `skip` accepts: what a consumer with deduplication runs for a
+    /// redelivered event whose other handlers already succeeded. An event
+    /// whose handlers are all skipped is decoded and runs nothing.
+    pub fn dispatch_raw_skipping(
+        &self,
+        raw: &RawEvent,
+        skip: impl Fn(&str) -> bool,
+    ) -> impl Future<Output = Result<Vec<HandlerOutcome>, BusError>> + Send + 'static {
+        let prepared = self.prepare_raw(raw).map(|prepared| {
+            prepared.map(|p| Prepared {
+                handlers: p
+                    .handlers
+                    .iter()
+                    .filter(|h| !skip(&h.name))
+                    .cloned()
+                    .collect(),
+                ..p
+            })
+        });
+        let id = raw.id.clone();
+        async move {
+            match prepared? {
+                Some(Prepared {
+                    handlers,
+                    event,
+                    name,
+                }) => Ok(run_handlers(&handlers, event, name, &id).await),
+                None => Ok(Vec::new()),
+            }
+        }
+    }
+
     /// The handlers of a received event and the event decoded for them.
     fn prepare_raw(&self, raw: &RawEvent) -> Result<Option<Prepared>, BusError> {
         let Some(handlers) = self.inner.handlers.get(raw.name.as_str()) else {

@@ -3,4 +3,5 @@
 //! `company_publisher` binary (`src/bin/`) runs the company example's code
 //! path as a separate process configured by its environment.
 
+pub mod consume;
 pub mod moto;

@@ -1,0 +1,214 @@
+//! Consuming: what SQS, Lambda and HTTP share. A [`Processor`] takes one
+//! received message (an EventBridge envelope as JSON), decodes it, routes it
+//! on `detail-type` to the bus's handlers (discovered and registered), skips
+//! the handlers a [`Dedup`](crate::dedup::Dedup) says already succeeded, and
+//! says what happened ([`Processed`]).
+
+use std::sync::Arc;
+
+use events_core::{wire, BusError, EventBus, HandlerOutcome, HandlerStatus, RawEvent};
+use tracing::Instrument;
+
+use crate::dedup::Dedup;
+
+#[cfg(feature = "sqs")]
+pub mod sqs;
+
+/// What became of one received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Processed {
+    /// Every handler of the event succeeded now (or earlier, per the
+    /// deduplication table).
+    Handled {
+        /// The event name (`detail-type`).
+        name: String,
+        /// The event id.
+        id: String,
+        /// Handlers run now.
+        ran: usize,
+        /// Handlers skipped because they had succeeded before.
+        skipped: usize,
+    },
+    /// Every handler had already succeeded: nothing ran.
+    Duplicate {
+        /// The event name.
+        name: String,
+        /// The event id.
+        id: String,
+    },
+    /// No handler here for this event name: nothing to do.
+    Unrouted {
+        /// The event name.
+        name: String,
+        /// The event id.
+        id: String,
+    },
+    /// At least one handler failed or panicked: the message must be
+    /// delivered again (the handlers that succeeded are marked, so only the
+    /// failed ones run again when deduplication is on).
+    Failed {
+        /// The event name.
+        name: String,
+        /// The event id.
+        id: String,
+        /// Each failed handler and its error.
+        failures: Vec<(String, String)>,
+    },
+    /// The message is not an event (not JSON, not an envelope, bad
+    /// attributes): the reason, naming the field.
+    Undecodable {
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Processed {
+    /// Whether the message is done with (handled, a duplicate, or nobody's):
+    /// delete it / report success.
+    pub fn is_done(&self) -> bool {
+        matches!(
+            self,
+            Processed::Handled { .. } | Processed::Duplicate { .. } | Processed::Unrouted { .. }
+        )
+    }
+}
+
+/// Decodes, routes and dispatches received events to a bus's handlers, with
+/// optional deduplication. Cheap to clone.
+#[derive(Clone)]
+pub struct Processor {
+    bus: EventBus,
+    dedup: Option<Arc<dyn Dedup>>,
+}
+
+impl std::fmt::Debug for Processor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Processor")
+            .field("dedup", &self.dedup.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Processor {
+    /// Runs the handlers of `bus`, without deduplication.
+    pub fn new(bus: EventBus) -> Self {
+        Processor { bus, dedup: None }
+    }
+
+    /// Skips the handlers that `dedup` says already succeeded, and marks
+    /// those that succeed.
+    pub fn with_dedup(mut self, dedup: Arc<dyn Dedup>) -> Self {
+        self.dedup = Some(dedup);
+        self
+    }
+
+    /// The bus whose handlers run.
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// Processes one message body: an EventBridge envelope.
+    pub async fn process(&self, body: &str) -> Processed {
+        match wire::decode_envelope(body) {
+            Ok(envelope) => self.process_event(&envelope.event).await,
+            Err(e) => undecodable(e.to_string()),
+        }
+    }
+
+    /// Processes one decoded event.
+    pub async fn process_event(&self, raw: &RawEvent) -> Processed {
+        let span = tracing::info_span!("consume", event = %raw.name, id = %raw.id);
+        self.process_inner(raw).instrument(span).await
+    }
+
+    async fn process_inner(&self, raw: &RawEvent) -> Processed {
+        let name = raw.name.clone();
+        let id = raw.id.as_str().to_owned();
+        let handlers = self.bus.handlers_of(&raw.name);
+        if handlers.is_empty() {
+            tracing::debug!("no handler here: deleted");
+            return Processed::Unrouted { name, id };
+        }
+        let done: Vec<String> = match &self.dedup {
+            Some(dedup) => match dedup.handled(&id, &handlers).await {
+                Ok(done) => done,
+                Err(e) => {
+                    // Without the table, running again is the safe side of
+                    // at-least-once; the message stays for redelivery.
+                    tracing::error!(error = %e, "deduplication table unreadable: message left for redelivery");
+                    return Processed::Failed {
+                        name,
+                        id,
+                        failures: vec![("dedup".to_owned(), e.to_string())],
+                    };
+                }
+            },
+            None => Vec::new(),
+        };
+        if !done.is_empty() && done.len() == handlers.len() {
+            tracing::debug!("every handler succeeded before: duplicate");
+            return Processed::Duplicate { name, id };
+        }
+        let skipped = done.len();
+        let outcomes = match self
+            .bus
+            .dispatch_raw_skipping(raw, |h| done.iter().any(|d| d == h))
+            .await
+        {
+            Ok(outcomes) => outcomes,
+            Err(BusError::Decode(e)) => return undecodable(e.to_string()),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot dispatch: message left for redelivery");
+                return Processed::Failed {
+                    name,
+                    id,
+                    failures: vec![("dispatch".to_owned(), e.to_string())],
+                };
+            }
+        };
+        let ran = outcomes.len();
+        let (succeeded, failures) = split(outcomes);
+        if let Some(dedup) = &self.dedup {
+            if !succeeded.is_empty() {
+                if let Err(e) = dedup.mark(&id, &succeeded).await {
+                    tracing::warn!(error = %e, "could not mark the handlers that succeeded: a redelivery runs them again");
+                }
+            }
+        }
+        if failures.is_empty() {
+            Processed::Handled {
+                name,
+                id,
+                ran,
+                skipped,
+            }
+        } else {
+            for (handler, error) in &failures {
+                tracing::warn!(handler = %handler, %error, "handler failed: message left for redelivery");
+            }
+            Processed::Failed { name, id, failures }
+        }
+    }
+}
+
+fn undecodable(reason: String) -> Processed {
+    tracing::warn!(%reason, "message is not an event: left for the queue's redrive policy");
+    Processed::Undecodable { reason }
+}
+
+type Split = (Vec<String>, Vec<(String, String)>);
+
+fn split(outcomes: Vec<HandlerOutcome>) -> Split {
+    let mut succeeded = Vec::new();
+    let mut failures = Vec::new();
+    for o in outcomes {
+        match o.status {
+            HandlerStatus::Succeeded => succeeded.push(o.handler.into_owned()),
+            HandlerStatus::Failed(e) => failures.push((o.handler.into_owned(), e)),
+            HandlerStatus::Panicked(p) => {
+                failures.push((o.handler.into_owned(), format!("panicked: {p}")))
+            }
+        }
+    }
+    (succeeded, failures)
+}

@@ -1,0 +1,722 @@
+//! [`SqsConsumer`]: an SQS queue subscribed to the bus (by an EventBridge
+//! rule), consumed with the same handlers the in-process bus runs.
+//!
+//! Long polling (up to 20 s, up to 10 messages a call), at most
+//! `concurrency` messages in flight, each routed on `detail-type` to the
+//! bus's handlers. A message whose handlers all succeeded (or that has no
+//! handler here, or whose handlers all succeeded before, per the
+//! deduplication table) is deleted, in batches of up to 10, and each entry of
+//! the `Failed` list is logged and counted. A message whose handler failed,
+//! or that is not an event, is left in the queue: SQS delivers it again after
+//! its visibility timeout, and the queue's redrive policy moves it to a DLQ
+//! after `maxReceiveCount` receives. While a handler runs, the message's
+//! visibility is extended every half visibility timeout.
+//!
+//! Shutdown ([`SqsConsumer::run`] with a cancelled token, or
+//! [`SqsConsumer::run_until_signal`] on SIGTERM or ctrl-c): no new receive,
+//! in-flight messages finish (within the shutdown timeout; after it they are
+//! abandoned, not deleted, so SQS delivers them again), what succeeded is
+//! deleted, and a [`ConsumeReport`] is returned. A receive cut short by the
+//! shutdown may have taken messages the consumer never saw: SQS delivers
+//! them again after the visibility timeout.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_sdk_sqs::Client;
+use events_core::{ConfigError, EventBus};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+pub use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::{Processed, Processor};
+use crate::dedup::Dedup;
+
+/// Why a consumer could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsumerError {
+    /// A setting (an `EVENT_BUS_*` variable or builder value) cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The SQLite deduplication table could not be opened.
+    #[error(transparent)]
+    Dedup(#[from] crate::dedup::DedupError),
+}
+
+/// What a consumer did, from start to shutdown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumeReport {
+    /// Messages received.
+    pub received: u64,
+    /// Messages whose handlers all succeeded.
+    pub handled: u64,
+    /// Messages whose handlers had all succeeded before (deduplication).
+    pub duplicates: u64,
+    /// Messages with at least one failed handler (left for redelivery).
+    pub failed: u64,
+    /// Messages that are not events (left for the redrive policy).
+    pub undecodable: u64,
+    /// Events with no handler here (deleted).
+    pub unrouted: u64,
+    /// Messages deleted.
+    pub deleted: u64,
+    /// Deletes refused (the batch's `Failed` list, or a failed call): SQS
+    /// delivers these messages again.
+    pub delete_failed: u64,
+    /// In-flight messages still running when the shutdown timeout passed
+    /// (not deleted: SQS delivers them again).
+    pub abandoned: u64,
+    /// ReceiveMessage calls that failed (each retried after a pause).
+    pub receive_errors: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    received: AtomicU64,
+    handled: AtomicU64,
+    duplicates: AtomicU64,
+    failed: AtomicU64,
+    undecodable: AtomicU64,
+    unrouted: AtomicU64,
+    deleted: AtomicU64,
+    delete_failed: AtomicU64,
+    abandoned: AtomicU64,
+    receive_errors: AtomicU64,
+}
+
+impl Counters {
+    fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn report(&self) -> ConsumeReport {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ConsumeReport {
+            received: get(&self.received),
+            handled: get(&self.handled),
+            duplicates: get(&self.duplicates),
+            failed: get(&self.failed),
+            undecodable: get(&self.undecodable),
+            unrouted: get(&self.unrouted),
+            deleted: get(&self.deleted),
+            delete_failed: get(&self.delete_failed),
+            abandoned: get(&self.abandoned),
+            receive_errors: get(&self.receive_errors),
+        }
+    }
+}
+
+/// The consumer's settings, with their defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumerSettings {
+    /// Messages asked for per ReceiveMessage, 1 to 10 (`10`).
+    pub max_messages: i32,
+    /// Long-polling wait per ReceiveMessage in seconds, 0 to 20 (`20`).
+    pub wait_seconds: i32,
+    /// The visibility timeout asked for on receive, and renewed every half
+    /// of it while a handler runs, in seconds, 1 to 43200 (`30`).
+    pub visibility_timeout: i32,
+    /// Messages in flight at most (`10`).
+    pub concurrency: usize,
+    /// How long a shutdown waits for in-flight messages (`30 s`).
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        ConsumerSettings {
+            max_messages: 10,
+            wait_seconds: 20,
+            visibility_timeout: 30,
+            concurrency: 10,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// An SQS consumer running the bus's handlers. See the
+/// [module docs](self).
+#[derive(Clone)]
+pub struct SqsConsumer {
+    client: Client,
+    queue_url: String,
+    processor: Processor,
+    settings: ConsumerSettings,
+    counters: Arc<Counters>,
+    observer: Option<Observer>,
+}
+
+/// A callback told of every message processed (metrics, tests).
+pub type Observer = Arc<dyn Fn(&Processed) + Send + Sync>;
+
+impl std::fmt::Debug for SqsConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqsConsumer")
+            .field("queue_url", &self.queue_url)
+            .field("processor", &self.processor)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`SqsConsumer`].
+#[derive(Default)]
+pub struct SqsConsumerBuilder {
+    client: Option<Client>,
+    sdk_config: Option<aws_config::SdkConfig>,
+    queue_url: Option<String>,
+    dedup: Option<Arc<dyn Dedup>>,
+    settings: ConsumerSettings,
+    observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for SqsConsumerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqsConsumerBuilder")
+            .field("queue_url", &self.queue_url)
+            .field("dedup", &self.dedup.is_some())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn config_error(var: &'static str, value: impl ToString, expected: &'static str) -> ConfigError {
+    ConfigError {
+        var,
+        value: value.to_string(),
+        expected,
+    }
+}
+
+impl SqsConsumerBuilder {
+    /// The queue's URL (required; `EVENT_BUS_QUEUE_URL` in [`SqsConsumer::from_env`]).
+    pub fn queue_url(mut self, url: impl Into<String>) -> Self {
+        self.queue_url = Some(url.into());
+        self
+    }
+
+    /// The SQS client (default: one from the standard AWS chain).
+    pub fn client(mut self, client: Client) -> Self {
+        self.client = Some(client);
+        self
+    }
+
+    /// The AWS configuration a client is built from, when no
+    /// [`client`](Self::client) is given.
+    pub fn sdk_config(mut self, config: &aws_config::SdkConfig) -> Self {
+        self.sdk_config = Some(config.clone());
+        self
+    }
+
+    /// Skips handlers that already succeeded for an event, per `dedup`.
+    pub fn dedup(mut self, dedup: Arc<dyn Dedup>) -> Self {
+        self.dedup = Some(dedup);
+        self
+    }
+
+    /// Calls `observer` with what became of each message (after its
+    /// handlers ran, before its delete): for metrics.
+    pub fn on_processed(mut self, observer: impl Fn(&Processed) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Messages per ReceiveMessage, 1 to 10.
+    pub fn max_messages(mut self, n: i32) -> Self {
+        self.settings.max_messages = n;
+        self
+    }
+
+    /// Long-polling wait, 0 to 20 seconds.
+    pub fn wait_seconds(mut self, seconds: i32) -> Self {
+        self.settings.wait_seconds = seconds;
+        self
+    }
+
+    /// The visibility timeout in seconds (renewed while a handler runs).
+    pub fn visibility_timeout(mut self, seconds: i32) -> Self {
+        self.settings.visibility_timeout = seconds;
+        self
+    }
+
+    /// Messages in flight at most (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.settings.concurrency = n;
+        self
+    }
+
+    /// How long a shutdown waits for in-flight messages.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Checks the settings and builds the consumer of `bus`'s handlers.
+    pub async fn build(self, bus: EventBus) -> Result<SqsConsumer, ConsumerError> {
+        let s = &self.settings;
+        if !(1..=10).contains(&s.max_messages) {
+            return Err(config_error("max_messages", s.max_messages, "1 to 10").into());
+        }
+        if !(0..=20).contains(&s.wait_seconds) {
+            return Err(config_error("EVENT_BUS_WAIT_SECONDS", s.wait_seconds, "0 to 20").into());
+        }
+        if !(1..=43_200).contains(&s.visibility_timeout) {
+            return Err(config_error(
+                "EVENT_BUS_VISIBILITY_TIMEOUT",
+                s.visibility_timeout,
+                "1 to 43200 seconds",
+            )
+            .into());
+        }
+        if s.concurrency == 0 {
+            return Err(config_error("EVENT_BUS_CONSUMER_CONCURRENCY", 0, "at least 1").into());
+        }
+        let queue_url = match self.queue_url {
+            Some(url) if !url.trim().is_empty() => url,
+            other => {
+                return Err(config_error(
+                    "EVENT_BUS_QUEUE_URL",
+                    other.unwrap_or_default(),
+                    "the URL of the SQS queue to consume",
+                )
+                .into())
+            }
+        };
+        let client = match (self.client, self.sdk_config) {
+            (Some(client), _) => client,
+            (None, Some(config)) => Client::new(&config),
+            (None, None) => {
+                Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+            }
+        };
+        let mut processor = Processor::new(bus);
+        if let Some(dedup) = self.dedup {
+            processor = processor.with_dedup(dedup);
+        }
+        Ok(SqsConsumer {
+            client,
+            queue_url,
+            processor,
+            settings: self.settings,
+            counters: Arc::default(),
+            observer: self.observer,
+        })
+    }
+}
+
+fn env_number<T: std::str::FromStr>(
+    var: &'static str,
+    default: T,
+    expected: &'static str,
+) -> Result<T, ConfigError> {
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => {
+            v.trim().parse().map_err(|_| config_error(var, v, expected))
+        }
+        _ => Ok(default),
+    }
+}
+
+impl SqsConsumer {
+    /// A builder.
+    pub fn builder() -> SqsConsumerBuilder {
+        SqsConsumerBuilder::default()
+    }
+
+    /// The twelve-factor path, for `bus`'s handlers:
+    ///
+    /// | variable | meaning | default |
+    /// | --- | --- | --- |
+    /// | `EVENT_BUS_QUEUE_URL` | the queue (required) | |
+    /// | `EVENT_BUS_CONSUMER_CONCURRENCY` | messages in flight | `10` |
+    /// | `EVENT_BUS_WAIT_SECONDS` | long-polling wait, 0 to 20 | `20` |
+    /// | `EVENT_BUS_VISIBILITY_TIMEOUT` | seconds, renewed while a handler runs | `30` |
+    /// | `EVENT_BUS_DEDUP` | `none`, `memory` or `sqlite` | `none` |
+    /// | `EVENT_BUS_DEDUP_PATH` | the SQLite file of `sqlite` | `.events-bus/dedup.db` |
+    ///
+    /// and the standard AWS chain (`AWS_REGION`, credentials,
+    /// `AWS_ENDPOINT_URL`).
+    pub async fn from_env(bus: EventBus) -> Result<SqsConsumer, ConsumerError> {
+        let mut builder = SqsConsumer::builder()
+            .queue_url(std::env::var("EVENT_BUS_QUEUE_URL").unwrap_or_default())
+            .concurrency(env_number(
+                "EVENT_BUS_CONSUMER_CONCURRENCY",
+                10,
+                "a number of messages, at least 1",
+            )?)
+            .wait_seconds(env_number("EVENT_BUS_WAIT_SECONDS", 20, "0 to 20")?)
+            .visibility_timeout(env_number(
+                "EVENT_BUS_VISIBILITY_TIMEOUT",
+                30,
+                "1 to 43200 seconds",
+            )?);
+        let dedup = std::env::var("EVENT_BUS_DEDUP").unwrap_or_default();
+        match dedup.trim().to_ascii_lowercase().as_str() {
+            "" | "none" | "off" => {}
+            "memory" => builder = builder.dedup(Arc::new(crate::dedup::MemoryDedup::default())),
+            #[cfg(feature = "sqlite")]
+            "sqlite" => {
+                let path = std::env::var("EVENT_BUS_DEDUP_PATH")
+                    .ok()
+                    .filter(|p| !p.trim().is_empty())
+                    .unwrap_or_else(|| ".events-bus/dedup.db".to_owned());
+                if let Some(parent) = std::path::Path::new(&path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        let _ = std::fs::create_dir_all(parent);
+                    }
+                }
+                builder = builder.dedup(Arc::new(crate::dedup::SqliteDedup::open(&path)?));
+            }
+            _ => {
+                return Err(config_error(
+                    "EVENT_BUS_DEDUP",
+                    dedup,
+                    "`none`, `memory` or `sqlite` (with the `sqlite` feature)",
+                )
+                .into())
+            }
+        }
+        builder.build(bus).await
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &ConsumerSettings {
+        &self.settings
+    }
+
+    /// The queue consumed.
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// The counts so far (of every run of this consumer and its clones).
+    pub fn report(&self) -> ConsumeReport {
+        self.counters.report()
+    }
+
+    /// Runs until SIGTERM or ctrl-c, then shuts down gracefully.
+    pub async fn run_until_signal(&self) -> ConsumeReport {
+        let token = CancellationToken::new();
+        let trigger = token.clone();
+        let watcher = tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown signal: finishing in-flight messages");
+            trigger.cancel();
+        });
+        let report = self.run(token).await;
+        watcher.abort();
+        report
+    }
+
+    /// Receives and handles messages until `shutdown` is cancelled, then
+    /// finishes in-flight messages (within the shutdown timeout), deletes
+    /// what succeeded and returns the counts of this consumer.
+    pub async fn run(&self, shutdown: CancellationToken) -> ConsumeReport {
+        let span = tracing::info_span!("consume", queue = %self.queue_url);
+        self.run_inner(shutdown).instrument(span).await
+    }
+
+    async fn run_inner(&self, shutdown: CancellationToken) -> ConsumeReport {
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+        let (deletes, to_delete) = mpsc::unbounded_channel::<Delete>();
+        let deleter = tokio::spawn(
+            delete_loop(
+                self.client.clone(),
+                self.queue_url.clone(),
+                to_delete,
+                Arc::clone(&self.counters),
+            )
+            .in_current_span(),
+        );
+        let mut tasks = JoinSet::new();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            while let Some(done) = tasks.try_join_next() {
+                log_join(done);
+            }
+            let first = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                permit = Arc::clone(&permits).acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let mut held = vec![first];
+            let want = usize::try_from(self.settings.max_messages).unwrap_or(10);
+            while held.len() < want {
+                match Arc::clone(&permits).try_acquire_owned() {
+                    Ok(p) => held.push(p),
+                    Err(_) => break,
+                }
+            }
+            let received = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                r = self.receive(held.len()) => r,
+            };
+            let messages = match received {
+                Ok(messages) => {
+                    pause = Duration::from_millis(100);
+                    messages
+                }
+                Err(error) => {
+                    Counters::add(&self.counters.receive_errors, 1);
+                    tracing::warn!(%error, retry_in = ?pause, "ReceiveMessage failed");
+                    drop(held);
+                    tokio::select! {
+                        () = shutdown.cancelled() => break,
+                        () = tokio::time::sleep(pause) => {}
+                    }
+                    pause = (pause * 2).min(Duration::from_secs(20));
+                    continue;
+                }
+            };
+            Counters::add(&self.counters.received, messages.len() as u64);
+            for (message, permit) in messages.into_iter().zip(held) {
+                let this = self.clone();
+                let deletes = deletes.clone();
+                tasks.spawn(
+                    async move {
+                        this.handle(message, &deletes).await;
+                        drop(permit);
+                    }
+                    .in_current_span(),
+                );
+            }
+        }
+        let in_flight = tasks.len();
+        if in_flight > 0 {
+            tracing::info!(in_flight, "stopping: finishing in-flight messages");
+        }
+        let drain = async {
+            while let Some(done) = tasks.join_next().await {
+                log_join(done);
+            }
+        };
+        if tokio::time::timeout(self.settings.shutdown_timeout, drain)
+            .await
+            .is_err()
+        {
+            let abandoned = tasks.len();
+            tracing::warn!(
+                abandoned,
+                timeout = ?self.settings.shutdown_timeout,
+                "shutdown timeout: in-flight messages abandoned (not deleted: SQS delivers them again)"
+            );
+            Counters::add(&self.counters.abandoned, abandoned as u64);
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        drop(deletes);
+        if let Err(e) = deleter.await {
+            tracing::error!(error = %e, "the delete task failed");
+        }
+        let report = self.report();
+        tracing::info!(?report, "consumer stopped");
+        report
+    }
+
+    async fn receive(&self, n: usize) -> Result<Vec<Message>, String> {
+        let n = i32::try_from(n).unwrap_or(10).clamp(1, 10);
+        self.client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(n)
+            .wait_time_seconds(self.settings.wait_seconds)
+            .visibility_timeout(self.settings.visibility_timeout)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .send()
+            .await
+            .map(|out| out.messages.unwrap_or_default())
+            .map_err(|e| DisplayErrorContext(&e).to_string())
+    }
+
+    /// Runs one message's handlers, extending its visibility while they run,
+    /// and queues its delete when it is done with.
+    async fn handle(&self, message: Message, deletes: &mpsc::UnboundedSender<Delete>) {
+        let message_id = message.message_id.unwrap_or_default();
+        let receives = message
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+            .cloned()
+            .unwrap_or_default();
+        let Some(receipt) = message.receipt_handle else {
+            tracing::warn!(message_id, "message without a receipt handle: skipped");
+            return;
+        };
+        let body = message.body.unwrap_or_default();
+        let processed = self
+            .with_heartbeat(self.processor.process(&body), &receipt)
+            .await;
+        let c = &self.counters;
+        match &processed {
+            Processed::Handled { .. } => Counters::add(&c.handled, 1),
+            Processed::Duplicate { .. } => Counters::add(&c.duplicates, 1),
+            Processed::Unrouted { .. } => Counters::add(&c.unrouted, 1),
+            Processed::Failed { name, id, failures } => {
+                Counters::add(&c.failed, 1);
+                let handlers: Vec<&str> = failures.iter().map(|(h, _)| h.as_str()).collect();
+                tracing::warn!(
+                    message_id, event = %name, id = %id, receives, handlers = ?handlers,
+                    "not deleted: a handler failed; SQS delivers it again (then the DLQ)"
+                );
+            }
+            Processed::Undecodable { reason } => {
+                Counters::add(&c.undecodable, 1);
+                tracing::warn!(
+                    message_id, receives, %reason,
+                    "not deleted: not an event; the queue's redrive policy moves it to the DLQ"
+                );
+            }
+        }
+        if let Some(observer) = &self.observer {
+            observer(&processed);
+        }
+        if processed.is_done() {
+            let _ = deletes.send(Delete {
+                message_id,
+                receipt,
+            });
+        }
+    }
+
+    async fn with_heartbeat<F: std::future::Future>(&self, work: F, receipt: &str) -> F::Output {
+        let visibility = self.settings.visibility_timeout;
+        let every = Duration::from_millis(u64::try_from(visibility).unwrap_or(30) * 500)
+            .max(Duration::from_millis(500));
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = ticks.tick() => {
+                    let extended = self
+                        .client
+                        .change_message_visibility()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(receipt)
+                        .visibility_timeout(visibility)
+                        .send()
+                        .await;
+                    match extended {
+                        Ok(_) => tracing::debug!(seconds = visibility, "visibility extended"),
+                        Err(e) => tracing::warn!(error = %DisplayErrorContext(&e), "could not extend the visibility: the message may be delivered again while its handler runs"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn log_join(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        if e.is_panic() {
+            tracing::error!(error = %e, "a message task panicked");
+        }
+    }
+}
+
+struct Delete {
+    message_id: String,
+    receipt: String,
+}
+
+/// Deletes handled messages in batches of up to 10: whatever is waiting when
+/// a call can go out goes in it.
+async fn delete_loop(
+    client: Client,
+    queue_url: String,
+    mut to_delete: mpsc::UnboundedReceiver<Delete>,
+    counters: Arc<Counters>,
+) {
+    while let Some(first) = to_delete.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 10 {
+            match to_delete.try_recv() {
+                Ok(d) => batch.push(d),
+                Err(_) => break,
+            }
+        }
+        delete_batch(&client, &queue_url, &batch, &counters).await;
+    }
+}
+
+async fn delete_batch(client: &Client, queue_url: &str, batch: &[Delete], counters: &Counters) {
+    let mut request = client.delete_message_batch().queue_url(queue_url);
+    for (i, d) in batch.iter().enumerate() {
+        match DeleteMessageBatchRequestEntry::builder()
+            .id(i.to_string())
+            .receipt_handle(&d.receipt)
+            .build()
+        {
+            Ok(entry) => request = request.entries(entry),
+            Err(e) => {
+                Counters::add(&counters.delete_failed, 1);
+                tracing::error!(message_id = %d.message_id, error = %e, "cannot build the delete entry");
+            }
+        }
+    }
+    match request.send().await {
+        Ok(out) => {
+            Counters::add(&counters.deleted, out.successful().len() as u64);
+            for failed in out.failed() {
+                Counters::add(&counters.delete_failed, 1);
+                let message_id = failed
+                    .id()
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| batch.get(i))
+                    .map(|d| d.message_id.as_str())
+                    .unwrap_or("?");
+                tracing::warn!(
+                    message_id,
+                    code = failed.code(),
+                    message = failed.message().unwrap_or_default(),
+                    sender_fault = failed.sender_fault(),
+                    "delete refused: SQS delivers the message again (deduplication skips what succeeded)"
+                );
+            }
+        }
+        Err(e) => {
+            Counters::add(&counters.delete_failed, batch.len() as u64);
+            tracing::warn!(
+                messages = batch.len(),
+                error = %DisplayErrorContext(&e),
+                "DeleteMessageBatch failed: SQS delivers these messages again"
+            );
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM: ctrl-c only");
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,348 @@
+//! Deduplication of received events, keyed by `(event id, handler name)`.
+//!
+//! SQS delivers at least once, and a message whose handler failed is
+//! delivered again with all its handlers. A [`Dedup`] remembers which
+//! handlers of an event already succeeded, so a redelivery runs only the
+//! others: only handlers that succeeded are marked. Two implementations:
+//! [`MemoryDedup`] (one process, entries expire after a TTL) and, with the
+//! `sqlite` feature, [`SqliteDedup`] (a table in a SQLite file, shared by
+//! restarts and by the processes of one host).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A boxed, sendable future: what the [`Dedup`] methods return.
+pub type DedupFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, DedupError>> + Send + 'a>>;
+
+/// Why the deduplication table could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DedupError {
+    /// The SQLite table failed.
+    #[cfg(feature = "sqlite")]
+    #[error("deduplication table: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The blocking task that reads the table did not finish.
+    #[error("deduplication task failed: {0}")]
+    Task(String),
+}
+
+/// Remembers which handlers of an event succeeded.
+pub trait Dedup: Send + Sync + 'static {
+    /// Of `handlers`, the names already marked for `event_id`.
+    fn handled<'a>(
+        &'a self,
+        event_id: &'a str,
+        handlers: &'a [&'a str],
+    ) -> DedupFuture<'a, Vec<String>>;
+
+    /// Marks `handlers` as succeeded for `event_id`.
+    fn mark<'a>(&'a self, event_id: &'a str, handlers: &'a [String]) -> DedupFuture<'a, ()>;
+}
+
+/// The default time an entry is kept: SQS keeps a message at most 14 days.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(14 * 24 * 60 * 60);
+
+/// In-memory deduplication for one process; entries expire after a TTL
+/// (default [`DEFAULT_TTL`]) and are pruned as new ones arrive.
+#[derive(Debug)]
+pub struct MemoryDedup {
+    ttl: Duration,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    marked: HashMap<(String, String), Instant>,
+    next_prune: usize,
+}
+
+impl Default for MemoryDedup {
+    fn default() -> Self {
+        MemoryDedup::new(DEFAULT_TTL)
+    }
+}
+
+impl MemoryDedup {
+    /// An empty table whose entries live `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        MemoryDedup {
+            ttl,
+            entries: Mutex::new(Entries {
+                marked: HashMap::new(),
+                next_prune: 1024,
+            }),
+        }
+    }
+
+    /// The number of entries kept (expired ones not yet pruned included).
+    pub fn len(&self) -> usize {
+        self.entries.lock().map(|e| e.marked.len()).unwrap_or(0)
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lookup(&self, event_id: &str, handlers: &[&str]) -> Vec<String> {
+        let now = Instant::now();
+        let Ok(entries) = self.entries.lock() else {
+            return Vec::new();
+        };
+        handlers
+            .iter()
+            .filter(|h| {
+                entries
+                    .marked
+                    .get(&(event_id.to_owned(), (**h).to_owned()))
+                    .is_some_and(|at| now.duration_since(*at) < self.ttl)
+            })
+            .map(|h| (*h).to_owned())
+            .collect()
+    }
+
+    fn insert(&self, event_id: &str, handlers: &[String]) {
+        let now = Instant::now();
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        for h in handlers {
+            entries.marked.insert((event_id.to_owned(), h.clone()), now);
+        }
+        if entries.marked.len() >= entries.next_prune {
+            let ttl = self.ttl;
+            entries.marked.retain(|_, at| now.duration_since(*at) < ttl);
+            entries.next_prune = (entries.marked.len() * 2).max(1024);
+        }
+    }
+}
+
+impl Dedup for MemoryDedup {
+    fn handled<'a>(
+        &'a self,
+        event_id: &'a str,
+        handlers: &'a [&'a str],
+    ) -> DedupFuture<'a, Vec<String>> {
+        let found = self.lookup(event_id, handlers);
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn mark<'a>(&'a self, event_id: &'a str, handlers: &'a [String]) -> DedupFuture<'a, ()> {
+        self.insert(event_id, handlers);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteDedup;
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use rusqlite::{params, Connection, OptionalExtension};
+
+    use super::{Dedup, DedupError, DedupFuture, DEFAULT_TTL};
+
+    const SCHEMA: &str = "
+        CREATE TABLE IF NOT EXISTS events_bus_handled (
+            event_id   TEXT NOT NULL,
+            handler    TEXT NOT NULL,
+            handled_at INTEGER NOT NULL,
+            PRIMARY KEY (event_id, handler)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS events_bus_handled_at ON events_bus_handled (handled_at);
+    ";
+
+    /// Deduplication in a SQLite file (table `events_bus_handled`), kept
+    /// across restarts and shared by the processes of one host. Marks are
+    /// committed (WAL, `synchronous=FULL`) before
+    /// [`mark`](Dedup::mark) returns; entries older than the TTL are deleted
+    /// when the table is opened and every 10,000 marks.
+    #[derive(Debug, Clone)]
+    pub struct SqliteDedup {
+        conn: Arc<Mutex<Conn>>,
+        ttl: Duration,
+    }
+
+    #[derive(Debug)]
+    struct Conn {
+        db: Connection,
+        marks: u64,
+    }
+
+    fn now_secs() -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+
+    impl SqliteDedup {
+        /// Opens (or creates) the table in the SQLite file at `path`, with
+        /// entries kept [`DEFAULT_TTL`].
+        pub fn open(path: impl AsRef<Path>) -> Result<Self, DedupError> {
+            Self::open_with_ttl(path, DEFAULT_TTL)
+        }
+
+        /// Opens (or creates) the table, with entries kept `ttl`.
+        pub fn open_with_ttl(path: impl AsRef<Path>, ttl: Duration) -> Result<Self, DedupError> {
+            let db = Connection::open(path)?;
+            db.busy_timeout(Duration::from_secs(10))?;
+            let _mode: String = db.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+            db.execute_batch("PRAGMA synchronous=FULL;")?;
+            db.execute_batch(SCHEMA)?;
+            let dedup = SqliteDedup {
+                conn: Arc::new(Mutex::new(Conn { db, marks: 0 })),
+                ttl,
+            };
+            dedup.prune_now()?;
+            Ok(dedup)
+        }
+
+        fn cutoff(&self) -> i64 {
+            now_secs().saturating_sub(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX))
+        }
+
+        fn prune_now(&self) -> Result<usize, DedupError> {
+            let cutoff = self.cutoff();
+            let conn = self.lock()?;
+            Ok(conn.db.execute(
+                "DELETE FROM events_bus_handled WHERE handled_at < ?1",
+                params![cutoff],
+            )?)
+        }
+
+        fn lock(&self) -> Result<std::sync::MutexGuard<'_, Conn>, DedupError> {
+            self.conn
+                .lock()
+                .map_err(|_| DedupError::Task("the connection's lock is poisoned".to_owned()))
+        }
+
+        /// The number of (event id, handler) marks in the table.
+        pub fn marked(&self) -> Result<usize, DedupError> {
+            let conn = self.lock()?;
+            let n: i64 = conn
+                .db
+                .query_row("SELECT COUNT(*) FROM events_bus_handled", [], |r| r.get(0))?;
+            Ok(usize::try_from(n).unwrap_or(0))
+        }
+
+        fn lookup(&self, event_id: &str, handlers: &[String]) -> Result<Vec<String>, DedupError> {
+            let cutoff = self.cutoff();
+            let conn = self.lock()?;
+            let mut stmt = conn.db.prepare_cached(
+                "SELECT 1 FROM events_bus_handled WHERE event_id = ?1 AND handler = ?2 AND handled_at >= ?3",
+            )?;
+            let mut found = Vec::new();
+            for h in handlers {
+                let hit: Option<i64> = stmt
+                    .query_row(params![event_id, h, cutoff], |r| r.get(0))
+                    .optional()?;
+                if hit.is_some() {
+                    found.push(h.clone());
+                }
+            }
+            Ok(found)
+        }
+
+        fn insert(&self, event_id: &str, handlers: &[String]) -> Result<(), DedupError> {
+            let now = now_secs();
+            let mut conn = self.lock()?;
+            let tx = conn.db.transaction()?;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO events_bus_handled (event_id, handler, handled_at) VALUES (?1, ?2, ?3)",
+                )?;
+                for h in handlers {
+                    stmt.execute(params![event_id, h, now])?;
+                }
+            }
+            tx.commit()?;
+            conn.marks += 1;
+            let prune = conn.marks % 10_000 == 0;
+            drop(conn);
+            if prune {
+                self.prune_now()?;
+            }
+            Ok(())
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        f: impl FnOnce() -> Result<T, DedupError> + Send + 'static,
+    ) -> Result<T, DedupError> {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| DedupError::Task(e.to_string()))?
+    }
+
+    impl Dedup for SqliteDedup {
+        fn handled<'a>(
+            &'a self,
+            event_id: &'a str,
+            handlers: &'a [&'a str],
+        ) -> DedupFuture<'a, Vec<String>> {
+            let this = self.clone();
+            let id = event_id.to_owned();
+            let names: Vec<String> = handlers.iter().map(|h| (*h).to_owned()).collect();
+            Box::pin(blocking(move || this.lookup(&id, &names)))
+        }
+
+        fn mark<'a>(&'a self, event_id: &'a str, handlers: &'a [String]) -> DedupFuture<'a, ()> {
+            let this = self.clone();
+            let id = event_id.to_owned();
+            let names = handlers.to_vec();
+            Box::pin(blocking(move || this.insert(&id, &names)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn memory_marks_only_what_it_is_told_and_forgets_after_the_ttl() {
+        let dedup = MemoryDedup::new(Duration::from_millis(50));
+        dedup.mark("e1", &["a".to_owned()]).await.unwrap();
+        assert_eq!(dedup.handled("e1", &["a", "b"]).await.unwrap(), ["a"]);
+        assert!(dedup.handled("e2", &["a"]).await.unwrap().is_empty());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(dedup.handled("e1", &["a"]).await.unwrap().is_empty());
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_marks_survive_reopening() {
+        let dir = std::env::temp_dir().join(format!("dedup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dedup.db");
+        let _ = std::fs::remove_file(&path);
+        {
+            let dedup = SqliteDedup::open(&path).unwrap();
+            dedup
+                .mark("e1", &["a".to_owned(), "c".to_owned()])
+                .await
+                .unwrap();
+        }
+        let dedup = SqliteDedup::open(&path).unwrap();
+        assert_eq!(
+            dedup.handled("e1", &["a", "b", "c"]).await.unwrap(),
+            ["a", "c"]
+        );
+        assert_eq!(dedup.marked().unwrap(), 2);
+        let expired = SqliteDedup::open_with_ttl(&path, Duration::ZERO).unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        assert!(expired.handled("e1", &["a"]).await.unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
