@@ -720,3 +720,137 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use aws_sdk_sqs::operation::delete_message_batch::DeleteMessageBatchOutput;
+    use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
+    use aws_sdk_sqs::types::{BatchResultErrorEntry, DeleteMessageBatchResultEntry};
+    use aws_smithy_mocks::{mock, RuleMode};
+    use events_core::{DomainEvent, Event, RawEvent};
+
+    use super::*;
+
+    #[derive(DomainEvent, Debug, Clone)]
+    #[event(
+        company = "acme",
+        service = "shop",
+        version = 1,
+        resource = "order",
+        action = "placed"
+    )]
+    struct OrderPlaced {
+        total: u64,
+    }
+
+    fn body(total: u64) -> String {
+        let raw = RawEvent::from_event(&Event::new(OrderPlaced { total })).unwrap();
+        format!(
+            r#"{{"version":"0","id":"x","detail-type":"{}","source":"acme.shop","detail":{}}}"#,
+            raw.name,
+            events_core::wire::encode_detail(&raw)
+        )
+    }
+
+    /// A `Failed` entry of DeleteMessageBatch (which moto never returns) is
+    /// counted and logged; the other entries of the batch are deleted.
+    #[tokio::test]
+    async fn a_failed_entry_of_delete_message_batch_is_counted_not_taken_as_deleted() {
+        let messages: Vec<Message> = (0..3)
+            .map(|i| {
+                Message::builder()
+                    .message_id(format!("m{i}"))
+                    .receipt_handle(format!("r{i}"))
+                    .body(body(i))
+                    .build()
+            })
+            .collect();
+        let receive = mock!(Client::receive_message)
+            .sequence()
+            .output(move || {
+                ReceiveMessageOutput::builder()
+                    .set_messages(Some(messages.clone()))
+                    .build()
+            })
+            .output(|| ReceiveMessageOutput::builder().build())
+            .repeatedly()
+            .build();
+        let delete = mock!(Client::delete_message_batch).then_compute_output(|input| {
+            let mut out = DeleteMessageBatchOutput::builder()
+                .set_failed(Some(Vec::new()))
+                .set_successful(Some(Vec::new()));
+            for entry in input.entries() {
+                if entry.receipt_handle() == "r1" {
+                    out = out.failed(
+                        BatchResultErrorEntry::builder()
+                            .id(entry.id())
+                            .code("ReceiptHandleIsInvalid")
+                            .sender_fault(true)
+                            .build()
+                            .unwrap(),
+                    );
+                } else {
+                    out = out.successful(
+                        DeleteMessageBatchResultEntry::builder()
+                            .id(entry.id())
+                            .build()
+                            .unwrap(),
+                    );
+                }
+            }
+            out.build().unwrap()
+        });
+        let client = Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .with_test_defaults()
+                .http_client(aws_smithy_mocks::create_mock_http_client())
+                .interceptor(
+                    aws_smithy_mocks::MockResponseInterceptor::new()
+                        .rule_mode(RuleMode::MatchAny)
+                        .with_rule(&receive)
+                        .with_rule(&delete),
+                )
+                .build(),
+        );
+        let bus = EventBus::builder()
+            .without_store()
+            .discover(false)
+            .register_handler_named::<OrderPlaced, _>("ok", Succeeds)
+            .build()
+            .unwrap();
+        let consumer = SqsConsumer::builder()
+            .client(client)
+            .queue_url("https://sqs.us-east-1.amazonaws.com/1/q")
+            .wait_seconds(0)
+            .build(bus)
+            .await
+            .unwrap();
+        let token = CancellationToken::new();
+        let task = tokio::spawn({
+            let consumer = consumer.clone();
+            let token = token.clone();
+            async move { consumer.run(token).await }
+        });
+        for _ in 0..500 {
+            let r = consumer.report();
+            if r.deleted + r.delete_failed >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        token.cancel();
+        let report = task.await.unwrap();
+        assert_eq!((report.received, report.handled), (3, 3));
+        assert_eq!((report.deleted, report.delete_failed), (2, 1));
+    }
+
+    struct Succeeds;
+
+    impl events_core::Handler<OrderPlaced> for Succeeds {
+        async fn handle(&self, _: &Event<OrderPlaced>) -> events_core::HandlerResult {
+            Ok(())
+        }
+    }
+}

@@ -354,7 +354,11 @@ async fn redelivery_with_sqlite_dedup_runs_only_the_failed_handler_again() {
         "failed, then succeeded: {flaky:?}"
     );
     assert_eq!((report.failed, report.handled, report.deleted), (5, 5, 5));
-    assert_eq!(dedup.marked().unwrap(), 10, "both handlers of 5 events marked");
+    assert_eq!(
+        dedup.marked().unwrap(),
+        10,
+        "both handlers of 5 events marked"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
