@@ -1,5 +1,9 @@
 //! The company example: `cargo run --example company`.
 //!
+//! `cargo run --example company -- consume` runs the other side instead:
+//! the SQS consumer (`EVENT_BUS_QUEUE_URL`) with the same handlers, until
+//! ctrl-c or SIGTERM (see `consume` below and the README).
+//!
 //! Creates a company through the use case, which saves it and publishes
 //! `CompanyCreated`; the handlers (in this crate and in
 //! `company-notifications`) are discovered, not listed. Runs on the embedded
@@ -29,6 +33,10 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+
+    if std::env::args().nth(1).as_deref() == Some("consume") {
+        return consume().await;
+    }
 
     let bus = build_event_bus().await?;
     println!(
@@ -74,5 +82,36 @@ async fn main() -> anyhow::Result<()> {
             stats.pending, stats.handled, stats.dead
         );
     }
+    Ok(())
+}
+
+/// `consume`: the SQS queue a rule of the bus feeds, handled by the same
+/// `#[handler]`s (discovered); prints a line per message and the report.
+async fn consume() -> anyhow::Result<()> {
+    use events_eventbridge::{Processed, SqsConsumer};
+
+    // Only the handlers: this side publishes nothing.
+    let bus = events_core::EventBus::builder().without_store().build()?;
+    let consumer = SqsConsumer::builder_from_env()?
+        .on_processed(|processed| match processed {
+            Processed::Handled { name, id, ran, .. } => {
+                println!("handled {name} id={id} handlers={ran}")
+            }
+            other => println!("{other:?}"),
+        })
+        .build(bus)
+        .await?;
+    println!("consuming {} (ctrl-c to stop)", consumer.queue_url());
+    let report = consumer.run_until_signal().await;
+    println!(
+        "stopped: received={} handled={} duplicates={} failed={} undecodable={} unrouted={} deleted={}",
+        report.received,
+        report.handled,
+        report.duplicates,
+        report.failed,
+        report.undecodable,
+        report.unrouted,
+        report.deleted
+    );
     Ok(())
 }

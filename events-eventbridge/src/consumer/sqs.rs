@@ -344,6 +344,12 @@ impl SqsConsumer {
     /// and the standard AWS chain (`AWS_REGION`, credentials,
     /// `AWS_ENDPOINT_URL`).
     pub async fn from_env(bus: EventBus) -> Result<SqsConsumer, ConsumerError> {
+        SqsConsumer::builder_from_env()?.build(bus).await
+    }
+
+    /// The builder [`from_env`](Self::from_env) uses, to add to (an
+    /// observer, a client).
+    pub fn builder_from_env() -> Result<SqsConsumerBuilder, ConsumerError> {
         let mut builder = SqsConsumer::builder()
             .queue_url(std::env::var("EVENT_BUS_QUEUE_URL").unwrap_or_default())
             .concurrency(env_number(
@@ -383,7 +389,7 @@ impl SqsConsumer {
                 .into())
             }
         }
-        builder.build(bus).await
+        Ok(builder)
     }
 
     /// The settings in force.
