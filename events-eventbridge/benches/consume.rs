@@ -10,6 +10,9 @@
 //!
 //! `cargo bench -p events-eventbridge --bench consume`
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented fn.
+#![allow(clippy::expect_used)] // a benchmark that cannot set up stops.
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -19,7 +22,13 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 #[derive(DomainEvent, Debug, Clone)]
-#[event(company = "testclean", service = "api", version = 1, resource = "company", action = "created")]
+#[event(
+    company = "testclean",
+    service = "api",
+    version = 1,
+    resource = "company",
+    action = "created"
+)]
 struct CompanyCreated {
     company_id: Uuid,
     company_name: String,

@@ -115,7 +115,11 @@ impl EventBus {
                     handlers,
                     event,
                     name,
-                }) => Ok(run_handlers(&handlers, event, name, &id).await),
+                }) => {
+                    let mut outcomes = Vec::with_capacity(handlers.len());
+                    run_handlers(&handlers, event, name, &id, &mut outcomes).await;
+                    Ok(outcomes)
+                }
                 None => Ok(Vec::new()),
             }
         }
