@@ -1,7 +1,7 @@
 //! Consuming: what SQS, Lambda and HTTP share. A [`Processor`] takes one
 //! received message (an EventBridge envelope as JSON), decodes it, routes it
 //! on `detail-type` to the bus's handlers (discovered and registered), skips
-//! the handlers a [`Dedup`](crate::dedup::Dedup) says already succeeded, and
+//! the handlers a [`Dedup`] says already succeeded, and
 //! says what happened ([`Processed`]).
 
 use std::sync::Arc;
