@@ -170,7 +170,17 @@ where
     match execute(args, publisher, out, err).await {
         Ok(code) => code,
         Err(e) => {
-            let _ = writeln!(err, "error: {e}");
+            // The message, then each cause it does not already say.
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(&*e);
+            while let Some(cause) = source {
+                let cause_text = cause.to_string();
+                if !text.contains(&cause_text) {
+                    text = format!("{text}: {cause_text}");
+                }
+                source = cause.source();
+            }
+            let _ = writeln!(err, "error: {text}");
             ERROR
         }
     }

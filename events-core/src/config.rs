@@ -179,8 +179,11 @@ impl BusConfig {
     }
 
     /// Reads the configuration through `lookup` (the environment, a file, a
-    /// test's map). Unset variables keep their defaults.
+    /// test's map). Unset variables keep their defaults; so do variables set
+    /// to an empty (or all-blank) value, as deployment templates often leave
+    /// them (`EVENT_BUS_MODE=` means `local`).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let lookup = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
         let mut config = BusConfig::default();
         if let Some(v) = lookup("EVENT_BUS_ENABLED") {
             config.enabled = parse_bool("EVENT_BUS_ENABLED", &v)?;
@@ -259,13 +262,25 @@ mod tests {
         let e = with(&[("EVENT_BUS_ENABLED", "maybe")]).unwrap_err();
         assert_eq!(e.var, "EVENT_BUS_ENABLED");
         assert!(e.to_string().contains("`true` or `false`"), "{e}");
-        let e = with(&[("EVENT_BUS_ASYNC", "")]).unwrap_err();
+        let e = with(&[("EVENT_BUS_ASYNC", "sometimes")]).unwrap_err();
         assert_eq!(e.var, "EVENT_BUS_ASYNC");
         let e = with(&[("EVENT_BUS_SOURCE", "aws.events")]).unwrap_err();
         assert!(e.to_string().contains("aws."), "{e}");
         let e = with(&[("EVENT_BUS_NAME", "my bus")]).unwrap_err();
         assert_eq!(e.var, "EVENT_BUS_NAME");
-        let e = with(&[("EVENT_BUS_STORE_PATH", " ")]).unwrap_err();
-        assert_eq!(e.var, "EVENT_BUS_STORE_PATH");
+    }
+
+    #[test]
+    fn empty_values_are_unset() {
+        let c = with(&[
+            ("EVENT_BUS_ENABLED", ""),
+            ("EVENT_BUS_ASYNC", " "),
+            ("EVENT_BUS_MODE", ""),
+            ("EVENT_BUS_NAME", ""),
+            ("EVENT_BUS_SOURCE", ""),
+            ("EVENT_BUS_STORE_PATH", "  "),
+        ])
+        .unwrap();
+        assert_eq!(c, BusConfig::default());
     }
 }

@@ -12,9 +12,10 @@ use crate::envelope::RawEvent;
 /// A boxed, `Send` future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Why one event was not accepted by the remote bus.
+/// Why one event was not accepted by the remote bus. It reads
+/// `{code}: {message}`, or only the message when the code is empty.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{code}: {message}")]
+#[error("{}{message}", if .code.is_empty() { String::new() } else { format!("{}: ", .code) })]
 pub struct PublishError {
     /// The service's error code (e.g. `ThrottlingException`) or a local one.
     pub code: String,

@@ -1,7 +1,5 @@
 //! The errors of building an [`EventBridgePublisher`](crate::EventBridgePublisher).
 
-use aws_sdk_eventbridge::error::DisplayErrorContext;
-
 /// Why a publisher could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -10,6 +8,13 @@ pub enum Error {
     /// cannot be used.
     #[error(transparent)]
     Config(#[from] events_core::ConfigError),
+    /// No AWS region: not in `AWS_REGION`, the profile, or the SDK
+    /// configuration given.
+    #[error(
+        "EVENT_BUS_MODE=eventbridge needs an AWS region: set AWS_REGION (e.g. `eu-west-1`), \
+         or a region in the AWS profile (AWS_PROFILE, ~/.aws/config)"
+    )]
+    NoRegion,
     /// The start-up check (`EVENT_BUS_CHECK=true`) found no such bus.
     #[error(
         "event bus `{bus}` does not exist in this account and region (DescribeEventBus: {message}); \
@@ -41,7 +46,7 @@ impl Error {
     {
         Error::Check {
             bus: bus.to_owned(),
-            message: DisplayErrorContext(&source).to_string(),
+            message: crate::publisher::error_chain(&source),
             source: Box::new(source),
         }
     }

@@ -1,4 +1,7 @@
-//! AWS EventBridge for `events-core`: the production mode of the bus.
+//! AWS EventBridge for `events-core`: the production mode of the bus. The
+//! [`EventBridgePublisher`] sends events; the `SqsConsumer` (feature `sqs`,
+//! default) runs handlers on what a queue receives from the bus, and the
+//! `lambda` and `http` features add adapters feeding the same `Processor`.
 //!
 //! An [`EventBridgePublisher`] sends events with PutEvents: batches of at
 //! most 10 entries and 256 KiB (or up to 1 MiB, configured), per-entry

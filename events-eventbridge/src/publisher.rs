@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use aws_sdk_eventbridge::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 use events_core::publisher::{Accepted, BoxFuture, PublishError, Publisher, PublisherProvider};
@@ -116,7 +116,9 @@ impl EnvSettings {
     ///     "EVENT_BUS_MAX_REQUEST_BYTES=`2MB` is not valid: expected a number of bytes from 1 to 1048576 (1 MiB), e.g. `262144`"
     /// );
     /// ```
+    /// Empty values count as unset, as in [`BusConfig::from_lookup`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let lookup = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
         let mut settings = EnvSettings::default();
         if let Some(v) = lookup("EVENT_BUS_MAX_REQUEST_BYTES") {
             settings.max_request_bytes = parse_in_range(
@@ -204,7 +206,9 @@ impl Builder {
         self
     }
 
-    /// Builds the publisher (and runs the start-up check if asked).
+    /// Builds the publisher (and runs the start-up check if asked). Without
+    /// a [`client`](Self::client), an AWS configuration with no region
+    /// (`AWS_REGION`, the profile) is refused: [`Error::NoRegion`].
     pub async fn build(self) -> Result<EventBridgePublisher, Error> {
         let bus = self.bus.unwrap_or_else(|| "default".to_owned());
         if bus.is_empty() {
@@ -237,11 +241,17 @@ impl Builder {
             .into());
         }
         let retry = self.retry.unwrap_or_default();
+        // Without a region every call fails: a start-up error, not a
+        // failover of every event. (A client given as is is used as is.)
+        let client_of = |config: &aws_config::SdkConfig| match config.region() {
+            Some(_) => Ok(Client::new(config)),
+            None => Err(Error::NoRegion),
+        };
         let client = match (self.client, self.sdk_config) {
             (Some(client), _) => client,
-            (None, Some(config)) => Client::new(&config),
+            (None, Some(config)) => client_of(&config)?,
             (None, None) => {
-                Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+                client_of(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)?
             }
         };
         let publisher = EventBridgePublisher {
@@ -481,7 +491,7 @@ impl EventBridgePublisher {
 fn call_error<E, R>(err: &SdkError<E, R>) -> PublishError
 where
     E: std::error::Error + ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let code = match err {
         SdkError::ServiceError(_) => err.code().unwrap_or("ServiceError"),
@@ -491,7 +501,27 @@ where
         SdkError::ConstructionFailure(_) => "ConstructionFailure",
         _ => "SdkError",
     };
-    PublishError::retryable(code, DisplayErrorContext(err).to_string())
+    let message = match err {
+        SdkError::ServiceError(_) => err.message().map(str::to_owned),
+        _ => None,
+    };
+    PublishError::retryable(code, message.unwrap_or_else(|| error_chain(err)))
+}
+
+/// An error's message and its causes' (`a: b: c`), each once: the SDK's
+/// Display chain without the `Debug` dump `DisplayErrorContext` appends.
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl Publisher for EventBridgePublisher {
@@ -520,7 +550,7 @@ fn build_from_config(
     Box::pin(async move {
         match EventBridgePublisher::from_config(&config).await {
             Ok(publisher) => Ok(Arc::new(publisher) as Arc<dyn Publisher>),
-            Err(err) => Err(PublishError::permanent("EventBridgeSetup", err.to_string())),
+            Err(err) => Err(PublishError::permanent("", err.to_string())),
         }
     })
 }

@@ -632,6 +632,37 @@ async fn remote_answers_become_published_failed_over_or_dead_lettered() {
         .is_some_and(|e| e.contains("AccessDeniedException")));
 }
 
+/// Item 10 of the trial: a failover on first publish records the attempt
+/// and its error, so `events list` shows why the event waits.
+#[tokio::test]
+async fn a_failover_on_first_publish_records_the_attempt_and_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(events_core::SqliteStore::open(dir.path().join("events.db")).unwrap());
+    let bus = EventBus::builder()
+        .mode(Mode::EventBridge)
+        .discover(false)
+        .store(store.clone())
+        .publisher(Arc::new(Answering))
+        .build()
+        .unwrap();
+    let out = bus
+        .publish(Event::new(OrderPlaced { total: 3001 }))
+        .await
+        .unwrap();
+    assert!(
+        matches!(out.delivery(), Delivery::FailedOver { .. }),
+        "{out:?}"
+    );
+    let stored = store.get(out.id().clone()).await.unwrap().unwrap();
+    assert_eq!(stored.state, events_core::store::EventState::Pending);
+    assert_eq!(stored.attempts, 1, "{stored:?}");
+    assert_eq!(
+        stored.last_error.as_deref(),
+        Some("ThrottlingException: Rate exceeded")
+    );
+    assert!(stored.last_attempt_at.is_some(), "{stored:?}");
+}
+
 // ------------------------------------------------------- visible failures
 
 /// What a `fmt` subscriber wrote, for tests that assert logs.

@@ -224,13 +224,14 @@ fn start_up_errors_print_as_sentences_under_box_dyn_error() {
     let (status, stderr) = readme_main(&[("EVENT_BUS_STORE_PATH", unopenable.to_str().unwrap())]);
     assert!(!status.success());
     let expected_start = format!(
-        "Error: cannot open the event store at `{}`: ",
+        "Error: cannot open the event store at `{}`",
         unopenable.display()
     );
     assert!(stderr.starts_with(&expected_start), "{stderr}");
-    assert!(
-        stderr.contains("Not a directory") || stderr.contains("not a directory"),
-        "the OS's reason: {stderr}"
+    assert_eq!(
+        stderr.matches("ot a directory").count(),
+        1,
+        "the OS's reason, once: {stderr}"
     );
     for debug_only in ["Open {", "Os {", "kind:", "ConfigError {", "Store("] {
         assert!(
@@ -242,4 +243,32 @@ fn start_up_errors_print_as_sentences_under_box_dyn_error() {
     // And with good variables it runs.
     let (status, stderr) = readme_main(&[("EVENT_BUS_STORE_PATH", store.to_str().unwrap())]);
     assert!(status.success(), "{stderr}");
+}
+
+/// Item 17 of the trial: an error's message does not repeat its source, so
+/// a chain printer (`anyhow`, `{:?}` here) says the OS reason once.
+#[test]
+fn the_store_open_error_says_its_cause_once_along_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let err = events_core::SqliteStore::open(file.join("events.db")).unwrap_err();
+    let mut chain = vec![err.to_string()];
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        chain.push(cause.to_string());
+        source = cause.source();
+    }
+    assert!(chain.len() >= 2, "the OS error is the source: {chain:?}");
+    assert_eq!(
+        chain.join("\n").matches("ot a directory").count(),
+        1,
+        "{chain:?}"
+    );
+    let debug = format!("{err:?}");
+    assert!(
+        debug.starts_with("cannot open the event store at")
+            && debug.matches("ot a directory").count() == 1,
+        "{debug}"
+    );
 }

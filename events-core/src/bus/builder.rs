@@ -212,7 +212,12 @@ impl EventBusBuilder {
         }
         let config = self.config;
         if config.mode != Mode::Local && self.publisher.is_none() && config.enabled {
-            return Err(BusError::NoPublisher { mode: config.mode });
+            let mode = config.mode;
+            return Err(match provider(mode.as_str()) {
+                // Linked, but setting it up is async: only `connect` can.
+                Some(_) => BusError::NotConnected { mode },
+                None => BusError::NoPublisher { mode },
+            });
         }
         let store: Option<Arc<dyn EventStore>> = match self.store {
             _ if !config.enabled => None,

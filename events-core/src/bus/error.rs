@@ -41,6 +41,16 @@ pub enum BusError {
         /// The configured mode.
         mode: Mode,
     },
+    /// The mode's publisher is linked, but `build()` cannot set it up (that
+    /// is async): `connect().await` does.
+    #[error(
+        "EVENT_BUS_MODE={mode} needs its publisher set up, which `build()` cannot do: \
+         use `.connect().await` instead of `.build()`"
+    )]
+    NotConnected {
+        /// The configured mode.
+        mode: Mode,
+    },
     /// The publisher could not be set up.
     #[error("cannot set up the {mode} publisher: {source}")]
     PublisherSetup {
@@ -95,7 +105,7 @@ impl fmt::Debug for BusError {
 
 /// Writes `error`'s message, then each cause its message does not already
 /// include, one per line under `Caused by:`.
-fn write_chain(error: &dyn Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+pub(crate) fn write_chain(error: &dyn Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let mut shown = error.to_string();
     f.write_str(&shown)?;
     let mut causes = Vec::new();

@@ -49,7 +49,7 @@ use crate::store::EventStore;
 
 mod builder;
 mod dispatch;
-mod error;
+pub(crate) mod error;
 mod global;
 mod outcome;
 mod publish;

@@ -237,10 +237,12 @@ async fn send(
     let deliveries = deliveries_of(publisher.publish(&raws).await, raws.len());
     let mut refused = Vec::new();
     let mut dead = Vec::new();
+    let mut failed_over = Vec::new();
     for (raw, delivery) in raws.into_iter().zip(&deliveries) {
         match delivery {
             Delivery::FailedOver { error } => {
                 tracing::warn!(event = %raw.name, id = %raw.id, %error, "publish failed; failing over to the store");
+                failed_over.push((raw.id.clone(), error.clone()));
                 refused.push(raw);
             }
             Delivery::DeadLettered { error } => {
@@ -260,7 +262,7 @@ async fn send(
     }
     let refused_ids: Vec<EventId> = refused.iter().map(|r| r.id.clone()).collect();
     let kept = match store {
-        Some(store) => keep_refused(store, refused, dead)
+        Some(store) => keep_refused(store, refused, dead, failed_over)
             .await
             .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>),
         None => Err("the bus has no failover store".into()),
@@ -282,18 +284,28 @@ async fn send(
     }
 }
 
-/// Keeps the refused events: the retryable ones pending, the permanent
-/// ones written straight into the dead letters (each in one atomic step).
+/// Keeps the refused events: the retryable ones pending, with the failed
+/// attempt and its error recorded (`failed_over`) so `events list` shows why
+/// they wait; the permanent ones written straight into the dead letters
+/// (each in one atomic step).
 async fn keep_refused(
     store: &dyn EventStore,
     refused: Vec<RawEvent>,
     dead: Vec<DeadLetter>,
+    failed_over: Vec<(EventId, String)>,
 ) -> Result<(), StoreError> {
     let (dead_raws, pending): (Vec<RawEvent>, Vec<RawEvent>) = refused
         .into_iter()
         .partition(|raw| dead.iter().any(|d| d.id == raw.id));
     if !pending.is_empty() {
         store.store(pending).await?;
+        // The events are stored: a failure to record the attempt loses
+        // nothing (the next replay records its own), so it only warns.
+        for (id, error) in failed_over {
+            if let Err(e) = store.record_failure(id.clone(), error, false).await {
+                tracing::warn!(%id, error = %e, "failover attempt not recorded in the store");
+            }
+        }
     }
     for raw in dead_raws {
         let error = dead

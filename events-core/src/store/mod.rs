@@ -217,8 +217,8 @@ impl Retention {
         };
         let bad = || {
             format!(
-                "{RETENTION_VAR}: expected a count of handled events to keep (`10000`), an age (`30s`, `15m`, `12h`, `7d`), \
-                 both (`10000,7d`) or `unlimited`, found `{}`",
+                "{RETENTION_VAR}=`{}` is not valid: expected a count of handled events to keep (`10000`), \
+                 an age (`30s`, `15m`, `12h`, `7d`), both (`10000,7d`) or `unlimited`",
                 time::prefix(text, 64)
             )
         };
@@ -246,9 +246,11 @@ impl Retention {
         Ok(retention)
     }
 
-    /// The retention `EVENT_BUS_STORE_RETENTION` asks for, else the default.
+    /// The retention `EVENT_BUS_STORE_RETENTION` asks for, else (unset or
+    /// empty) the default.
     pub fn from_env() -> Result<Retention, StoreError> {
         match std::env::var(RETENTION_VAR) {
+            Ok(text) if text.trim().is_empty() => Ok(Retention::default()),
             Ok(text) => Retention::parse(&text).map_err(StoreError::Config),
             Err(std::env::VarError::NotPresent) => Ok(Retention::default()),
             Err(std::env::VarError::NotUnicode(_)) => Err(StoreError::Config(format!(
@@ -268,7 +270,7 @@ pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(300);
 #[derive(thiserror::Error)]
 pub enum StoreError {
     /// The store could not be opened or created.
-    #[error("cannot open the event store at `{path}`: {source}")]
+    #[error("cannot open the event store at `{path}`")]
     Open {
         /// The store's path.
         path: PathBuf,
@@ -332,11 +334,11 @@ pub enum StoreError {
     Closed,
 }
 
-/// The message (which names the path and includes the OS reason), so
-/// `main() -> Result<(), Box<dyn Error>>` shows a person the sentence.
+/// The message and its causes (the OS reason), the way `anyhow` reports,
+/// so `main() -> Result<(), Box<dyn Error>>` shows a person the sentence.
 impl std::fmt::Debug for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(self, f)
+        crate::bus::error::write_chain(self, f)
     }
 }
 
