@@ -34,7 +34,10 @@ pub fn read_json<E: DomainEvent>(text: &str) -> Result<E, DecodeError> {
             at.locate_in_text(text);
             match at.path() {
                 Some(path) => {
-                    DecodeError::new(Some(E::EVENT_NAME), path, strip_position(&e.to_string()))
+                    let attributes = at
+                        .renamed_from
+                        .and_then(|_| serde_json::from_str::<Map<String, Value>>(text).ok());
+                    at.error(E::EVENT_NAME, path, &e.to_string(), attributes.as_ref())
                 }
                 None => object_error(text, Some(E::EVENT_NAME), "attributes", e),
             }
@@ -53,11 +56,8 @@ pub fn read_map<E: DomainEvent>(map: &Map<String, Value>) -> Result<E, DecodeErr
     )
     .map_err(|e| {
         at.locate(map);
-        DecodeError::new(
-            Some(E::EVENT_NAME),
-            at.path().unwrap_or_else(|| "attributes".to_owned()),
-            strip_position(&e.to_string()),
-        )
+        let path = at.path().unwrap_or_else(|| "attributes".to_owned());
+        at.error(E::EVENT_NAME, path, &e.to_string(), Some(map))
     })
 }
 
@@ -75,6 +75,8 @@ pub struct Position {
     field: Option<&'static str>,
     replay: Option<Replay>,
     inner: Option<serde_path_to_error::Path>,
+    /// The Rust name of a missing attribute sent under another wire name.
+    renamed_from: Option<&'static str>,
 }
 
 /// Reads a value again as the failed attribute's type, returning the path
@@ -88,6 +90,48 @@ impl Position {
         self.field = Some(field);
         self.replay = None;
         self.inner = None;
+        self.renamed_from = None;
+    }
+
+    /// Records that the attribute `field` (the wire name of the Rust field
+    /// `member`) is missing, so the error can say when it was sent under
+    /// its Rust name instead.
+    pub fn missing(&mut self, field: &'static str, member: &'static str) {
+        self.enter(field);
+        if member != field {
+            self.renamed_from = Some(member);
+        }
+    }
+
+    /// The error at `path`, from serde's `message`: a field missing deeper
+    /// inside (serde's "missing field `sku`" at `lines[1]`) is reported at
+    /// its own path (`lines[1].sku`: missing), as the top level ones are;
+    /// a missing renamed attribute whose Rust name is in `attributes` gets a
+    /// hint.
+    fn error(
+        &self,
+        event: &str,
+        mut path: String,
+        message: &str,
+        attributes: Option<&Map<String, Value>>,
+    ) -> DecodeError {
+        let mut problem = strip_position(message);
+        if let Some(name) = problem
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+        {
+            path.push('.');
+            path.push_str(name);
+            problem = "missing".to_owned();
+        }
+        if let (Some(member), Some(field)) = (self.renamed_from, self.field) {
+            if path == field && attributes.is_some_and(|a| a.contains_key(member)) {
+                problem.push_str(&format!(
+                    " (found `{member}`; this field is renamed to `{field}`)"
+                ));
+            }
+        }
+        DecodeError::new(Some(event), path, problem)
     }
 
     /// Records that the attribute being read was read.

@@ -14,7 +14,9 @@ use crate::name::EventName;
 ///
 /// Implement it with `#[derive(DomainEvent)]`; the derive checks the name's
 /// rules (SPEC §2) while your crate compiles and writes the attribute
-/// (de)serialization without requiring serde derives on your struct.
+/// (de)serialization without requiring serde derives on your struct. Only
+/// `#[event(...)]` options shape the attributes: `#[serde(...)]` on an event
+/// is a compile error naming the `#[event(...)]` option to use instead.
 ///
 /// ```
 /// use events_core::DomainEvent;

@@ -106,10 +106,16 @@ impl<Err: Into<HandlerError>> HandlerOutput for Result<(), Err> {
 
 /// Argument types a `#[handler]` function may take: an event `E` or its
 /// envelope `Event<E>`, by reference or (cloned) by value.
+///
+/// `#[handler]` checks an argument `Event<E>` or `E` as `E: EventArg`, so a
+/// type that is not an event is one error, at that type, in this trait's
+/// words.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not an event a handler can take",
-    label = "expected `&Event<E>`, `&E`, `Event<E>` or `E` for an `E` with `#[derive(DomainEvent)]`",
-    note = "a handler's first argument is the event it handles"
+    message = "`{Self}` is not a domain event",
+    label = "not a domain event",
+    note = "a handler takes `&Event<E>`, `&E`, `Event<E>` or `E` for an `E` with `#[derive(DomainEvent)]`",
+    note = "an event is a struct of your crate with `#[derive(DomainEvent)]` and `#[event(company = \"..\", service = \"..\", version = 1, resource = \"..\", action = \"..\")]`",
+    note = "a type of another crate (such as `String`) cannot be an event itself: declare an event struct with a field of that type"
 )]
 pub trait EventArg: Sized + Send + Sync + 'static {
     /// The event type handled.
@@ -127,6 +133,9 @@ pub trait EventArg: Sized + Send + Sync + 'static {
     }
 }
 
+// Reporting this impl's bound would name `DomainEvent` and point at the
+// user's own derive (the one impl there is) rather than at the argument.
+#[diagnostic::do_not_recommend]
 impl<E: DomainEvent> EventArg for E {
     type Event = E;
     fn borrow(event: &Event<E>) -> &E {
@@ -315,6 +324,16 @@ pub(crate) mod private {
     /// Downcasts the shared event to `Event<E>`.
     pub fn downcast<E: DomainEvent>(event: SharedEvent) -> Result<Arc<Event<E>>, SharedEvent> {
         event.downcast::<Event<E>>()
+    }
+
+    /// The argument of a handler taking `&Event<E>`.
+    pub fn envelope<E: DomainEvent>(event: &Event<E>) -> &Event<E> {
+        event
+    }
+
+    /// The argument of a handler taking `Event<E>` by value (cloned).
+    pub fn envelope_owned<E: DomainEvent + Clone>(event: &Event<E>) -> Event<E> {
+        event.clone()
     }
 
     /// Checks (at the user's span) that a handler's future is `Send`.

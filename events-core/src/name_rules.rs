@@ -393,8 +393,44 @@ const IRREGULAR_VERBS: &[(&str, &str)] = &[
     ("write", "written"),
 ];
 
+/// The base form of a verb in the present third person (`sends` → `send`,
+/// `pushes` → `push`, `applies` → `apply`), or `None` when `word` is not
+/// of that form (`process`, `focus`).
+fn third_person_base(word: &str) -> Option<String> {
+    if word.len() < 3 || word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") {
+        return None;
+    }
+    if let Some(stem) = word.strip_suffix("ies") {
+        return Some(format!("{stem}y"));
+    }
+    for ending in ["sses", "ches", "shes", "xes", "zes", "oes"] {
+        if word.ends_with(ending) {
+            return word.strip_suffix("es").map(str::to_owned);
+        }
+    }
+    word.strip_suffix('s').map(str::to_owned)
+}
+
+/// The past form of a verb in its base form (`send` → `sent`,
+/// `create` → `created`, `apply` → `applied`).
+fn past_of(verb: &str) -> String {
+    if let Some((_, past)) = IRREGULAR_VERBS.iter().find(|(base, _)| *base == verb) {
+        (*past).to_owned()
+    } else if verb.ends_with('e') {
+        format!("{verb}d")
+    } else if let Some(stem) = verb
+        .strip_suffix('y')
+        .filter(|s| !s.ends_with(['a', 'e', 'i', 'o', 'u']))
+    {
+        format!("{stem}ied")
+    } else {
+        format!("{verb}ed")
+    }
+}
+
 /// A past-tense spelling close to `action`, for error hints
-/// (`create` → `created`, `email_send` → `email_sent`, `apply` → `applied`).
+/// (`create` → `created`, `email_send` → `email_sent`, `apply` → `applied`,
+/// `sends` → `sent`).
 pub fn suggest_action(action: &str) -> String {
     let base = suggest_segment(action);
     let (head, last) = match base.rfind('_') {
@@ -404,19 +440,8 @@ pub fn suggest_action(action: &str) -> String {
     if last.is_empty() || is_past_tense(last) {
         return base;
     }
-    let past = if let Some((_, past)) = IRREGULAR_VERBS.iter().find(|(verb, _)| *verb == last) {
-        (*past).to_owned()
-    } else if last.ends_with('e') {
-        format!("{last}d")
-    } else if let Some(stem) = last
-        .strip_suffix('y')
-        .filter(|s| !s.ends_with(['a', 'e', 'i', 'o', 'u']))
-    {
-        format!("{stem}ied")
-    } else {
-        format!("{last}ed")
-    };
-    format!("{head}{past}")
+    let verb = third_person_base(last).unwrap_or_else(|| last.to_owned());
+    format!("{head}{}", past_of(&verb))
 }
 
 /// Builds the full name from its parts.

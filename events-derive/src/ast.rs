@@ -10,6 +10,7 @@ use syn::{
 
 use crate::attr::{ContainerAttrs, FieldAttrs, HandlerAttrs};
 use crate::ctxt::Ctxt;
+use crate::serde_attr;
 
 /// The path of `events_core` when no `crate = "..."` is given.
 fn default_crate() -> syn::Path {
@@ -53,6 +54,7 @@ impl<'a> Input<'a> {
     /// Reads the input; attribute syntax errors go to `cx`.
     pub fn from_syn(cx: &mut Ctxt, input: &'a DeriveInput) -> Self {
         let attrs = ContainerAttrs::from_attrs(cx, &input.attrs);
+        serde_attr::reject_on_container(cx, &input.attrs);
         let krate = attrs.krate.clone().unwrap_or_else(default_crate);
         let body = match &input.data {
             Data::Struct(data) => match &data.fields {
@@ -95,6 +97,7 @@ impl<'a> Input<'a> {
 impl<'a> Field<'a> {
     fn from_syn(cx: &mut Ctxt, field: &'a syn::Field) -> Option<Self> {
         let attrs = FieldAttrs::from_attrs(cx, &field.attrs);
+        serde_attr::reject_on_field(cx, &field.attrs);
         let member = field.ident.as_ref()?;
         let wire = attrs
             .rename

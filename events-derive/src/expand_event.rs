@@ -145,6 +145,7 @@ fn visit_attributes(input: &Input, private: &TokenStream) -> TokenStream {
         }
         let slot = slot(i);
         let wire = &f.wire;
+        let member_name = member.to_string().trim_start_matches("r#").to_owned();
         let absent = match &f.attrs.default {
             None => {
                 let absent = quote_spanned!(ty.span()=> (&#private::Field::<#ty>::new()).__events_absent());
@@ -152,7 +153,7 @@ fn visit_attributes(input: &Input, private: &TokenStream) -> TokenStream {
                     match #absent {
                         ::core::option::Option::Some(__events_value) => __events_value,
                         ::core::option::Option::None => {
-                            #private::Position::enter(__events_at, #wire);
+                            #private::Position::missing(__events_at, #wire, #member_name);
                             return ::core::result::Result::Err(#private::missing::<#ty, __M::Error>());
                         }
                     }

@@ -63,11 +63,28 @@ fn function_handler(function: &FnHandler, krate: &syn::Path) -> TokenStream {
         return TokenStream::new();
     };
     let inner = event.inner;
-    let event_ty = quote_spanned!(inner.span()=> <#inner as #private::EventArg>::Event);
-    let arg = if event.by_ref {
-        quote_spanned!(inner.span()=> <#inner as #private::EventArg>::borrow(&*__events_event))
+    let (event_ty, arg) = if let Some(payload) = envelope_payload(inner) {
+        // `Event<E>`: every use goes through one projection of `E` at its
+        // span, so an `E` that is not an event is one error there, "`E` is
+        // not a domain event", as for a `&E` argument.
+        let span = payload.span();
+        let event_ty = quote_spanned!(span=> <#payload as #private::EventArg>::Event);
+        let arg = if event.by_ref {
+            quote_spanned!(span=> #private::envelope::<#event_ty>(&*__events_event))
+        } else {
+            quote_spanned!(span=> #private::envelope_owned::<#event_ty>(&*__events_event))
+        };
+        (event_ty, arg)
     } else {
-        quote_spanned!(inner.span()=> <#inner as #private::EventArg>::owned(&*__events_event))
+        let arg = if event.by_ref {
+            quote_spanned!(inner.span()=> <#inner as #private::EventArg>::borrow(&*__events_event))
+        } else {
+            quote_spanned!(inner.span()=> <#inner as #private::EventArg>::owned(&*__events_event))
+        };
+        (
+            quote_spanned!(inner.span()=> <#inner as #private::EventArg>::Event),
+            arg,
+        )
     };
     let call = quote_spanned!(name.span()=> #private::assert_send(#name(#arg)));
     let output = match &sig.output {
@@ -93,6 +110,29 @@ fn function_handler(function: &FnHandler, krate: &syn::Path) -> TokenStream {
             )
         }
     })
+}
+
+/// `E` of an argument written `Event<E>` (one type argument; the last path
+/// segment named `Event`). An event type cannot be generic, so such a type
+/// can only be the envelope.
+fn envelope_payload(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    if last.ident != "Event" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    match args.args.iter().collect::<Vec<_>>().as_slice() {
+        [syn::GenericArgument::Type(payload)] => Some(payload),
+        _ => None,
+    }
 }
 
 fn impl_handler(block: &ImplHandler, krate: &syn::Path) -> Option<TokenStream> {

@@ -34,6 +34,7 @@ mod attr;
 mod ctxt;
 mod expand_event;
 mod expand_handler;
+mod serde_attr;
 mod symbol;
 mod valid;
 mod wrap;
@@ -85,10 +86,39 @@ use proc_macro::TokenStream;
 /// An `Option` field may be absent; attributes the struct does not know are
 /// ignored, so producers may add attributes without breaking readers.
 ///
+/// # `#[serde(...)]` is refused
+///
+/// Only `#[event(...)]` shapes the event's attributes on the wire: the
+/// derive writes and reads them itself and does not read `#[serde(...)]`.
+/// The struct may also derive `Serialize`/`Deserialize` for other uses, but
+/// a `#[serde(...)]` on it or on one of its fields would change only that
+/// other form (a `#[serde(skip)]` secret would still be published), so each
+/// one is a compile error naming the `#[event(...)]` option to write
+/// instead: `rename` → `#[event(rename = "...")]`, `skip` (and
+/// `skip_serializing`, `skip_deserializing`) → `#[event(skip)]`, `default`
+/// → `#[event(default)]` or `#[event(default = "path")]`. Other serde
+/// options (`flatten`, `alias`, `with`, and on the struct `rename_all`,
+/// `deny_unknown_fields`, `tag`, ...) have no equivalent: rename each field
+/// instead of `rename_all`; an event always ignores attributes it does not
+/// know.
+///
+/// ```ignore
+/// // (checked in tests/ui/event/fail/serde_field_attributes.rs)
+/// use events_core::DomainEvent;
+///
+/// #[derive(DomainEvent, serde::Serialize)]
+/// #[event(company = "acme", service = "shop", version = 1, resource = "cart", action = "emptied")]
+/// struct CartEmptied {
+///     #[serde(skip)] // error: write `#[event(skip)]` instead
+///     secret: String,
+/// }
+/// ```
+///
 /// # Field types
 ///
 /// Every sent field's type needs serde's `Serialize` and `Deserialize`; the
-/// struct itself needs no serde derive. A type without them is one error,
+/// struct itself needs no serde derive (it may have one, without
+/// `#[serde(...)]` attributes). A type without them is one error,
 /// at the field's type.
 ///
 /// # What it generates

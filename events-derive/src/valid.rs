@@ -397,6 +397,42 @@ mod tests {
     }
 
     #[test]
+    fn past_tense_suggestions_are_words() {
+        for (action, expected) in [
+            ("sends", "sent"),
+            ("email_sends", "email_sent"),
+            ("creates", "created"),
+            ("pays", "paid"),
+            ("applies", "applied"),
+            ("pushes", "pushed"),
+            ("fixes", "fixed"),
+            ("goes", "gone"),
+            ("uses", "used"),
+            ("process", "processed"),
+            ("focus", "focused"),
+            ("send", "sent"),
+            ("create", "created"),
+            ("apply", "applied"),
+            ("place", "placed"),
+        ] {
+            assert_eq!(rules::suggest_action(action), expected, "for `{action}`");
+        }
+    }
+
+    #[test]
+    fn the_suggestion_for_sends_is_in_the_error() {
+        let errors = event_errors(parse_quote! {
+            #[event(company = "acme", service = "shop", version = 1, resource = "order", action = "sends")]
+            struct F { x: u32 }
+        });
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].ends_with("e.g. `action = \"sent\"`"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
     fn a_valid_event_has_its_name() {
         let input: syn::DeriveInput = parse_quote! {
             #[event(company = "acme", service = "billing", version = 2, resource = "invoice", action = "paid")]

@@ -299,16 +299,21 @@ fn errors_inside_nested_values_give_the_path() {
         "expected u32",
     );
 
-    // A missing field of a nested struct: the path of that struct.
+    // A missing field of a nested struct: its own path, worded as a
+    // missing top-level attribute is (`field `x`: missing...`).
     let err = nested::decode(&format!(
         r#"{{"lines":{LINES},{{"sku":"c"}}],"customer":{{"address":{{"zip":1}}}},"priceList":{{}}}}"#
     ));
-    assert_error(
-        &err,
-        Some(nested::NAME),
-        "lines[2]",
-        "missing field `quantity`",
+    assert_error(&err, Some(nested::NAME), "lines[2].quantity", "missing");
+    assert_eq!(
+        err.to_string(),
+        "cannot decode event `acme.shop.1.event.order.placed`: field `lines[2].quantity`: missing"
     );
+    let err = nested::decode(&format!(
+        r#"{{"lines":{LINES}],"customer":{{"address":{{}}}},"priceList":{{}}}}"#
+    ));
+    assert_error(&err, Some(nested::NAME), "customer.address.zip", "missing");
+    assert_eq!(err.problem(), "missing");
 
     // Map keys and renamed attributes: the wire name, then the key.
     let err = nested::decode(&format!(
@@ -323,6 +328,39 @@ fn errors_inside_nested_values_give_the_path() {
     assert_error(&err, Some(nested::NAME), "note", "expected a string");
     let err = nested::decode(r#"{"lines":{},"customer":{"address":{"zip":1}},"priceList":{}}"#);
     assert_error(&err, Some(nested::NAME), "lines", "expected a sequence");
+}
+
+/// An attribute sent under its Rust name instead of its `rename`: the
+/// error says so, through `from_json`, `from_dict` and the wire decoders.
+#[test]
+fn a_renamed_field_sent_under_its_rust_name_gets_a_hint() {
+    let attributes =
+        format!(r#"{{"lines":{LINES}],"customer":{{"address":{{"zip":1}}}},"prices":{{}}}}"#);
+    let err = nested::decode(&attributes);
+    assert_error(
+        &err,
+        Some(nested::NAME),
+        "priceList",
+        "missing: expected BTreeMap<String, Vec<u64>> (found `prices`; this field is renamed to `priceList`)",
+    );
+    let text = format!(
+        r#"{{"id":"e1","type":"{}","occurred_on":"2026-11-26T10:15:30Z","attributes":{attributes}}}"#,
+        nested::NAME
+    );
+    let fast = wire::decode_event::<nested::OrderPlaced>(&text).unwrap_err();
+    assert_eq!(fast.problem(), err.problem());
+    let slow = wire::decode_detail(&text)
+        .unwrap()
+        .decode::<nested::OrderPlaced>()
+        .unwrap_err();
+    assert_eq!(slow.problem(), err.problem());
+
+    // Without the Rust name in the input, no hint.
+    let err = nested::decode(&format!(
+        r#"{{"lines":{LINES}],"customer":{{"address":{{"zip":1}}}}}}"#
+    ));
+    assert_eq!(err.field(), "priceList");
+    assert!(!err.problem().contains("found"), "{err}");
 }
 
 #[test]

@@ -8,4 +8,8 @@ struct CompanyCreated;
 #[event(company = "testclean", service = "api", version = 1, resource = "invoice", action = "email_send")]
 struct InvoiceEmailSent;
 
+#[derive(DomainEvent)]
+#[event(company = "testclean", service = "api", version = 1, resource = "order", action = "sends")]
+struct OrderSent;
+
 fn main() {}
