@@ -460,4 +460,11 @@ async fn replay_with_a_publisher_reports_progress_and_results() {
         String::from_utf8(out).unwrap().trim(),
         "sent 3, failed 1, dead-lettered 0, pending 1"
     );
+    // And says why (item 10 of the trial).
+    let err = String::from_utf8(err).unwrap();
+    assert!(
+        err.contains("first failure: event ")
+            && err.contains(": ThrottlingException: Rate exceeded"),
+        "{err}"
+    );
 }

@@ -493,11 +493,19 @@ async fn replay(
     let total = store.stats().await?.pending as usize;
     let goal = max.unwrap_or(total).min(total);
     let (mut sent, mut failed, mut dead, mut tried) = (0usize, 0usize, 0usize, 0usize);
+    let mut first_failure = None;
     // Failed events stay at the head of the queue: stop once a batch sends
     // nothing, rather than retrying them in a loop.
     while tried < goal {
         let report = bus.publish_from_failover(batch.min(goal - tried)).await?;
         let round = report.sent.len() + report.failed.len() + report.dead_lettered.len();
+        if first_failure.is_none() {
+            first_failure = report
+                .failed
+                .first()
+                .or(report.dead_lettered.first())
+                .cloned();
+        }
         sent += report.sent.len();
         failed += report.failed.len();
         dead += report.dead_lettered.len();
@@ -513,6 +521,12 @@ async fn replay(
         }
     }
     let pending = store.stats().await?.pending;
+    // Why: the first failure's error, as the store recorded it.
+    if let Some(id) = first_failure {
+        if let Some(error) = store.get(id.clone()).await?.and_then(|e| e.last_error) {
+            writeln!(err, "first failure: event {id}: {error}")?;
+        }
+    }
     if json {
         writeln!(
             out,
