@@ -105,9 +105,12 @@ async fn create_company_publishes_company_created_and_every_handler_succeeds() {
 #[tokio::test]
 async fn a_company_without_a_name_is_created_but_gets_no_welcome_email() {
     let bus = RecordingBus::new();
+    // Every handler that runs is expected: the others still succeed.
     Scenario::new(&bus)
         .expect_any::<CompanyCreated>()
         .expect_handler("send_welcome_email", Expect::failed_with("no one to greet"))
+        .expect_handler("CreateDefaultSettings", Expect::Succeeded)
+        .expect_handler("log_company_created", Expect::Succeeded)
         .when(create_company(&bus).execute(dto(" ")))
         .await
         .unwrap();
@@ -154,17 +157,30 @@ async fn when_eventbridge_is_down_the_event_waits_for_replay() {
 }
 
 /// The seed's factories take the process-wide bus (`get_event_bus`); scoped,
-/// it is this test's bus and no other test's.
-#[tokio::test]
+/// it is this test's bus and no other test's, in the tasks the test spawns
+/// too, on every worker of a multi-thread runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_use_case_built_from_the_process_wide_bus() {
     let bus = RecordingBus::new();
     let _scope = scope_event_bus(&bus);
-    let use_case = CreateCompanyUseCase::new(
-        Arc::new(InMemoryCompanyRepository::default()),
-        get_event_bus().await.unwrap(),
-    );
-    use_case.execute(dto("Acme")).await.unwrap();
-    bus.assert_published::<CompanyCreated>(|e| e.company_name == "Acme");
+    let create = |name: &'static str| async move {
+        let use_case = CreateCompanyUseCase::new(
+            Arc::new(InMemoryCompanyRepository::default()),
+            get_event_bus().await.unwrap(),
+        );
+        use_case.execute(dto(name)).await.unwrap();
+    };
+    create("Acme").await;
+    let spawned: Vec<_> = ["Initech", "Globex"]
+        .into_iter()
+        .map(|name| tokio::spawn(create(name)))
+        .collect();
+    for task in spawned {
+        task.await.unwrap();
+    }
+    for name in ["Acme", "Initech", "Globex"] {
+        bus.assert_published::<CompanyCreated>(|e| e.company_name == name);
+    }
 }
 
 // -------------------------------------------------------------- handlers
@@ -172,6 +188,22 @@ async fn a_use_case_built_from_the_process_wide_bus() {
 #[tokio::test]
 async fn every_handler_of_company_created_succeeds() {
     assert_handlers_succeeded(&run_handlers(company_created("Acme")).await);
+}
+
+/// A handler registered with its dependencies runs with the discovered
+/// ones: `bus.run_handlers` runs all of the bus's handlers of the event.
+#[tokio::test]
+async fn the_handlers_of_a_bus_include_the_registered_ones() {
+    let welcomed = Welcomed::default();
+    let bus = RecordingBus::builder()
+        .register_handler(welcomed.clone())
+        .build()
+        .unwrap();
+    let event = company_created("Acme");
+    let outcomes = bus.run_handlers(event.clone()).await;
+    assert_handlers_succeeded(&outcomes);
+    assert_eq!(outcomes.len(), run_handlers(event).await.len() + 1);
+    assert_eq!(*welcomed.0.lock().unwrap(), [COMPANY_ID]);
 }
 
 #[tokio::test]

@@ -319,6 +319,132 @@ async fn run_handlers_gives_the_outcomes_a_publish_reports_and_run_handler_one_o
     .is_empty());
 }
 
+/// A registered handler of `InvoiceSent` with a dependency: refuses
+/// invoice 7, records every number it saw.
+#[derive(Clone, Default)]
+struct Auditor(Arc<Mutex<Vec<u32>>>);
+
+impl Auditor {
+    fn seen(&self) -> Vec<u32> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Handler<InvoiceSent> for Auditor {
+    async fn handle(&self, event: &Event<InvoiceSent>) -> HandlerResult {
+        self.0.lock().unwrap().push(event.number);
+        if event.number == 7 {
+            return Err("invoice 7 is under audit".into());
+        }
+        Ok(())
+    }
+}
+
+/// The new-user trial: `run_handlers` ran the discovered handlers only, not
+/// the explicitly registered ones. A recording bus runs all of its own.
+#[tokio::test]
+async fn a_recording_bus_runs_its_discovered_and_its_registered_handlers() {
+    let auditor = Auditor::default();
+    let ledger = Ledger::default();
+    let bus = RecordingBus::builder()
+        .register_handler(auditor.clone())
+        .register_handler::<InvoicePaid, _>(ledger.clone())
+        .build()
+        .unwrap();
+
+    let event = Event::new(InvoiceSent { number: 7 });
+    let outcomes = bus.run_handlers(event.clone()).await;
+    let names: Vec<&str> = outcomes.iter().map(|o| o.handler.as_ref()).collect();
+    assert_eq!(
+        names,
+        [
+            "testing_kit::archive_invoice",
+            "testing_kit::notify_accounting",
+            "testing_kit::Auditor"
+        ]
+    );
+    // In the bus's own dispatch order.
+    assert_eq!(names, bus.handlers_of(InvoiceSent::EVENT_NAME));
+    assert_eq!(
+        outcomes[2].status,
+        HandlerStatus::Failed("invoice 7 is under audit".into())
+    );
+    assert_eq!(auditor.seen(), [7]);
+    // The free function runs the discovered ones only, as documented.
+    assert_eq!(run_handlers(event.clone()).await, outcomes[..2]);
+
+    let paid = Event::new(InvoicePaid {
+        number: 3,
+        amount_cents: 250,
+    });
+    let outcomes = bus.run_handlers(paid.clone()).await;
+    assert_eq!(
+        outcomes,
+        [HandlerOutcome {
+            handler: "testing_kit::Ledger".into(),
+            status: HandlerStatus::Succeeded,
+        }]
+    );
+    assert_eq!(ledger.entries(), [format!("{} 3 250", paid.id())]);
+
+    // One of them by name, registered or discovered.
+    let outcome = bus
+        .run_handler("Auditor", Event::new(InvoiceSent { number: 8 }))
+        .await;
+    assert_eq!(
+        outcome,
+        HandlerOutcome {
+            handler: "testing_kit::Auditor".into(),
+            status: HandlerStatus::Succeeded,
+        }
+    );
+    assert_eq!(auditor.seen(), [7, 8]);
+    assert_eq!(
+        bus.run_handler("notify_accounting", Event::new(InvoiceSent { number: 0 }))
+            .await
+            .status,
+        HandlerStatus::Failed("invoice 0 does not exist".into())
+    );
+    assert_eq!(auditor.seen(), [7, 8], "run_handler runs that one only");
+
+    // Nothing of this was published.
+    bus.assert_published_exactly(&[]);
+
+    let unknown = bus.clone();
+    let panic = tokio::spawn(async move {
+        unknown
+            .run_handler("Nobody", Event::new(InvoiceSent { number: 1 }))
+            .await
+    })
+    .await
+    .unwrap_err()
+    .into_panic();
+    assert_eq!(
+        panic.downcast_ref::<String>().unwrap(),
+        "no handler on this bus of `kit.behaviour.1.event.invoice.sent` named `Nobody`; its handlers:\n\
+         \x20 testing_kit::Auditor\n\
+         \x20 testing_kit::archive_invoice\n\
+         \x20 testing_kit::notify_accounting"
+    );
+
+    // Without discovery, only the registered ones.
+    let only_registered = RecordingBus::builder()
+        .discover(false)
+        .register_handler(Auditor::default())
+        .build()
+        .unwrap();
+    let outcomes = only_registered
+        .run_handlers(Event::new(InvoiceSent { number: 1 }))
+        .await;
+    assert_eq!(
+        outcomes,
+        [HandlerOutcome {
+            handler: "testing_kit::Auditor".into(),
+            status: HandlerStatus::Succeeded,
+        }]
+    );
+}
+
 #[tokio::test]
 async fn refused_events_fail_over_or_become_dead_letters_and_are_not_recorded() {
     let bus = RecordingBus::new();

@@ -175,6 +175,20 @@ async fn message_of<T: Send + 'static>(f: impl Future<Output = T> + Send + 'stat
     }
 }
 
+/// `message` without its first line, which must be `scenario failed at
+/// <this file>:<line>:<column>:` (the line of the test's `.when(..)`).
+#[track_caller]
+fn at_line(message: &str, line: u32) -> String {
+    let (head, rest) = message.split_once('\n').unwrap_or((message, ""));
+    let prefix = format!("scenario failed at {}:{line}:", file!());
+    let column = head
+        .strip_prefix(&prefix)
+        .and_then(|h| h.strip_suffix(':'))
+        .unwrap_or_else(|| panic!("the first line does not name {prefix}..: {message}"));
+    assert!(column.parse::<u32>().is_ok(), "{message}");
+    rest.to_owned()
+}
+
 async fn publish_three(bus: &EventBus) {
     bus.publish(placed("e1", 10)).await.unwrap();
     bus.publish(cancelled("e2", "out of stock")).await.unwrap();
@@ -323,7 +337,9 @@ async fn assert_handlers_succeeded_lists_every_outcome() {
     );
     assert_eq!(
         message(|| assert_handlers_succeeded(&[])),
-        "expected handlers to run and succeed; none ran (is the crate with the handlers linked? `use my_handlers as _;`)"
+        "expected handlers to run and succeed; none ran (is the crate with the handlers linked? `use my_handlers as _;`; \
+         handlers registered with `register_handler` run with `bus.run_handlers(..)` on the `RecordingBus` they are \
+         registered on)"
     );
     assert_handlers_succeeded(&run_handlers(placed("e3", 5)).await);
 }
@@ -363,20 +379,22 @@ async fn a_scenario_shows_events_and_handler_outcomes_as_a_diff() {
         .expect_event(|e: &Event<OrderPlaced>| e.total == 0)
         .expect_any::<OrderPaid>()
         .expect_handler("charge_card", Expect::Succeeded)
-        .when(async move {
-            target.publish(placed("e1", 0)).await.unwrap();
-            target.publish(cancelled("e2", "fraud")).await.unwrap();
-        });
+        .expect_handler("audit_order", Expect::Succeeded);
+    let line = line!() + 1;
+    let scenario = scenario.when(async move {
+        target.publish(placed("e1", 0)).await.unwrap();
+        target.publish(cancelled("e2", "fraud")).await.unwrap();
+    });
     assert_eq!(
-        message_of(scenario).await,
-        "scenario failed:\n\
-         events (- expected, + published):\n\
+        at_line(&message_of(scenario).await, line),
+        "events (- expected, + published):\n\
          \x20   kit.msg.1.event.order.placed id=e1 {\"total\":0}\n\
          \x20 - kit.msg.1.event.order.paid\n\
          \x20 + kit.msg.1.event.order.cancelled id=e2 {\"reason\":\"fraud\"}\n\
          handler outcomes (- expected, + actual):\n\
          \x20 - testing_messages::charge_card: succeeded\n\
-         \x20 + testing_messages::charge_card on kit.msg.1.event.order.placed id=e1: failed: card declined"
+         \x20 + testing_messages::charge_card on kit.msg.1.event.order.placed id=e1: failed: card declined\n\
+         \x20   testing_messages::audit_order on kit.msg.1.event.order.placed id=e1: succeeded"
     );
 }
 
@@ -387,16 +405,18 @@ async fn a_scenario_reports_a_handler_nobody_expected_to_fail_and_one_that_did_n
     let scenario = Scenario::new(&bus)
         .expect_any::<OrderPlaced>()
         .expect_handler("charge_card", Expect::failed_with("declined"))
-        .expect_handler("refund_card", Expect::Succeeded)
-        .when(async move { target.publish(placed("e1", 0)).await.map(|_| ()) });
+        .expect_handler("audit_order", Expect::Succeeded)
+        .expect_handler("refund_card", Expect::Succeeded);
+    let line = line!() + 1;
+    let scenario = scenario.when(async move { target.publish(placed("e1", 0)).await.map(|_| ()) });
     // 0 is declined as expected; 13 is not involved; `refund_card` does not exist.
     assert_eq!(
-        message_of(scenario).await,
-        "scenario failed:\n\
-         events (- expected, + published):\n\
+        at_line(&message_of(scenario).await, line),
+        "events (- expected, + published):\n\
          \x20   kit.msg.1.event.order.placed id=e1 {\"total\":0}\n\
          handler outcomes (- expected, + actual):\n\
          \x20   testing_messages::charge_card on kit.msg.1.event.order.placed id=e1: failed: card declined\n\
+         \x20   testing_messages::audit_order on kit.msg.1.event.order.placed id=e1: succeeded\n\
          \x20 - refund_card: succeeded\n\
          \x20 + refund_card: did not run"
     );
@@ -405,12 +425,12 @@ async fn a_scenario_reports_a_handler_nobody_expected_to_fail_and_one_that_did_n
     let target = bus.event_bus();
     let scenario = Scenario::new(&bus)
         .expect_any::<OrderPlaced>()
-        .expect_handler("charge_card", Expect::Succeeded)
-        .when(async move { target.publish(placed("e2", 13)).await.map(|_| ()) });
+        .expect_handler("charge_card", Expect::Succeeded);
+    let line = line!() + 1;
+    let scenario = scenario.when(async move { target.publish(placed("e2", 13)).await.map(|_| ()) });
     assert_eq!(
-        message_of(scenario).await,
-        "scenario failed:\n\
-         events (- expected, + published):\n\
+        at_line(&message_of(scenario).await, line),
+        "events (- expected, + published):\n\
          \x20   kit.msg.1.event.order.placed id=e2 {\"total\":13}\n\
          handler outcomes (- expected, + actual):\n\
          \x20   testing_messages::charge_card on kit.msg.1.event.order.placed id=e2: succeeded\n\
@@ -418,16 +438,86 @@ async fn a_scenario_reports_a_handler_nobody_expected_to_fail_and_one_that_did_n
     );
 }
 
+/// Strict for handlers: one that ran without an expectation fails the
+/// scenario even when it succeeded (before, only unexpected failures did).
+#[tokio::test]
+async fn a_scenario_fails_on_a_handler_that_succeeded_without_being_expected() {
+    let bus = RecordingBus::new();
+    let target = bus.event_bus();
+    let scenario = Scenario::new(&bus)
+        .expect_any::<OrderPlaced>()
+        .expect_handler("charge_card", Expect::Succeeded);
+    let line = line!() + 1;
+    let scenario = scenario.when(async move { target.publish(placed("e1", 5)).await.map(|_| ()) });
+    assert_eq!(
+        at_line(&message_of(scenario).await, line),
+        "events (- expected, + published):\n\
+         \x20   kit.msg.1.event.order.placed id=e1 {\"total\":5}\n\
+         handler outcomes (- expected, + actual):\n\
+         \x20   testing_messages::charge_card on kit.msg.1.event.order.placed id=e1: succeeded\n\
+         \x20 + testing_messages::audit_order on kit.msg.1.event.order.placed id=e1: succeeded (not expected)"
+    );
+
+    // With every handler expected, it holds.
+    let bus = RecordingBus::new();
+    let target = bus.event_bus();
+    Scenario::new(&bus)
+        .expect_any::<OrderPlaced>()
+        .expect_handler("charge_card", Expect::Succeeded)
+        .expect_handler("audit_order", Expect::Succeeded)
+        .when(async move { target.publish(placed("e1", 5)).await.map(|_| ()) })
+        .await
+        .unwrap();
+}
+
+/// Several scenarios in one test: the failure names the failing one's
+/// `.when(..)` line in this file, not a line of the kit.
+#[tokio::test]
+async fn a_failed_scenario_names_the_line_of_its_when_in_the_test() {
+    let bus = RecordingBus::new();
+    let target = bus.event_bus();
+    Scenario::new(&bus)
+        .expect_any::<OrderPaid>()
+        .when(target.publish(paid("e1", 1)))
+        .await
+        .unwrap();
+    let target = bus.event_bus();
+    let scenario = Scenario::new(&bus);
+    let line = line!() + 1;
+    let scenario = scenario.when(async move { target.publish(paid("e2", 2)).await.map(|_| ()) });
+    let message = message_of(scenario).await;
+    assert!(!message.contains("scenario.rs"), "{message}");
+    assert_eq!(
+        at_line(&message, line),
+        "events (- expected, + published):\n\
+         \x20 + kit.msg.1.event.order.paid id=e2 {\"total\":2}"
+    );
+
+    // In the usual chain, the line is the one of `.when(`.
+    let target = bus.event_bus();
+    let line = line!() + 4;
+    let scenario = Scenario::new(&bus)
+        .expect_any::<OrderPaid>()
+        .expect_any::<OrderPaid>()
+        .when(async move { target.publish(paid("e3", 3)).await.map(|_| ()) });
+    assert_eq!(
+        at_line(&message_of(scenario).await, line),
+        "events (- expected, + published):\n\
+         \x20   kit.msg.1.event.order.paid id=e3 {\"total\":3}\n\
+         \x20 - kit.msg.1.event.order.paid"
+    );
+}
+
 #[tokio::test]
 async fn a_scenario_without_expectations_expects_nothing_published() {
     let bus = RecordingBus::new();
     let target = bus.event_bus();
-    let scenario =
-        Scenario::new(&bus).when(async move { target.publish(paid("e1", 5)).await.map(|_| ()) });
+    let scenario = Scenario::new(&bus);
+    let line = line!() + 1;
+    let scenario = scenario.when(async move { target.publish(paid("e1", 5)).await.map(|_| ()) });
     assert_eq!(
-        message_of(scenario).await,
-        "scenario failed:\n\
-         events (- expected, + published):\n\
+        at_line(&message_of(scenario).await, line),
+        "events (- expected, + published):\n\
          \x20 + kit.msg.1.event.order.paid id=e1 {\"total\":5}"
     );
 }
@@ -438,14 +528,17 @@ async fn handler_expectations_need_a_bus_that_leaves_handlers_to_the_test() {
         .dispatch_in_process(true)
         .build()
         .unwrap();
-    let scenario = Scenario::new(&bus)
-        .expect_handler("charge_card", Expect::Succeeded)
-        .when(async {});
+    let scenario = Scenario::new(&bus).expect_handler("charge_card", Expect::Succeeded);
+    let line = line!() + 1;
+    let scenario = scenario.when(async {});
+    let message = message_of(scenario).await;
+    let (message, at) = message.split_once(" (scenario at ").unwrap();
     assert_eq!(
-        message_of(scenario).await,
+        message,
         "a scenario with handler expectations needs a recording bus that runs handlers when the test asks \
          (`RecordingBus::new()`); this one runs them in `publish`, where their outcomes go to the code under test"
     );
+    assert!(at.starts_with(&format!("{}:{line}:", file!())), "{at}");
     let bus2 = bus.clone();
     assert_eq!(
         message_of(async move { bus2.dispatch_published().await }).await,

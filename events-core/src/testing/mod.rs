@@ -51,18 +51,24 @@
 //!   Its handlers run when the test asks
 //!   ([`dispatch_published`](RecordingBus::dispatch_published)), or in
 //!   `publish`, awaited or spawned (async mode: [`settle`](RecordingBus::settle)
-//!   waits for them, so tests never sleep). [`refuse_next`](RecordingBus::refuse_next)
+//!   waits for them, so tests never sleep; the spawned handlers' outcomes are
+//!   not returned: the bus does not keep them). [`refuse_next`](RecordingBus::refuse_next)
 //!   plays EventBridge being down (the events fail over to the bus's store).
+//!   [`bus.run_handlers`](RecordingBus::run_handlers) /
+//!   [`bus.run_handler`](RecordingBus::run_handler) run the bus's own
+//!   handlers of an event, discovered and registered.
 //! - [`run_handlers`] / [`run_handler`]: the discovered handlers of an event
 //!   (or one of them, by name) called on a given event, with each outcome;
 //!   [`assert_handlers_succeeded`].
-//! - [`Scenario`]: "when this use case runs, expect these events and these
-//!   handler outcomes", failing with a diff.
+//! - [`Scenario`]: "when this use case runs, expect exactly these events and
+//!   these handler outcomes", failing with a diff that names the test's line.
 //! - [`assert_wire_golden`]: an event's wire form (SPEC §4) checked against
 //!   a golden file, rewritten with `EVENTS_UPDATE_GOLDEN=1`.
 //! - [`scope_event_bus`]: the process-wide bus
-//!   ([`get_event_bus`](crate::get_event_bus)) scoped to one test, so tests
-//!   running in parallel never share it, and need no `reset_event_bus()`.
+//!   ([`get_event_bus`](crate::get_event_bus)) scoped to one test and the
+//!   tasks it spawns, so tests running in parallel never share it, and need
+//!   no `reset_event_bus()`; while a scope is open, code in no scope panics
+//!   rather than getting the real bus from the environment.
 //!
 //! Each test builds its own `RecordingBus`; nothing is shared between tests,
 //! so `cargo test` runs them in parallel.

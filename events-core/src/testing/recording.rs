@@ -6,12 +6,13 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::handlers::{find_handler, run_entry};
 use super::render::{self, Step};
 use crate::bus::{BusError, EventBus, EventBusBuilder, HandlerOutcome};
 use crate::config::Mode;
 use crate::envelope::{Event, RawEvent};
 use crate::event::DomainEvent;
-use crate::handler::Handler;
+use crate::handler::{discovered_handlers, Handler, HandlerEntry, HandlerResult};
 use crate::publisher::{Accepted, BoxFuture, PublishError, Publisher};
 use crate::store::MemoryStore;
 
@@ -88,6 +89,11 @@ pub struct RecordingBus {
     bus: EventBus,
     log: Arc<Log>,
     in_process: bool,
+    /// The handlers the test registered, shared with the bus, for
+    /// [`run_handler`](Self::run_handler).
+    registered: Arc<[HandlerEntry]>,
+    /// Whether the bus has the discovered handlers.
+    discover: bool,
 }
 
 impl std::fmt::Debug for RecordingBus {
@@ -222,6 +228,100 @@ impl RecordingBus {
     /// ```
     pub fn refuse_next(&self, count: usize, error: PublishError) {
         lock(&self.log.refusals).extend(std::iter::repeat_n(error, count));
+    }
+
+    /// Runs every handler this bus has for `E` on `event` (the discovered
+    /// `#[handler]`s and those registered with
+    /// [`register_handler`](RecordingBusBuilder::register_handler)), in
+    /// dispatch order, and returns each one's outcome, errors and panics
+    /// isolated. Nothing is published or recorded.
+    ///
+    /// The handlers get the event as a consumer receives it, through its wire
+    /// form ([`EventBus::dispatch_raw`]).
+    ///
+    /// ```
+    /// use events_core::testing::{assert_handlers_succeeded, RecordingBus};
+    /// use events_core::{Event, Handler, HandlerResult};
+    /// # #[derive(events_core::DomainEvent, Debug, Clone)]
+    /// # #[event(company = "acme", service = "shop", version = 1, resource = "order", action = "placed")]
+    /// # struct OrderPlaced { total: u64 }
+    ///
+    /// /// A handler with a dependency, registered explicitly.
+    /// struct ReserveStock { warehouse: Vec<u64> }
+    ///
+    /// impl Handler<OrderPlaced> for ReserveStock {
+    ///     async fn handle(&self, event: &Event<OrderPlaced>) -> HandlerResult {
+    ///         if self.warehouse.contains(&event.total) { Ok(()) } else { Err("out of stock".into()) }
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let bus = RecordingBus::builder()
+    ///     .register_handler(ReserveStock { warehouse: vec![10] })
+    ///     .build()
+    ///     .unwrap();
+    /// let outcomes = bus.run_handlers(OrderPlaced { total: 10 }).await;
+    /// assert!(outcomes.iter().any(|o| o.handler.ends_with("ReserveStock")));
+    /// assert_handlers_succeeded(&outcomes);
+    /// bus.assert_published_exactly(&[]);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `event` cannot be serialized, or its wire form does not decode
+    /// (the message names the event and field).
+    pub async fn run_handlers<E: DomainEvent>(
+        &self,
+        event: impl Into<Event<E>>,
+    ) -> Vec<HandlerOutcome> {
+        let event = event.into();
+        let raw = match RawEvent::from_event(&event) {
+            Ok(raw) => raw,
+            Err(e) => panic!(
+                "cannot serialize the `{}` to run its handlers: {e}",
+                E::EVENT_NAME
+            ),
+        };
+        match self.bus.dispatch_raw(&raw).await {
+            Ok(outcomes) => outcomes,
+            Err(e) => panic!(
+                "cannot run the handlers of {}: {e}",
+                render::event_line(&raw)
+            ),
+        }
+    }
+
+    /// Runs one handler of this bus for `E` (discovered or registered) on
+    /// `event` and returns its outcome, errors and panics isolated. Nothing is
+    /// published or recorded.
+    ///
+    /// `name` is the handler's full name or its last segments, as in
+    /// [`run_handler`](super::run_handler); a handler registered with
+    /// [`register_handler`](RecordingBusBuilder::register_handler) is named
+    /// after its type (`my_crate::ReserveStock`, or `ReserveStock`).
+    ///
+    /// # Panics
+    ///
+    /// If no handler of `E` on this bus has that name, or several do; the
+    /// message lists them.
+    pub async fn run_handler<E: DomainEvent>(
+        &self,
+        name: &str,
+        event: impl Into<Event<E>>,
+    ) -> HandlerOutcome {
+        let mut entries: Vec<HandlerEntry> = if self.discover {
+            discovered_handlers()
+                .filter(|h| h.event_name() == E::EVENT_NAME)
+                .map(|h| h.entry())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        entries.extend(self.registered.iter().cloned());
+        let entry = find_handler::<E>(&entries, name, "handler on this bus");
+        run_entry::<E>(entry, event.into()).await
     }
 
     /// Forgets everything recorded so far, and any refusal still queued.
@@ -414,6 +514,10 @@ impl RecordingBus {
     /// finished, at most `timeout`: tests of async mode await this instead of
     /// sleeping. Returns at once when nothing is running.
     ///
+    /// It does not return the spawned handlers' outcomes: the bus does not
+    /// keep them (a failure is logged). Assert what the handlers did, or run
+    /// them with [`run_handlers`](Self::run_handlers) to see their outcomes.
+    ///
     /// # Panics
     ///
     /// If handler work is still running after `timeout`; the message says
@@ -452,6 +556,18 @@ pub struct RecordingBusBuilder {
     builder: EventBusBuilder,
     log: Arc<Log>,
     in_process: bool,
+    registered: Vec<HandlerEntry>,
+    discover: bool,
+}
+
+/// A registered handler shared between the bus and the kit (for
+/// [`RecordingBus::run_handler`]).
+struct Shared<H>(Arc<H>);
+
+impl<E: DomainEvent, H: Handler<E>> Handler<E> for Shared<H> {
+    fn handle(&self, event: &Event<E>) -> impl std::future::Future<Output = HandlerResult> + Send {
+        self.0.handle(event)
+    }
 }
 
 impl std::fmt::Debug for RecordingBusBuilder {
@@ -473,19 +589,22 @@ impl RecordingBusBuilder {
                 .dispatch_in_process(false),
             log: Arc::new(Log::default()),
             in_process: false,
+            registered: Vec::new(),
+            discover: true,
         }
     }
 
     /// Turns `#[handler]` discovery on (the default) or off.
     pub fn discover(mut self, discover: bool) -> Self {
+        self.discover = discover;
         self.builder = self.builder.discover(discover);
         self
     }
 
-    /// Registers a handler built with its dependencies (test doubles).
-    pub fn register_handler<E: DomainEvent, H: Handler<E>>(mut self, handler: H) -> Self {
-        self.builder = self.builder.register_handler(handler);
-        self
+    /// Registers a handler built with its dependencies (test doubles). Its
+    /// name is its type's path, as on [`EventBusBuilder::register_handler`].
+    pub fn register_handler<E: DomainEvent, H: Handler<E>>(self, handler: H) -> Self {
+        self.register_handler_named(std::any::type_name::<H>(), handler)
     }
 
     /// Registers a handler under an explicit name.
@@ -494,7 +613,13 @@ impl RecordingBusBuilder {
         name: impl Into<Cow<'static, str>>,
         handler: H,
     ) -> Self {
-        self.builder = self.builder.register_handler_named(name, handler);
+        let name = name.into();
+        let handler = Arc::new(handler);
+        self.registered.push(HandlerEntry::typed::<E, _>(
+            name.clone(),
+            Shared(Arc::clone(&handler)),
+        ));
+        self.builder = self.builder.register_handler_named(name, Shared(handler));
         self
     }
 
@@ -530,6 +655,8 @@ impl RecordingBusBuilder {
             bus,
             log,
             in_process: self.in_process,
+            registered: self.registered.into(),
+            discover: self.discover,
         })
     }
 }
