@@ -71,21 +71,7 @@ impl EventBus {
         raw: &RawEvent,
     ) -> impl Future<Output = Result<Vec<HandlerOutcome>, BusError>> + Send + 'static {
         let prepared = self.prepare_raw(raw);
-        let id = raw.id.clone();
-        async move {
-            match prepared? {
-                Some(Prepared {
-                    handlers,
-                    event,
-                    name,
-                }) => {
-                    let mut outcomes = Vec::with_capacity(handlers.len());
-                    run_handlers(&handlers, event, name, &id, &mut outcomes).await;
-                    Ok(outcomes)
-                }
-                None => Ok(Vec::new()),
-            }
-        }
+        run_prepared(prepared, raw.id.clone())
     }
 
     /// As [`dispatch_raw`](Self::dispatch_raw), without the handlers whose
@@ -108,21 +94,7 @@ impl EventBus {
                 ..p
             })
         });
-        let id = raw.id.clone();
-        async move {
-            match prepared? {
-                Some(Prepared {
-                    handlers,
-                    event,
-                    name,
-                }) => {
-                    let mut outcomes = Vec::with_capacity(handlers.len());
-                    run_handlers(&handlers, event, name, &id, &mut outcomes).await;
-                    Ok(outcomes)
-                }
-                None => Ok(Vec::new()),
-            }
-        }
+        run_prepared(prepared, raw.id.clone())
     }
 
     /// The handlers of a received event and the event decoded for them.
@@ -191,6 +163,26 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     } else {
         "non-string panic payload".to_owned()
     }
+}
+
+/// Runs the handlers of a received event that `EventBus::prepare_raw`
+/// found (none when nobody handles it), for `dispatch_raw` and
+/// `dispatch_raw_skipping`.
+async fn run_prepared(
+    prepared: Result<Option<Prepared>, BusError>,
+    id: EventId,
+) -> Result<Vec<HandlerOutcome>, BusError> {
+    let Some(Prepared {
+        handlers,
+        event,
+        name,
+    }) = prepared?
+    else {
+        return Ok(Vec::new());
+    };
+    let mut outcomes = Vec::with_capacity(handlers.len());
+    run_handlers(&handlers, event, name, &id, &mut outcomes).await;
+    Ok(outcomes)
 }
 
 /// Runs every handler of one event in order, isolating errors and panics,
