@@ -37,7 +37,7 @@ use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
 use crate::bus::EventBus;
-use crate::config::{BusConfig, DEFAULT_STORE_PATH};
+use crate::config::{BusConfig, Mode, DEFAULT_STORE_PATH};
 use crate::envelope::EventId;
 use crate::publisher::Publisher;
 use crate::store::{EventStore, SqliteOptions, SqliteStore, StoredEvent, UnreadableRow};
@@ -475,11 +475,14 @@ async fn replay(
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
 ) -> Fallible<u8> {
+    // The environment chooses (a publisher given sets the mode, so it is
+    // passed on only when the mode is already remote).
+    let remote = config.mode != Mode::Local;
     let mut builder = EventBus::builder()
         .config(config)
         .store(store.clone())
         .discover(false);
-    if let Some(publisher) = publisher {
+    if let Some(publisher) = publisher.filter(|_| remote) {
         builder = builder.publisher(publisher);
     }
     if builder_mode_is_local(&builder) {

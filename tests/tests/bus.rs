@@ -632,6 +632,47 @@ async fn remote_answers_become_published_failed_over_or_dead_lettered() {
         .is_some_and(|e| e.contains("AccessDeniedException")));
 }
 
+/// Trial of the production side, item 1: a publisher handed to the builder
+/// was dropped without a word because the mode stayed `local`. Giving one
+/// now means publishing through it; an explicit `local` after it wins and is
+/// logged.
+#[tokio::test]
+async fn a_publisher_given_in_code_is_used_without_setting_the_mode() {
+    let bus = EventBus::builder()
+        .discover(false)
+        .in_memory_store()
+        .publisher(Arc::new(Answering))
+        .build()
+        .unwrap();
+    assert_eq!(bus.config().mode, Mode::EventBridge);
+    let out = bus
+        .publish(Event::new(OrderPlaced { total: 4000 }))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.delivery(),
+        &Delivery::Published {
+            remote_id: Some(format!("remote-{}", out.id()))
+        }
+    );
+
+    let bus = EventBus::builder()
+        .discover(false)
+        .in_memory_store()
+        .publisher(Arc::new(Answering))
+        .mode(Mode::Local)
+        .build()
+        .unwrap();
+    let out = bus
+        .publish(Event::new(OrderPlaced { total: 4000 }))
+        .await
+        .unwrap();
+    assert!(
+        !matches!(out.delivery(), Delivery::Published { .. }),
+        "local mode set after the publisher: {out:?}"
+    );
+}
+
 /// Item 10 of the trial: a failover on first publish records the attempt
 /// and its error, so `events list` shows why the event waits.
 #[tokio::test]

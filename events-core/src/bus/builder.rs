@@ -140,9 +140,16 @@ impl EventBusBuilder {
         self
     }
 
-    /// Sets the remote publisher (eventbridge mode).
+    /// Publishes through `publisher` (such as an `EventBridgePublisher`):
+    /// this sets the mode to [`Mode::EventBridge`], overriding
+    /// `EVENT_BUS_MODE`, as every code setting overrides the environment.
+    /// (To let the environment choose, do not give a publisher: call
+    /// [`connect`](Self::connect), which builds the one `EVENT_BUS_MODE`
+    /// asks for.) A [`mode(Mode::Local)`](Self::mode) set after this wins:
+    /// the publisher is then not used, and `build` logs a warning saying so.
     pub fn publisher(mut self, publisher: Arc<dyn Publisher>) -> Self {
         self.publisher = Some(publisher);
+        self.config.mode = Mode::EventBridge;
         self
     }
 
@@ -234,10 +241,16 @@ impl EventBusBuilder {
             StoreChoice::Custom(store) => Some(store),
             StoreChoice::None => None,
         };
-        let publisher = if config.mode == Mode::Local {
-            None
-        } else {
-            self.publisher
+        let publisher = match self.publisher {
+            Some(publisher) if config.mode == Mode::Local => {
+                tracing::warn!(
+                    publisher = publisher.name(),
+                    "a publisher was given but the mode is local (`.mode(Mode::Local)` after \
+                     `.publisher(..)`): it is not used; events are stored and handled in this process"
+                );
+                None
+            }
+            publisher => publisher,
         };
         let dispatch_in_process = self
             .dispatch_in_process
