@@ -28,6 +28,26 @@ pub enum DedupError {
     /// The blocking task that reads the table did not finish.
     #[error("deduplication task failed: {0}")]
     Task(String),
+    /// The file is not a deduplication file (not SQLite, or another
+    /// application's database): it was not changed.
+    #[error(
+        "`{path}` is not a deduplication file: {reason}; it was left untouched \
+         (set EVENT_BUS_DEDUP_PATH to a new file, or to one a consumer created)"
+    )]
+    NotADedupFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What it is instead.
+        reason: String,
+    },
+    /// The file or its folder could not be created.
+    #[error("cannot create the deduplication file `{path}`: {error}")]
+    Create {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The operating system's error.
+        error: std::io::Error,
+    },
 }
 
 /// Remembers which handlers of an event succeeded.
@@ -146,7 +166,7 @@ mod sqlite {
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-    use rusqlite::{params, Connection, OptionalExtension};
+    use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
     use super::{Dedup, DedupError, DedupFuture, DEFAULT_TTL};
 
@@ -165,6 +185,13 @@ mod sqlite {
     /// committed (WAL, `synchronous=FULL`) before
     /// [`mark`](Dedup::mark) returns; entries older than the TTL are deleted
     /// when the table is opened and every 10,000 marks.
+    ///
+    /// A missing file is created (and its folder), readable by its owner
+    /// only on Unix (0600, folder 0700), as the event store's files are. An
+    /// existing file is used only if it is empty or already holds the table:
+    /// any other file (a text file, the event store, another application's
+    /// database) is refused with [`DedupError::NotADedupFile`] and left as
+    /// it was.
     #[derive(Debug, Clone)]
     pub struct SqliteDedup {
         conn: Arc<Mutex<Conn>>,
@@ -175,6 +202,69 @@ mod sqlite {
     struct Conn {
         db: Connection,
         marks: u64,
+    }
+
+    /// Creates `path` (0600) and its folder (0700) if missing.
+    fn create_private(path: &Path) -> Result<(), DedupError> {
+        let create = |error| DedupError::Create {
+            path: path.to_owned(),
+            error,
+        };
+        if path.exists() {
+            return Ok(());
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                let mut builder = std::fs::DirBuilder::new();
+                builder.recursive(true);
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+                builder.create(dir).map_err(create)?;
+            }
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(path) {
+            Ok(_) => Ok(()),
+            // Another process created it meanwhile: fine, it is checked next.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(create(e)),
+        }
+    }
+
+    /// Refuses a file that is not empty and holds no deduplication table.
+    fn check_ours(db: &Connection, path: &Path) -> Result<(), DedupError> {
+        let refuse = |reason: String| DedupError::NotADedupFile {
+            path: path.to_owned(),
+            reason,
+        };
+        let tables: Vec<String> = match db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            }) {
+            Ok(tables) => tables,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::NotADatabase =>
+            {
+                return Err(refuse("it is not a SQLite database".to_owned()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if tables.is_empty() || tables.iter().any(|t| t == "events_bus_handled") {
+            return Ok(());
+        }
+        let mut shown: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
+        if tables.len() > shown.len() {
+            shown.push("…");
+        }
+        Err(refuse(format!(
+            "it is a SQLite database of something else (tables: {})",
+            shown.join(", ")
+        )))
     }
 
     fn now_secs() -> i64 {
@@ -193,8 +283,16 @@ mod sqlite {
 
         /// Opens (or creates) the table, with entries kept `ttl`.
         pub fn open_with_ttl(path: impl AsRef<Path>, ttl: Duration) -> Result<Self, DedupError> {
-            let db = Connection::open(path)?;
+            let path = path.as_ref();
+            create_private(path)?;
+            // The file exists now: open it without SQLite's create flag, and
+            // check it is ours before anything writes to it.
+            let db = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
             db.busy_timeout(Duration::from_secs(10))?;
+            check_ours(&db, path)?;
             let _mode: String = db.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
             db.execute_batch("PRAGMA synchronous=FULL;")?;
             db.execute_batch(SCHEMA)?;
@@ -343,6 +441,54 @@ mod tests {
         let expired = SqliteDedup::open_with_ttl(&path, Duration::ZERO).unwrap();
         std::thread::sleep(Duration::from_millis(1100));
         assert!(expired.handled("e1", &["a"]).await.unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The trial found the dedup file created 0644 while every store file is
+    /// 0600; and, as for the store (issue 7), a path that names somebody
+    /// else's file must not change it.
+    #[cfg(feature = "sqlite")]
+    #[test]
+    fn sqlite_creates_a_private_file_and_refuses_files_that_are_not_its_own() {
+        let dir = std::env::temp_dir().join(format!("dedup-own-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("state").join("dedup.db");
+        drop(SqliteDedup::open(&path).unwrap());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode =
+                |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(path.parent().unwrap()), 0o700);
+        }
+        // Reopening its own file works.
+        drop(SqliteDedup::open(&path).unwrap());
+
+        let text = dir.join(".env");
+        std::fs::write(&text, "SECRET=1\nOTHER=2\n").unwrap();
+        let err = SqliteDedup::open(&text).unwrap_err();
+        assert!(
+            matches!(&err, DedupError::NotADedupFile { reason, .. } if reason.contains("not a SQLite database")),
+            "{err}"
+        );
+        assert!(err.to_string().contains("left untouched"), "{err}");
+        assert_eq!(std::fs::read(&text).unwrap(), b"SECRET=1\nOTHER=2\n");
+
+        let other = dir.join("app.db");
+        {
+            let db = rusqlite::Connection::open(&other).unwrap();
+            db.execute_batch("CREATE TABLE users (name TEXT); INSERT INTO users VALUES ('ann');")
+                .unwrap();
+        }
+        let before = std::fs::read(&other).unwrap();
+        let err = SqliteDedup::open(&other).unwrap_err();
+        assert!(
+            matches!(&err, DedupError::NotADedupFile { reason, .. } if reason.contains("tables: users")),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&other).unwrap(), before, "not changed");
+        assert!(!dir.join("app.db-wal").exists(), "no side file created");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
