@@ -16,6 +16,11 @@
 //! needs [`DispatchRouter::allow_unauthenticated`], and logs a warning when
 //! the router is built.
 //!
+//! In a service, [`DispatchRouter::from_env`] reads the credential and the
+//! body limit from `EVENT_BUS_HTTP_*` variables (see its table), e.g.
+//! `EVENT_BUS_HTTP_API_KEY` (and `EVENT_BUS_HTTP_API_KEY_HEADER`, default
+//! `x-events-key`); a builder, as here, sets them in code:
+//!
 //! ```
 //! use events_core::EventBus;
 //! use events_eventbridge::http::DispatchRouter;
@@ -44,6 +49,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
 use subtle::ConstantTimeEq;
+
+use events_core::ConfigError;
 
 use crate::consumer::{Processed, Processor};
 
@@ -120,6 +127,41 @@ pub enum HttpError {
     /// An empty secret would accept anyone who sends an empty header.
     #[error("the {0} credential is empty")]
     EmptyCredential(&'static str),
+    /// An `EVENT_BUS_HTTP_*` variable cannot be used (never shows a secret).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+/// The variables [`DispatchRouter::from_env`] reads.
+pub mod env {
+    /// The API key the connection sends (its `API_KEY` authorization).
+    pub const API_KEY: &str = "EVENT_BUS_HTTP_API_KEY";
+    /// The header the API key comes in (default [`DEFAULT_API_KEY_HEADER`]).
+    pub const API_KEY_HEADER: &str = "EVENT_BUS_HTTP_API_KEY_HEADER";
+    /// The user name of basic authentication (the connection's `BASIC`).
+    pub const BASIC_USERNAME: &str = "EVENT_BUS_HTTP_BASIC_USERNAME";
+    /// The password of basic authentication.
+    pub const BASIC_PASSWORD: &str = "EVENT_BUS_HTTP_BASIC_PASSWORD";
+    /// A bearer token (`Authorization: Bearer ...`).
+    pub const BEARER_TOKEN: &str = "EVENT_BUS_HTTP_BEARER_TOKEN";
+    /// `true` to serve without any credential (logged as a warning).
+    pub const ALLOW_UNAUTHENTICATED: &str = "EVENT_BUS_HTTP_ALLOW_UNAUTHENTICATED";
+    /// The body limit in bytes (default [`DEFAULT_BODY_LIMIT`](super::DEFAULT_BODY_LIMIT)).
+    pub const BODY_LIMIT: &str = "EVENT_BUS_HTTP_BODY_LIMIT";
+    /// The API key header when [`API_KEY_HEADER`] is unset.
+    pub const DEFAULT_API_KEY_HEADER: &str = "x-events-key";
+    /// The largest body limit accepted: 16 MiB.
+    pub const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
+}
+
+const BOOL_EXPECTED: &str = "`true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`)";
+
+fn config_error(var: &'static str, value: impl Into<String>, expected: &'static str) -> HttpError {
+    HttpError::Config(ConfigError {
+        var,
+        value: value.into(),
+        expected,
+    })
 }
 
 /// Builds the router of `POST /events-bus/dispatch`.
@@ -149,6 +191,165 @@ impl DispatchRouter {
             body_limit: DEFAULT_BODY_LIMIT,
             bad_header: None,
         }
+    }
+
+    /// The twelve-factor path: a router of `processor`'s handlers with the
+    /// credential and body limit of the environment. A variable set to an
+    /// empty (or blank) value counts as unset.
+    ///
+    /// | variable | meaning | default |
+    /// | --- | --- | --- |
+    /// | `EVENT_BUS_HTTP_API_KEY` | the API key the connection sends | |
+    /// | `EVENT_BUS_HTTP_API_KEY_HEADER` | the header it comes in | `x-events-key` |
+    /// | `EVENT_BUS_HTTP_BASIC_USERNAME`, `EVENT_BUS_HTTP_BASIC_PASSWORD` | basic authentication (both) | |
+    /// | `EVENT_BUS_HTTP_BEARER_TOKEN` | `Authorization: Bearer {token}` | |
+    /// | `EVENT_BUS_HTTP_ALLOW_UNAUTHENTICATED` | `true`: serve without a credential (a warning at start-up) | `false` |
+    /// | `EVENT_BUS_HTTP_BODY_LIMIT` | bytes, 1 to 16777216 (413 past it) | `262144` |
+    ///
+    /// Exactly one credential (API key, basic or bearer), or none with
+    /// `EVENT_BUS_HTTP_ALLOW_UNAUTHENTICATED=true`; anything else is an
+    /// [`HttpError::Config`] naming the variable, the value (never a
+    /// secret's) and what is accepted, or [`HttpError::NoCredential`] when
+    /// nothing is set. Call [`build`](Self::build) on the result (it may
+    /// still be adjusted first).
+    pub fn from_env(processor: Processor) -> Result<Self, HttpError> {
+        Self::from_lookup(processor, |var| std::env::var(var).ok())
+    }
+
+    /// As [`from_env`](Self::from_env), reading the variables through
+    /// `lookup` (a map in tests, a secrets manager...).
+    ///
+    /// ```
+    /// use events_core::EventBus;
+    /// use events_eventbridge::http::DispatchRouter;
+    /// use events_eventbridge::Processor;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let bus = EventBus::builder().without_store().build()?;
+    /// let env = |var: &str| match var {
+    ///     "EVENT_BUS_HTTP_BEARER_TOKEN" => Some("s3cret".to_owned()),
+    ///     "EVENT_BUS_HTTP_BODY_LIMIT" => Some("64KB".to_owned()),
+    ///     _ => None,
+    /// };
+    /// let err = DispatchRouter::from_lookup(Processor::new(bus), env).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "EVENT_BUS_HTTP_BODY_LIMIT=`64KB` is not valid: expected a number of bytes from 1 to 16777216 (16 MiB), e.g. `262144`"
+    /// );
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_lookup(
+        processor: Processor,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, HttpError> {
+        let get = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
+        let mut router = DispatchRouter::new(processor);
+        if let Some(v) = get(env::BODY_LIMIT) {
+            router.body_limit = v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=env::MAX_BODY_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    config_error(
+                        env::BODY_LIMIT,
+                        v,
+                        "a number of bytes from 1 to 16777216 (16 MiB), e.g. `262144`",
+                    )
+                })?;
+        }
+        let allow = get(env::ALLOW_UNAUTHENTICATED);
+        let open = match allow.as_deref().map(|v| v.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(v) => match v.as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    return Err(config_error(
+                        env::ALLOW_UNAUTHENTICATED,
+                        allow.unwrap_or_default(),
+                        BOOL_EXPECTED,
+                    ))
+                }
+            },
+        };
+        // Which credentials are set, by variable name: values are secrets.
+        let header = get(env::API_KEY_HEADER);
+        let key = get(env::API_KEY);
+        let username = get(env::BASIC_USERNAME);
+        let password = get(env::BASIC_PASSWORD);
+        let token = get(env::BEARER_TOKEN);
+        if let (Some(header), None) = (&header, &key) {
+            return Err(config_error(
+                env::API_KEY_HEADER,
+                header.as_str(),
+                "EVENT_BUS_HTTP_API_KEY set too (the key this header carries)",
+            ));
+        }
+        match (&username, &password) {
+            (Some(username), None) => {
+                return Err(config_error(
+                    env::BASIC_USERNAME,
+                    username.as_str(),
+                    "EVENT_BUS_HTTP_BASIC_PASSWORD set too (basic authentication needs both)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(config_error(
+                    env::BASIC_PASSWORD,
+                    "(secret, not shown)",
+                    "EVENT_BUS_HTTP_BASIC_USERNAME set too (basic authentication needs both)",
+                ))
+            }
+            _ => {}
+        }
+        let set: Vec<&str> = [
+            key.is_some().then_some(env::API_KEY),
+            username
+                .is_some()
+                .then_some("EVENT_BUS_HTTP_BASIC_USERNAME/PASSWORD"),
+            token.is_some().then_some(env::BEARER_TOKEN),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if set.len() > 1 {
+            return Err(config_error(
+                "EVENT_BUS_HTTP_* credentials",
+                set.join(", "),
+                "one credential: an API key, basic authentication or a bearer token (what the EventBridge connection sends)",
+            ));
+        }
+        if open && !set.is_empty() {
+            return Err(config_error(
+                env::ALLOW_UNAUTHENTICATED,
+                allow.unwrap_or_default(),
+                "`false` or unset when a credential is set (EVENT_BUS_HTTP_API_KEY, _BASIC_*, _BEARER_TOKEN): \
+                 a credential is checked, so the endpoint is not open",
+            ));
+        }
+        if let Some(key) = key {
+            let header = header.unwrap_or_else(|| env::DEFAULT_API_KEY_HEADER.to_owned());
+            let name = HeaderName::try_from(header.trim().to_ascii_lowercase()).map_err(|_| {
+                config_error(
+                    env::API_KEY_HEADER,
+                    header.as_str(),
+                    "an HTTP header name, e.g. `x-events-key`",
+                )
+            })?;
+            router.credential = Some(Credential::ApiKey {
+                header: name,
+                value: key.trim().to_owned(),
+            });
+        } else if let (Some(username), Some(password)) = (username, password) {
+            router.credential = Some(Credential::Basic { username, password });
+        } else if let Some(token) = token {
+            router.credential = Some(Credential::Bearer(token.trim().to_owned()));
+        } else if open {
+            router.open = true;
+        }
+        Ok(router)
     }
 
     /// Requires header `header` with value `value`. A header name that is

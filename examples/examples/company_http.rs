@@ -1,9 +1,11 @@
 //! The company example's handlers behind an EventBridge API destination
 //! (`cargo run -p events-examples --features http --example company-http`):
 //! `POST /events-bus/dispatch` on `EVENT_BUS_HTTP_ADDR` (default
-//! `127.0.0.1:8080`), requiring the API key the connection sends
-//! (`EVENT_BUS_HTTP_API_KEY_HEADER`, default `x-events-key`, and
-//! `EVENT_BUS_HTTP_API_KEY`). Without a key it refuses to start, unless
+//! `127.0.0.1:8080`), requiring the credential the connection sends, read by
+//! `DispatchRouter::from_env`: `EVENT_BUS_HTTP_API_KEY` (in the header
+//! `EVENT_BUS_HTTP_API_KEY_HEADER`, default `x-events-key`),
+//! `EVENT_BUS_HTTP_BASIC_USERNAME` and `_PASSWORD`, or
+//! `EVENT_BUS_HTTP_BEARER_TOKEN`. Without one it refuses to start, unless
 //! `EVENT_BUS_HTTP_ALLOW_UNAUTHENTICATED=true`.
 
 use company_notifications as _;
@@ -20,19 +22,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let bus = EventBus::builder().without_store().build()?;
-    let mut router = DispatchRouter::new(Processor::new(bus));
-    match std::env::var("EVENT_BUS_HTTP_API_KEY") {
-        Ok(key) if !key.is_empty() => {
-            let header = std::env::var("EVENT_BUS_HTTP_API_KEY_HEADER")
-                .unwrap_or_else(|_| "x-events-key".to_owned());
-            router = router.api_key(header, key);
-        }
-        _ if std::env::var("EVENT_BUS_HTTP_ALLOW_UNAUTHENTICATED").as_deref() == Ok("true") => {
-            router = router.allow_unauthenticated();
-        }
-        _ => {}
-    }
-    let router = router.build()?;
+    let router = DispatchRouter::from_env(Processor::new(bus))?.build()?;
     let addr = std::env::var("EVENT_BUS_HTTP_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{addr}/events-bus/dispatch");
