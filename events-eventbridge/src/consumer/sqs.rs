@@ -5,8 +5,15 @@
 //! `concurrency` messages in flight, each routed on `detail-type` to the
 //! bus's handlers. A message whose handlers all succeeded (or that has no
 //! handler here, or whose handlers all succeeded before, per the
-//! deduplication table) is deleted, in batches of up to 10, and each entry of
-//! the `Failed` list is logged and counted. A message whose handler failed,
+//! deduplication table) is deleted, in batches of up to 10. An entry of the
+//! batch's `Failed` list that SQS failed on its side (`SenderFault: false`),
+//! or a whole call that failed after the SDK's retries, is sent again (at
+//! most 4 sends, backoff of up to 100, 200, 400 ms); what is still refused,
+//! and every sender-fault entry (e.g. `ReceiptHandleIsInvalid`), is logged
+//! and counted in [`ConsumeReport::delete_failed`]. Such a message is
+//! delivered again after its visibility timeout: with deduplication the
+//! handlers that succeeded are skipped (it is a duplicate, then deleted),
+//! without it they run again. A message whose handler failed,
 //! or that is not an event, is left in the queue: SQS delivers it again after
 //! its visibility timeout, and the queue's redrive policy moves it to a DLQ
 //! after `maxReceiveCount` receives. While a handler runs, the message's
@@ -35,6 +42,7 @@ use tracing::Instrument;
 
 use super::{Processed, Processor};
 use crate::dedup::Dedup;
+use crate::retry::RetryPolicy;
 
 /// Why a consumer could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -66,8 +74,13 @@ pub struct ConsumeReport {
     pub unrouted: u64,
     /// Messages deleted.
     pub deleted: u64,
-    /// Deletes refused (the batch's `Failed` list, or a failed call): SQS
-    /// delivers these messages again.
+    /// Handled messages whose delete was still refused after the re-sends
+    /// (entries of DeleteMessageBatch's `Failed` list, or failed calls; a
+    /// sender-fault entry such as `ReceiptHandleIsInvalid` is not sent
+    /// again). SQS delivers these messages again after their visibility
+    /// timeout: with deduplication the handlers that already succeeded are
+    /// skipped (the message is then a duplicate and is deleted), without it
+    /// they run again.
     pub delete_failed: u64,
     /// In-flight messages still running when the shutdown timeout passed
     /// (not deleted: SQS delivers them again).
@@ -591,6 +604,7 @@ impl SqsConsumer {
             let _ = deletes.send(Delete {
                 message_id,
                 receipt,
+                attempts: 0,
             });
         }
     }
@@ -635,73 +649,169 @@ fn log_join(done: Result<(), tokio::task::JoinError>) {
 struct Delete {
     message_id: String,
     receipt: String,
+    /// DeleteMessageBatch calls that carried it so far.
+    attempts: u32,
 }
 
+/// How a refused delete is sent again: entries SQS failed on its side
+/// (`SenderFault: false`, e.g. `InternalError`) and calls that failed after
+/// the SDK's own retries, at most 4 sends in all, waiting up to 100, 200,
+/// then 400 ms (full jitter) between them.
+const DELETE_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 4,
+    base_delay: Duration::from_millis(100),
+    max_delay: Duration::from_secs(1),
+    max_elapsed: Duration::from_secs(5),
+};
+
 /// Deletes handled messages in batches of up to 10: whatever is waiting when
-/// a call can go out goes in it.
+/// a call can go out goes in it, refused entries due for a re-send first.
+/// After the channel closes (shutdown), the re-sends still due are made.
 async fn delete_loop(
     client: Client,
     queue_url: String,
     mut to_delete: mpsc::UnboundedReceiver<Delete>,
     counters: Arc<Counters>,
 ) {
-    while let Some(first) = to_delete.recv().await {
-        let mut batch = vec![first];
+    let mut retries: Vec<(tokio::time::Instant, Delete)> = Vec::new();
+    let mut open = true;
+    loop {
+        let now = tokio::time::Instant::now();
+        let mut batch = Vec::new();
+        let mut i = 0;
+        while i < retries.len() && batch.len() < 10 {
+            if retries[i].0 <= now {
+                batch.push(retries.swap_remove(i).1);
+            } else {
+                i += 1;
+            }
+        }
+        if batch.is_empty() {
+            let next_due = retries.iter().map(|(due, _)| *due).min();
+            if !open && next_due.is_none() {
+                break;
+            }
+            tokio::select! {
+                d = to_delete.recv(), if open => match d {
+                    Some(d) => batch.push(d),
+                    None => {
+                        open = false;
+                        continue;
+                    }
+                },
+                () = tokio::time::sleep_until(next_due.unwrap_or(now)), if next_due.is_some() => continue,
+            }
+        }
         while batch.len() < 10 {
             match to_delete.try_recv() {
                 Ok(d) => batch.push(d),
                 Err(_) => break,
             }
         }
-        delete_batch(&client, &queue_url, &batch, &counters).await;
+        let now = tokio::time::Instant::now();
+        for d in delete_batch(&client, &queue_url, batch, &counters).await {
+            let due = now + DELETE_RETRY.delay(d.attempts + 1);
+            retries.push((due, d));
+        }
     }
 }
 
-async fn delete_batch(client: &Client, queue_url: &str, batch: &[Delete], counters: &Counters) {
+/// One DeleteMessageBatch of `batch`; gives back the entries to send again.
+async fn delete_batch(
+    client: &Client,
+    queue_url: &str,
+    batch: Vec<Delete>,
+    counters: &Counters,
+) -> Vec<Delete> {
     let mut request = client.delete_message_batch().queue_url(queue_url);
-    for (i, d) in batch.iter().enumerate() {
+    let mut sent: Vec<Option<Delete>> = Vec::with_capacity(batch.len());
+    for (i, mut d) in batch.into_iter().enumerate() {
         match DeleteMessageBatchRequestEntry::builder()
             .id(i.to_string())
             .receipt_handle(&d.receipt)
             .build()
         {
-            Ok(entry) => request = request.entries(entry),
+            Ok(entry) => {
+                request = request.entries(entry);
+                d.attempts += 1;
+                sent.push(Some(d));
+            }
             Err(e) => {
                 Counters::add(&counters.delete_failed, 1);
                 tracing::error!(message_id = %d.message_id, error = %e, "cannot build the delete entry");
+                sent.push(None);
             }
         }
     }
+    let mut again = Vec::new();
+    let mut give_up = |d: Delete, why: &str| {
+        if d.attempts < DELETE_RETRY.max_attempts {
+            tracing::debug!(message_id = %d.message_id, attempts = d.attempts, reason = why, "delete refused: sending it again");
+            again.push(d);
+            None
+        } else {
+            Counters::add(&counters.delete_failed, 1);
+            Some(d)
+        }
+    };
     match request.send().await {
         Ok(out) => {
             Counters::add(&counters.deleted, out.successful().len() as u64);
             for failed in out.failed() {
-                Counters::add(&counters.delete_failed, 1);
-                let message_id = failed
+                let Some(d) = failed
                     .id()
                     .parse::<usize>()
                     .ok()
-                    .and_then(|i| batch.get(i))
-                    .map(|d| d.message_id.as_str())
-                    .unwrap_or("?");
+                    .and_then(|i| sent.get_mut(i))
+                    .and_then(Option::take)
+                else {
+                    tracing::warn!(
+                        id = failed.id(),
+                        code = failed.code(),
+                        "DeleteMessageBatch failed an entry it was not sent"
+                    );
+                    continue;
+                };
+                let (code, message) = (failed.code(), failed.message().unwrap_or_default());
+                let d = if failed.sender_fault() {
+                    // Permanent (e.g. `ReceiptHandleIsInvalid`): sending it again changes nothing.
+                    Counters::add(&counters.delete_failed, 1);
+                    d
+                } else {
+                    match give_up(d, code) {
+                        Some(d) => d,
+                        None => continue,
+                    }
+                };
                 tracing::warn!(
-                    message_id,
-                    code = failed.code(),
-                    message = failed.message().unwrap_or_default(),
+                    message_id = %d.message_id,
+                    attempts = d.attempts,
+                    code,
+                    message,
                     sender_fault = failed.sender_fault(),
-                    "delete refused: SQS delivers the message again (deduplication skips what succeeded)"
+                    "delete refused: SQS delivers the message again (deduplication skips the handlers that succeeded)"
                 );
             }
         }
         Err(e) => {
-            Counters::add(&counters.delete_failed, batch.len() as u64);
-            tracing::warn!(
-                messages = batch.len(),
-                error = %DisplayErrorContext(&e),
-                "DeleteMessageBatch failed: SQS delivers these messages again"
-            );
+            let error = DisplayErrorContext(&e).to_string();
+            let mut failed = 0;
+            for d in sent.into_iter().flatten() {
+                if give_up(d, &error).is_some() {
+                    failed += 1;
+                }
+            }
+            if failed > 0 {
+                tracing::warn!(
+                    messages = failed,
+                    attempts = DELETE_RETRY.max_attempts,
+                    %error,
+                    "DeleteMessageBatch failed: SQS delivers these messages again"
+                );
+            }
         }
     }
+    again
 }
 
 async fn shutdown_signal() {
@@ -850,6 +960,266 @@ mod tests {
         let report = task.await.unwrap();
         assert_eq!((report.received, report.handled), (3, 3));
         assert_eq!((report.deleted, report.delete_failed), (2, 1));
+    }
+
+    /// A client answering with `rules` (any order).
+    fn mock_client(rules: &[&aws_smithy_mocks::Rule]) -> Client {
+        let mut interceptor =
+            aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in rules {
+            interceptor = interceptor.with_rule(rule);
+        }
+        Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .with_test_defaults()
+                .http_client(aws_smithy_mocks::create_mock_http_client())
+                .interceptor(interceptor)
+                .build(),
+        )
+    }
+
+    fn message(id: &str, receipt: &str, body: &str) -> Message {
+        Message::builder()
+            .message_id(id)
+            .receipt_handle(receipt)
+            .body(body)
+            .build()
+    }
+
+    /// Runs a consumer of `bus` on `client` until `deleted + delete_failed`
+    /// reaches `done`, then shuts it down.
+    async fn consume_until(
+        client: Client,
+        bus: EventBus,
+        dedup: Option<Arc<dyn Dedup>>,
+        done: u64,
+    ) -> ConsumeReport {
+        let mut builder = SqsConsumer::builder()
+            .client(client)
+            .queue_url("https://sqs.us-east-1.amazonaws.com/1/q")
+            .wait_seconds(0);
+        if let Some(dedup) = dedup {
+            builder = builder.dedup(dedup);
+        }
+        let consumer = builder.build(bus).await.unwrap();
+        let token = CancellationToken::new();
+        let task = tokio::spawn({
+            let consumer = consumer.clone();
+            let token = token.clone();
+            async move { consumer.run(token).await }
+        });
+        for _ in 0..1000 {
+            let r = consumer.report();
+            if r.deleted + r.delete_failed >= done {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        token.cancel();
+        task.await.unwrap()
+    }
+
+    type Sends = Arc<std::sync::Mutex<Vec<Vec<String>>>>;
+
+    /// A DeleteMessageBatch rule recording each call's receipt handles and
+    /// failing an entry when `refuse(receipt, earlier sends of it)` gives
+    /// `Some(sender_fault)`.
+    fn delete_rule(
+        sends: &Sends,
+        refuse: impl Fn(&str, usize) -> Option<bool> + Send + Sync + 'static,
+    ) -> aws_smithy_mocks::Rule {
+        let sends = Arc::clone(sends);
+        mock!(Client::delete_message_batch).then_compute_output(move |input| {
+            let mut sends = sends.lock().unwrap();
+            let mut out = DeleteMessageBatchOutput::builder()
+                .set_failed(Some(Vec::new()))
+                .set_successful(Some(Vec::new()));
+            for entry in input.entries() {
+                let receipt = entry.receipt_handle();
+                let before = sends.iter().flatten().filter(|r| *r == receipt).count();
+                out = match refuse(receipt, before) {
+                    Some(sender_fault) => out.failed(
+                        BatchResultErrorEntry::builder()
+                            .id(entry.id())
+                            .code(if sender_fault {
+                                "ReceiptHandleIsInvalid"
+                            } else {
+                                "InternalError"
+                            })
+                            .sender_fault(sender_fault)
+                            .build()
+                            .unwrap(),
+                    ),
+                    None => out.successful(
+                        DeleteMessageBatchResultEntry::builder()
+                            .id(entry.id())
+                            .build()
+                            .unwrap(),
+                    ),
+                };
+            }
+            sends.push(
+                input
+                    .entries()
+                    .iter()
+                    .map(|e| e.receipt_handle().to_owned())
+                    .collect(),
+            );
+            out.build().unwrap()
+        })
+    }
+
+    fn sends_of(sends: &Sends, receipt: &str) -> usize {
+        sends
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .filter(|r| *r == receipt)
+            .count()
+    }
+
+    /// An entry SQS failed on its side (`SenderFault: false`) is sent again
+    /// and deleted; a sender-fault one (`ReceiptHandleIsInvalid`) is not sent
+    /// again, and is counted.
+    #[tokio::test]
+    async fn a_delete_refused_on_the_server_side_is_sent_again_and_deleted() {
+        let (b0, b1, b2) = (body(0), body(1), body(2));
+        let receive = mock!(Client::receive_message)
+            .sequence()
+            .output(move || {
+                ReceiveMessageOutput::builder()
+                    .messages(message("m0", "r0", &b0))
+                    .messages(message("m1", "r1", &b1))
+                    .messages(message("m2", "r2", &b2))
+                    .build()
+            })
+            .output(|| ReceiveMessageOutput::builder().build())
+            .repeatedly()
+            .build();
+        let sends = Sends::default();
+        let delete = delete_rule(&sends, |receipt, before| match receipt {
+            "r1" if before == 0 => Some(false),
+            "r2" => Some(true),
+            _ => None,
+        });
+        let bus = EventBus::builder()
+            .without_store()
+            .discover(false)
+            .register_handler_named::<OrderPlaced, _>("ok", Succeeds)
+            .build()
+            .unwrap();
+        let report = consume_until(mock_client(&[&receive, &delete]), bus, None, 3).await;
+        assert_eq!((report.received, report.handled), (3, 3), "{report:?}");
+        assert_eq!((report.deleted, report.delete_failed), (2, 1), "{report:?}");
+        assert_eq!(
+            (
+                sends_of(&sends, "r0"),
+                sends_of(&sends, "r1"),
+                sends_of(&sends, "r2")
+            ),
+            (1, 2, 1),
+            "{sends:?}"
+        );
+    }
+
+    /// An entry refused on every send is counted after 4 sends; SQS
+    /// delivering the message again (a new receipt handle), deduplication
+    /// skips the handler that succeeded and the duplicate is deleted.
+    #[tokio::test]
+    async fn a_delete_refused_on_every_send_is_counted_and_its_redelivery_is_a_duplicate() {
+        let (b0, b1) = (body(0), body(1));
+        let sends = Sends::default();
+        let delete = delete_rule(&sends, |receipt, _| (receipt == "r1").then_some(false));
+        // SQS delivers m1 again (a new receipt handle) once its visibility
+        // timeout passes, here: after its first delete was refused.
+        let receives = std::sync::atomic::AtomicUsize::new(0);
+        let receive = mock!(Client::receive_message).then_compute_output({
+            let sends = Arc::clone(&sends);
+            move |_| {
+                let mut out = ReceiveMessageOutput::builder();
+                if receives.load(Ordering::SeqCst) == 0 {
+                    receives.store(1, Ordering::SeqCst);
+                    out = out
+                        .messages(message("m0", "r0", &b0))
+                        .messages(message("m1", "r1", &b1));
+                } else if receives.load(Ordering::SeqCst) == 1 && sends_of(&sends, "r1") > 0 {
+                    receives.store(2, Ordering::SeqCst);
+                    out = out.messages(message("m1", "r1-again", &b1));
+                }
+                out.build()
+            }
+        });
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let bus = EventBus::builder()
+            .without_store()
+            .discover(false)
+            .register_handler_named::<OrderPlaced, _>("counted", Counted(Arc::clone(&runs)))
+            .build()
+            .unwrap();
+        let dedup: Arc<dyn Dedup> = Arc::new(crate::dedup::MemoryDedup::default());
+        let report = consume_until(mock_client(&[&receive, &delete]), bus, Some(dedup), 3).await;
+        assert_eq!(sends_of(&sends, "r1"), 4, "{sends:?}");
+        assert_eq!(
+            (report.received, report.handled, report.duplicates),
+            (3, 2, 1),
+            "{report:?}"
+        );
+        assert_eq!((report.deleted, report.delete_failed), (2, 1), "{report:?}");
+        assert_eq!(sends_of(&sends, "r1-again"), 1);
+        assert_eq!(runs.load(Ordering::SeqCst), 2, "m0 once, m1 once");
+    }
+
+    /// A DeleteMessageBatch call that fails (after the SDK's retries) is
+    /// made again.
+    #[tokio::test]
+    async fn a_failed_delete_call_is_made_again() {
+        let b0 = body(0);
+        let receive = mock!(Client::receive_message)
+            .sequence()
+            .output(move || {
+                ReceiveMessageOutput::builder()
+                    .messages(message("m0", "r0", &b0))
+                    .build()
+            })
+            .output(|| ReceiveMessageOutput::builder().build())
+            .repeatedly()
+            .build();
+        let delete = mock!(Client::delete_message_batch)
+            .sequence()
+            .http_status(
+                400,
+                Some(
+                    r#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"gone for a moment"}"#
+                        .to_owned(),
+                ),
+            )
+            .output(|| {
+                DeleteMessageBatchOutput::builder()
+                    .set_failed(Some(Vec::new()))
+                    .successful(DeleteMessageBatchResultEntry::builder().id("0").build().unwrap())
+                    .build()
+                    .unwrap()
+            })
+            .build();
+        let bus = EventBus::builder()
+            .without_store()
+            .discover(false)
+            .register_handler_named::<OrderPlaced, _>("ok", Succeeds)
+            .build()
+            .unwrap();
+        let report = consume_until(mock_client(&[&receive, &delete]), bus, None, 1).await;
+        assert_eq!((report.deleted, report.delete_failed), (1, 0), "{report:?}");
+        assert_eq!(delete.num_calls(), 2);
+    }
+
+    struct Counted(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl events_core::Handler<OrderPlaced> for Counted {
+        async fn handle(&self, _: &Event<OrderPlaced>) -> events_core::HandlerResult {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
     }
 
     struct Succeeds;
