@@ -91,10 +91,12 @@
 //! | `EVENT_BUS_SOURCE` | PutEvents `Source` (events-core) | `{company}.{service}` of each event |
 //! | `EVENT_BUS_MAX_REQUEST_BYTES` | PutEvents request size limit, 1 to 1048576 | `262144` |
 //! | `EVENT_BUS_CHECK` | DescribeEventBus once at start-up; a missing bus fails it | `false` |
-//! | `EVENT_BUS_CONCURRENCY` | PutEvents calls in flight per publish | `8` |
+//! | `EVENT_BUS_CONCURRENCY` | PutEvents calls in flight at once (all publishes together) | `8` |
+//! | `EVENT_BUS_LINGER` | how long an event waits for concurrent publishes to share its call (`0`, `500us`, `2ms`, at most `1s`) | `1ms` |
 //! | `AWS_REGION`, credentials, `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS` | the standard AWS chain (`aws-config`) | |
 
 pub mod batch;
+mod coalesce;
 pub mod consumer;
 pub mod dedup;
 mod error;
@@ -106,7 +108,10 @@ mod publisher;
 pub mod retry;
 
 pub use error::Error;
-pub use publisher::{Builder, EnvSettings, EventBridgePublisher, DEFAULT_CONCURRENCY, TOO_LARGE};
+pub use publisher::{
+    Builder, EnvSettings, EventBridgePublisher, DEFAULT_CONCURRENCY, DEFAULT_LINGER, MAX_LINGER,
+    TOO_LARGE,
+};
 pub use retry::RetryPolicy;
 
 #[cfg(feature = "sqs")]

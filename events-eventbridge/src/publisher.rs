@@ -1,21 +1,31 @@
 //! [`EventBridgePublisher`]: events-core's [`Publisher`] on PutEvents.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 use events_core::publisher::{Accepted, BoxFuture, PublishError, Publisher, PublisherProvider};
 use events_core::{wire, BusConfig, ConfigError, RawEvent};
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::batch::{self, DEFAULT_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES};
+use crate::batch::{DEFAULT_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES};
+use crate::coalesce::{Caller, CallerGuard, InFlight, Queue, Queued};
 use crate::error::Error;
 use crate::retry::{is_retryable, RetryPolicy};
 
-/// How many PutEvents calls one `publish` runs at once, by default.
+/// How many PutEvents calls a publisher runs at once, by default.
 pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// How long an event waits, by default, for others to share its PutEvents
+/// call when the call is not full (see [`Builder::linger`]).
+pub const DEFAULT_LINGER: Duration = Duration::from_millis(1);
+
+/// The longest linger accepted.
+pub const MAX_LINGER: Duration = Duration::from_secs(1);
 
 /// The error code of an event too large for any PutEvents request.
 pub const TOO_LARGE: &str = "EntryTooLarge";
@@ -28,6 +38,11 @@ pub(crate) type EntryResult = Result<Option<String>, PublishError>;
 /// - Batches: at most 10 entries and at most the request size limit per call
 ///   (256 KiB unless configured, up to 1 MiB), calls run with bounded
 ///   concurrency, results come back in the caller's order.
+/// - Concurrent publishes share calls: each publish queues its entries and
+///   whichever publish finds a free call slot sends the next call's worth,
+///   of anyone's entries; a call that is not full waits at most the
+///   [linger](Builder::linger) for more. Each publish gets exactly its own
+///   results; one that is cancelled never leaves the others waiting.
 /// - An event larger than the limit on its own is never sent: a permanent
 ///   failure naming its size and the limit (the bus dead-letters it).
 /// - Per-entry `ThrottlingException` and `InternalFailure` are re-sent (only
@@ -50,6 +65,9 @@ struct Inner {
     max_request_bytes: usize,
     retry: RetryPolicy,
     concurrency: usize,
+    linger: Duration,
+    /// The entries of every publish waiting for a call.
+    queue: Queue,
 }
 
 /// Builds an [`EventBridgePublisher`]; see [`EventBridgePublisher::builder`].
@@ -63,6 +81,7 @@ pub struct Builder {
     max_request_bytes: Option<usize>,
     retry: Option<RetryPolicy>,
     concurrency: Option<usize>,
+    linger: Option<Duration>,
     check_bus: bool,
 }
 
@@ -73,8 +92,11 @@ pub struct EnvSettings {
     pub max_request_bytes: usize,
     /// `EVENT_BUS_CHECK`: check the bus with DescribeEventBus at start-up.
     pub check_bus: bool,
-    /// `EVENT_BUS_CONCURRENCY`: PutEvents calls in flight per publish.
+    /// `EVENT_BUS_CONCURRENCY`: PutEvents calls in flight at once.
     pub concurrency: usize,
+    /// `EVENT_BUS_LINGER`: how long an event waits for others to share its
+    /// call.
+    pub linger: Duration,
 }
 
 impl Default for EnvSettings {
@@ -83,8 +105,39 @@ impl Default for EnvSettings {
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             check_bus: false,
             concurrency: DEFAULT_CONCURRENCY,
+            linger: DEFAULT_LINGER,
         }
     }
+}
+
+const LINGER_EXPECTED: &str =
+    "a wait from 0 to 1s with its unit, e.g. `1ms`, `500us`, `0` (send at once)";
+
+/// Parses a linger: `0`, or a whole number with `us`, `ms` or `s`, at most
+/// [`MAX_LINGER`].
+fn parse_linger(value: &str) -> Result<Duration, ConfigError> {
+    let text = value.trim();
+    let bad = || ConfigError {
+        var: "EVENT_BUS_LINGER",
+        value: value.to_owned(),
+        expected: LINGER_EXPECTED,
+    };
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None if text.chars().all(|c| c == '0') && !text.is_empty() => return Ok(Duration::ZERO),
+        None => return Err(bad()),
+    };
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let linger = match unit {
+        "us" | "µs" => Duration::from_micros(n),
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        _ => return Err(bad()),
+    };
+    if linger > MAX_LINGER {
+        return Err(bad());
+    }
+    Ok(linger)
 }
 
 fn parse_in_range(
@@ -149,6 +202,9 @@ impl EnvSettings {
                 "a number of concurrent PutEvents calls from 1 to 1024, e.g. `8`",
             )?;
         }
+        if let Some(v) = lookup("EVENT_BUS_LINGER") {
+            settings.linger = parse_linger(&v)?;
+        }
         Ok(settings)
     }
 }
@@ -194,9 +250,23 @@ impl Builder {
         self
     }
 
-    /// PutEvents calls in flight at once for one publish (default 8).
+    /// PutEvents calls in flight at once for this publisher, all
+    /// publishes together (default 8).
     pub fn concurrency(mut self, calls: usize) -> Self {
         self.concurrency = Some(calls);
+        self
+    }
+
+    /// How long an event may wait for others to share its PutEvents call
+    /// when the call is not full, 0 to 1 s (default [`DEFAULT_LINGER`]).
+    ///
+    /// Concurrent publishes (one event each, from many tasks) share calls
+    /// of up to 10 entries: a full call goes at once, one that is not full
+    /// once its oldest event has waited this long. It is the most a lone
+    /// publish waits before its call; `Duration::ZERO` sends what is there
+    /// at once (fewer events per call under concurrency).
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = Some(linger);
         self
     }
 
@@ -240,6 +310,15 @@ impl Builder {
             }
             .into());
         }
+        let linger = self.linger.unwrap_or(DEFAULT_LINGER);
+        if linger > MAX_LINGER {
+            return Err(ConfigError {
+                var: "EVENT_BUS_LINGER",
+                value: format!("{linger:?}"),
+                expected: LINGER_EXPECTED,
+            }
+            .into());
+        }
         let retry = self.retry.unwrap_or_default();
         // Without a region every call fails: a start-up error, not a
         // failover of every event. (A client given as is is used as is.)
@@ -265,6 +344,8 @@ impl Builder {
                     ..retry
                 },
                 concurrency,
+                linger,
+                queue: Queue::default(),
             }),
         };
         if self.check_bus {
@@ -277,14 +358,14 @@ impl Builder {
 impl EventBridgePublisher {
     /// A builder with the defaults: bus `default`, source from each event's
     /// name, the standard AWS chain, 256 KiB, [`RetryPolicy::default`], 8
-    /// calls at once, no start-up check.
+    /// calls at once, a linger of [`DEFAULT_LINGER`], no start-up check.
     pub fn builder() -> Builder {
         Builder::default()
     }
 
     /// The twelve-factor path: [`BusConfig::from_env`] (`EVENT_BUS_NAME`,
     /// `EVENT_BUS_SOURCE`), [`EnvSettings`] (`EVENT_BUS_MAX_REQUEST_BYTES`,
-    /// `EVENT_BUS_CHECK`, `EVENT_BUS_CONCURRENCY`) and the standard AWS chain
+    /// `EVENT_BUS_CHECK`, `EVENT_BUS_CONCURRENCY`, `EVENT_BUS_LINGER`) and the standard AWS chain
     /// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS`).
     pub async fn from_env() -> Result<Self, Error> {
         Self::from_config(&BusConfig::from_env()?).await
@@ -297,6 +378,7 @@ impl EventBridgePublisher {
             .bus(config.bus_name.clone())
             .max_request_bytes(settings.max_request_bytes)
             .concurrency(settings.concurrency)
+            .linger(settings.linger)
             .check_bus(settings.check_bus);
         if let Some(source) = &config.source {
             builder = builder.source(source.clone());
@@ -343,147 +425,198 @@ impl EventBridgePublisher {
 
     /// Publishes `events`; one result per event, in order: `Ok` with
     /// EventBridge's event id, or the failure.
+    ///
+    /// The entries join the publisher's queue and this call drives it (see
+    /// [`crate::coalesce`]) until each of them is answered: its calls may
+    /// carry other publishes' entries, and theirs may carry its own.
     pub(crate) async fn put(&self, events: &[RawEvent]) -> Vec<EntryResult> {
         let inner = &self.inner;
-        let entries: Vec<wire::Entry> = events
-            .iter()
-            .map(|e| wire::entry(e, &wire::source_of(e, inner.source.as_deref())))
-            .collect();
-        let sizes: Vec<usize> = entries.iter().map(wire::Entry::size).collect();
-        let plan = batch::plan(&sizes, inner.max_request_bytes);
-        let mut results: Vec<Option<EntryResult>> = vec![None; events.len()];
-        for &i in &plan.too_large {
-            tracing::warn!(
-                event = %events[i].name, id = %events[i].id, size = sizes[i],
-                limit = inner.max_request_bytes,
-                "event too large for any PutEvents request; not sent"
-            );
-            results[i] = Some(Err(PublishError::permanent(
-                TOO_LARGE,
-                format!(
-                    "the event is {} bytes as PutEvents counts them (Source + DetailType + Detail), \
-                     more than the {}-byte request limit (EVENT_BUS_MAX_REQUEST_BYTES, at most 1048576)",
-                    sizes[i], inner.max_request_bytes
-                ),
-            )));
+        let caller = Caller::new(events.len());
+        let now = Instant::now();
+        let mut queued = Vec::with_capacity(events.len());
+        for (index, event) in events.iter().enumerate() {
+            let entry = wire::entry(event, &wire::source_of(event, inner.source.as_deref()));
+            let size = entry.size();
+            if size > inner.max_request_bytes {
+                tracing::warn!(
+                    event = %event.name, id = %event.id, size,
+                    limit = inner.max_request_bytes,
+                    "event too large for any PutEvents request; not sent"
+                );
+                caller.complete(index, Err(too_large(size, inner.max_request_bytes)));
+                continue;
+            }
+            queued.push(Queued {
+                caller: caller.clone(),
+                index,
+                entry,
+                size,
+                ready_at: now + inner.linger,
+                attempts: 0,
+                since: now,
+            });
         }
-        let entries = &entries;
-        let mut calls = stream::iter(plan.calls)
-            .map(|indices| {
-                let span =
-                    tracing::debug_span!("put_events", bus = %inner.bus, entries = indices.len());
-                self.send_call(indices, entries).instrument(span)
-            })
-            .buffer_unordered(inner.concurrency);
-        while let Some(done) = calls.next().await {
-            for (i, result) in done {
-                results[i] = Some(result);
+        if queued.is_empty() {
+            return caller.results();
+        }
+        // Declared before `calls`, dropped after them: if this publish is
+        // cancelled, its calls give their entries an error first, then its
+        // unsent entries leave the queue.
+        let _guard = CallerGuard {
+            queue: &inner.queue,
+            caller: &caller,
+        };
+        inner.queue.push(&caller, queued);
+        let mut calls = FuturesUnordered::new();
+        loop {
+            let done = caller.is_done();
+            let now = Instant::now();
+            if !done {
+                while let Some(call) =
+                    inner
+                        .queue
+                        .take(now, inner.max_request_bytes, inner.concurrency)
+                {
+                    let span = tracing::debug_span!(
+                        "put_events", bus = %inner.bus, entries = call.entries.len()
+                    );
+                    calls.push(self.send_call(call).instrument(span));
+                }
+            }
+            if done && calls.is_empty() {
+                break;
+            }
+            let due = if done { None } else { caller.next_due(now) };
+            tokio::select! {
+                biased;
+                Some(()) = calls.next(), if !calls.is_empty() => {}
+                () = caller.woken() => {}
+                () = inner.queue.slot_freed(), if !done => {}
+                () = sleep_until_some(due), if due.is_some() => {}
             }
         }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
-                    Err(PublishError::retryable(
-                        "NotSent",
-                        "the event was in no PutEvents call",
-                    ))
-                })
-            })
-            .collect()
+        caller.results()
     }
 
-    /// Sends one planned call, re-sending only the retryable entries.
-    async fn send_call(
-        &self,
-        indices: Vec<usize>,
-        entries: &[wire::Entry],
-    ) -> Vec<(usize, EntryResult)> {
+    /// Sends one call: each entry's result goes to its caller; throttled
+    /// and internally failed entries go back to the queue after their
+    /// backoff (or, out of attempts or time, to their caller as retryable
+    /// failures).
+    async fn send_call(&self, mut call: InFlight<'_>) {
         let inner = &self.inner;
-        let first_send = tokio::time::Instant::now();
-        let mut done = Vec::with_capacity(indices.len());
-        let mut pending = indices;
-        let mut attempt = 1u32;
-        loop {
-            let request: Vec<PutEventsRequestEntry> = pending
-                .iter()
-                .map(|&i| {
-                    let e = &entries[i];
-                    PutEventsRequestEntry::builder()
-                        .event_bus_name(&inner.bus)
-                        .source(&e.source)
-                        .detail_type(&e.detail_type)
-                        .detail(&e.detail)
-                        .build()
-                })
-                .collect();
-            let output = match inner
-                .client
-                .put_events()
-                .set_entries(Some(request))
-                .send()
-                .await
-            {
-                Ok(output) => output,
-                Err(err) => {
-                    let error = call_error(&err);
-                    tracing::warn!(attempt, entries = pending.len(), error = %error, "PutEvents call failed");
-                    done.extend(pending.into_iter().map(|i| (i, Err(error.clone()))));
-                    return done;
+        let request: Vec<PutEventsRequestEntry> = call
+            .entries
+            .iter()
+            .map(|q| {
+                PutEventsRequestEntry::builder()
+                    .event_bus_name(&inner.bus)
+                    .source(&q.entry.source)
+                    .detail_type(&q.entry.detail_type)
+                    .detail(&q.entry.detail)
+                    .build()
+            })
+            .collect();
+        let result = inner
+            .client
+            .put_events()
+            .set_entries(Some(request))
+            .send()
+            .await;
+        // Answered: from here on nothing is cancelled, every entry leaves
+        // `call` with its result.
+        let entries = std::mem::take(&mut call.entries);
+        let output = match result {
+            Ok(output) => output,
+            Err(err) => {
+                let error = call_error(&err);
+                tracing::warn!(entries = entries.len(), error = %error, "PutEvents call failed");
+                for q in entries {
+                    q.caller.complete(q.index, Err(error.clone()));
+                }
+                return;
+            }
+        };
+        let results = output.entries();
+        let now = Instant::now();
+        // One backoff per attempt number, so entries throttled together are
+        // sent again together.
+        let mut delays: Vec<(u32, Duration)> = Vec::new();
+        let mut again = Vec::new();
+        for (pos, mut q) in entries.into_iter().enumerate() {
+            q.attempts += 1;
+            let error = match results.get(pos) {
+                Some(r) if r.error_code().is_none() => {
+                    q.caller
+                        .complete(q.index, Ok(r.event_id().map(str::to_owned)));
+                    continue;
+                }
+                Some(r) => {
+                    let code = r.error_code().unwrap_or_default();
+                    let message = r.error_message().unwrap_or_default();
+                    if !is_retryable(code) {
+                        tracing::warn!(code, message, "PutEvents refused an entry for good");
+                        q.caller
+                            .complete(q.index, Err(PublishError::permanent(code, message)));
+                        continue;
+                    }
+                    PublishError::retryable(code, message)
+                }
+                None => PublishError::retryable(
+                    "MissingResult",
+                    "PutEvents answered with fewer result entries than it was sent",
+                ),
+            };
+            let attempt = q.attempts + 1;
+            let delay = match delays.iter().find(|(a, _)| *a == attempt) {
+                Some(&(_, delay)) => delay,
+                None => {
+                    let delay = inner.retry.delay(attempt);
+                    delays.push((attempt, delay));
+                    delay
                 }
             };
-            let results = output.entries();
-            let mut retry: Vec<(usize, PublishError)> = Vec::new();
-            for (pos, &i) in pending.iter().enumerate() {
-                match results.get(pos) {
-                    Some(r) if r.error_code().is_none() => {
-                        done.push((i, Ok(r.event_id().map(str::to_owned))));
-                    }
-                    Some(r) => {
-                        let code = r.error_code().unwrap_or_default();
-                        let message = r.error_message().unwrap_or_default();
-                        if is_retryable(code) {
-                            retry.push((i, PublishError::retryable(code, message)));
-                        } else {
-                            tracing::warn!(code, message, "PutEvents refused an entry for good");
-                            done.push((i, Err(PublishError::permanent(code, message))));
-                        }
-                    }
-                    None => retry.push((
-                        i,
-                        PublishError::retryable(
-                            "MissingResult",
-                            "PutEvents answered with fewer result entries than it was sent",
-                        ),
-                    )),
-                }
-            }
-            if retry.is_empty() {
-                return done;
-            }
-            attempt += 1;
-            let delay = inner.retry.delay(attempt);
             if attempt > inner.retry.max_attempts
-                || first_send.elapsed() + delay > inner.retry.max_elapsed
+                || now.duration_since(q.since) + delay > inner.retry.max_elapsed
             {
                 tracing::warn!(
-                    attempts = attempt - 1,
-                    entries = retry.len(),
-                    "PutEvents entries still throttled or failing; giving them back for failover"
+                    attempts = q.attempts,
+                    code = %error.code,
+                    "PutEvents entry still throttled or failing; giving it back for failover"
                 );
-                done.extend(retry.into_iter().map(|(i, e)| (i, Err(e))));
-                return done;
+                q.caller.complete(q.index, Err(error));
+                continue;
             }
+            q.ready_at = now + delay;
+            again.push(q);
+        }
+        if !again.is_empty() {
             tracing::debug!(
-                attempt,
-                entries = retry.len(),
-                delay_ms = delay.as_millis() as u64,
+                entries = again.len(),
+                delay_ms = delays.iter().map(|(_, d)| d.as_millis() as u64).max(),
                 "re-sending entries"
             );
-            tokio::time::sleep(delay).await;
-            pending = retry.into_iter().map(|(i, _)| i).collect();
+            inner.queue.requeue(again);
         }
     }
+}
+
+/// Sleeps until `at`, or for ever without one (a disabled `select!` branch).
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The permanent failure of an event too large for any request.
+fn too_large(size: usize, limit: usize) -> PublishError {
+    PublishError::permanent(
+        TOO_LARGE,
+        format!(
+            "the event is {size} bytes as PutEvents counts them (Source + DetailType + Detail), \
+             more than the {limit}-byte request limit (EVENT_BUS_MAX_REQUEST_BYTES, at most 1048576)"
+        ),
+    )
 }
 
 /// A failed call as each of its entries' error: retryable, with the
@@ -557,4 +690,58 @@ fn build_from_config(
 
 inventory::submit! {
     PublisherProvider { mode: "eventbridge", build: build_from_config }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn linger_of(value: &str) -> Result<Duration, String> {
+        EnvSettings::from_lookup(|v| (v == "EVENT_BUS_LINGER").then(|| value.to_owned()))
+            .map(|s| s.linger)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn linger_reads_units_up_to_one_second() {
+        assert_eq!(
+            EnvSettings::from_lookup(|_| None).unwrap().linger,
+            DEFAULT_LINGER
+        );
+        assert_eq!(linger_of(""), Ok(DEFAULT_LINGER), "empty is unset");
+        assert_eq!(linger_of("0"), Ok(Duration::ZERO));
+        assert_eq!(linger_of("500us"), Ok(Duration::from_micros(500)));
+        assert_eq!(linger_of(" 2ms "), Ok(Duration::from_millis(2)));
+        assert_eq!(linger_of("1s"), Ok(Duration::from_secs(1)));
+        for bad in ["2", "2 ms", "1.5ms", "-1ms", "2m", "1001ms", "soon", "ms"] {
+            let err = linger_of(bad).unwrap_err();
+            assert_eq!(
+                err,
+                format!(
+                    "EVENT_BUS_LINGER=`{bad}` is not valid: expected a wait from 0 to 1s with its unit, \
+                     e.g. `1ms`, `500us`, `0` (send at once)"
+                )
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_builder_linger_over_one_second_is_refused() {
+        let client = Client::from_conf(
+            aws_sdk_eventbridge::Config::builder()
+                .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+                .build(),
+        );
+        let err = EventBridgePublisher::builder()
+            .client(client)
+            .linger(Duration::from_millis(1500))
+            .build()
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("EVENT_BUS_LINGER=`1.5s` is not valid: expected a wait from 0 to 1s"),
+            "{err}"
+        );
+    }
 }

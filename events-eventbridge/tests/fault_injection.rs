@@ -459,3 +459,100 @@ async fn a_mixed_batch_keeps_the_callers_order_across_concurrent_calls() {
         assert!(call.ids.len() <= 10);
     }
 }
+
+/// Concurrent publishes share one call: caller A's throttled entries are
+/// sent again (and only those), caller B's refused entry is B's dead
+/// letter, and each caller gets exactly its own outcomes, in its order.
+#[tokio::test(start_paused = true)]
+async fn concurrent_publishes_share_a_call_and_each_gets_its_own_results() {
+    let a: Vec<Event<CompanyCreated>> = (0..4).map(|_| event(10)).collect();
+    let b: Vec<Event<CompanyCreated>> = (0..3).map(|_| event(10)).collect();
+    let c: Vec<Event<CompanyCreated>> = (0..3).map(|_| event(10)).collect();
+    let throttled = [ids(&a)[0].clone(), ids(&a)[2].clone()];
+    let denied = ids(&b)[1].clone();
+    let (t, d) = (throttled.clone(), denied.clone());
+    let (client, script) = scripted(
+        move |call, id| match call {
+            1 if t.iter().any(|x| x == id) => Answer::Fail("ThrottlingException"),
+            _ if id == d => Answer::Fail("AccessDeniedException"),
+            _ => Answer::Accept,
+        },
+        |_| false,
+    );
+    let publisher = EventBridgePublisher::builder()
+        .bus("orders")
+        .client(client)
+        .linger(Duration::from_millis(50))
+        .build()
+        .await
+        .unwrap();
+    let bus = EventBus::builder()
+        .mode(Mode::EventBridge)
+        .in_memory_store()
+        .publisher(Arc::new(publisher))
+        .build()
+        .unwrap();
+
+    // A and B publish batches, C publishes its events one by one, all at
+    // once (as many tasks would).
+    let (out_a, out_b, out_c) = tokio::join!(
+        bus.publish_batch(a.clone()),
+        bus.publish_batch(b.clone()),
+        futures_util::future::join_all(c.iter().map(|e| bus.publish(e.clone()))),
+    );
+    let calls = script.calls();
+    assert_eq!(calls.len(), 2, "one shared call, one re-send: {calls:?}");
+    let mut first = calls[0].ids.clone();
+    first.sort();
+    let mut all: Vec<String> = [ids(&a), ids(&b), ids(&c)].concat();
+    all.sort();
+    assert_eq!(first, all, "the first call carried all 10 events");
+    assert_eq!(calls[1].ids, throttled, "only A's throttled entries again");
+
+    let out_a = out_a.unwrap();
+    assert_eq!(out_a.events.len(), 4);
+    for (o, e) in out_a.events.iter().zip(&a) {
+        assert_eq!(o.id(), e.id(), "A's results in A's order");
+        assert_eq!(
+            o.delivery(),
+            &Delivery::Published {
+                remote_id: Some(format!("eb-{}", e.id()))
+            }
+        );
+    }
+    let out_b = out_b.unwrap();
+    assert_eq!(out_b.events.len(), 3);
+    for (o, e) in out_b.events.iter().zip(&b) {
+        assert_eq!(o.id(), e.id(), "B's results in B's order");
+        if e.id().as_str() == denied {
+            assert!(
+                matches!(o.delivery(), Delivery::DeadLettered { error } if error.contains("AccessDeniedException")),
+                "{:?}",
+                o.delivery()
+            );
+        } else {
+            assert_eq!(
+                o.delivery(),
+                &Delivery::Published {
+                    remote_id: Some(format!("eb-{}", e.id()))
+                }
+            );
+        }
+    }
+    for (o, e) in out_c.into_iter().zip(&c) {
+        let o = o.unwrap();
+        assert_eq!(o.id(), e.id());
+        assert_eq!(
+            o.delivery(),
+            &Delivery::Published {
+                remote_id: Some(format!("eb-{}", e.id()))
+            }
+        );
+    }
+    let stats = bus.store().unwrap().stats().await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.dead),
+        (0, 1),
+        "only B's refused event"
+    );
+}

@@ -226,3 +226,83 @@ async fn the_start_up_check_fails_clearly_on_a_missing_bus_and_publish_never_des
     assert_eq!(counter.all(), [PUT_EVENTS; 3]);
     assert_eq!(bus.store().unwrap().stats().await.unwrap().pending, 3);
 }
+
+/// 1,000 concurrent `bus.publish` calls (one event each, from 1,000 tasks)
+/// share PutEvents calls: every event reaches the queue exactly once, with
+/// at most 100 calls.
+///
+/// The linger is 50 ms, not the default 1 ms: a debug build on a loaded
+/// machine can pause the spawning of the 1,000 tasks for more than 1 ms,
+/// and then a call goes out before it is full (one extra call of 101).
+/// The default's calls per event are measured in release by the publish
+/// benchmark (`tests/aws/benches/publish_moto.rs`, BENCHMARKS.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_publishes_share_calls_and_arrive_once_each() {
+    let moto = Moto::start();
+    let route = moto.bus_to_queue("concurrent").await;
+    let counter = CallCounter::default();
+    let publisher = EventBridgePublisher::builder()
+        .bus(&route.bus)
+        .client(moto.counted_eventbridge(&counter).await)
+        .linger(std::time::Duration::from_millis(50))
+        .build()
+        .await
+        .unwrap();
+    let bus = EventBus::builder()
+        .mode(Mode::EventBridge)
+        .in_memory_store()
+        .publisher(Arc::new(publisher))
+        .build()
+        .unwrap();
+
+    let events: Vec<Event<CompanyCreated>> = (0..1000).map(|i| company(i, 40)).collect();
+    let tasks: Vec<_> = events
+        .iter()
+        .map(|e| tokio::spawn(bus.publish(e.clone())))
+        .collect();
+    let mut remote_ids = HashMap::new();
+    for (task, event) in tasks.into_iter().zip(&events) {
+        let outcome = task.await.unwrap().unwrap();
+        assert_eq!(outcome.id(), event.id(), "each caller gets its own outcome");
+        match outcome.delivery() {
+            Delivery::Published {
+                remote_id: Some(remote),
+            } => {
+                assert!(
+                    remote_ids
+                        .insert(event.id().as_str().to_owned(), remote.clone())
+                        .is_none(),
+                    "{}",
+                    event.id()
+                );
+            }
+            other => panic!("{} was {other:?}", event.id()),
+        }
+    }
+    let calls = counter.count(PUT_EVENTS);
+    assert!(calls <= 100, "{calls} PutEvents calls for 1,000 events");
+    assert_eq!(counter.all().len(), calls, "no call but PutEvents");
+
+    let bodies = moto.drain(&route.queue_url).await;
+    let seen = by_event_id(&bodies);
+    assert_eq!(bodies.len(), 1000, "{} messages", bodies.len());
+    for event in &events {
+        let copies = &seen[event.id().as_str()];
+        assert_eq!(
+            copies.len(),
+            1,
+            "{} received {} times",
+            event.id(),
+            copies.len()
+        );
+        assert_eq!(
+            copies[0].0.event.decode::<CompanyCreated>().unwrap(),
+            *event
+        );
+        assert_eq!(
+            copies[0].0.id.as_ref(),
+            Some(&remote_ids[event.id().as_str()]),
+            "the outcome's remote id is the one the queue got"
+        );
+    }
+}
