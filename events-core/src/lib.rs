@@ -71,8 +71,8 @@ pub mod __private;
 pub use aggregate::Recorder;
 pub use bus::{
     get_event_bus, reset_event_bus, set_event_bus, BatchOutcome, BusError, Delivery, EventBus,
-    EventBusBuilder, HandlerOutcome, HandlerStatus, PublishOutcome, ReplayReport, Replayer,
-    ReplayerOptions,
+    EventBusBuilder, HandlerOutcome, HandlerOutcomes, HandlerStatus, PublishOutcome, Received,
+    ReplayReport, Replayer, ReplayerOptions,
 };
 pub use config::{BusConfig, ConfigError, Mode};
 pub use envelope::{AnyEvent, Event, EventId, RawEvent};

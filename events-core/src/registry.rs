@@ -10,7 +10,9 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::envelope::{RawEvent, SharedEvent};
+use chrono::{DateTime, Utc};
+
+use crate::envelope::{Event, EventId, RawEvent, SharedEvent};
 use crate::error::DecodeError;
 use crate::event::DomainEvent;
 
@@ -22,7 +24,12 @@ pub struct EventType {
     type_name: fn() -> &'static str,
     type_id: fn() -> TypeId,
     decode: fn(&RawEvent) -> Result<SharedEvent, DecodeError>,
+    decode_parts: DecodeParts,
 }
+
+/// Decodes an event of a known name from its identity and the JSON text of
+/// its attributes.
+type DecodeParts = fn(EventId, DateTime<Utc>, &str) -> Result<SharedEvent, DecodeError>;
 
 impl EventType {
     /// The registration of `E` (used by the derive's generated code).
@@ -32,6 +39,7 @@ impl EventType {
             type_name: std::any::type_name::<E>,
             type_id: TypeId::of::<E>,
             decode: decode_shared::<E>,
+            decode_parts: decode_parts::<E>,
         }
     }
 
@@ -48,6 +56,26 @@ impl EventType {
     pub(crate) fn decode(&self, raw: &RawEvent) -> Result<SharedEvent, DecodeError> {
         (self.decode)(raw)
     }
+
+    /// As [`decode`](Self::decode), from the parts of an event of this
+    /// type's name: what [`RawEvent::decode`] does once the name is checked.
+    pub(crate) fn decode_parts(
+        &self,
+        id: EventId,
+        occurred_on: DateTime<Utc>,
+        attributes: &str,
+    ) -> Result<SharedEvent, DecodeError> {
+        (self.decode_parts)(id, occurred_on, attributes)
+    }
+}
+
+fn decode_parts<E: DomainEvent>(
+    id: EventId,
+    occurred_on: DateTime<Utc>,
+    attributes: &str,
+) -> Result<SharedEvent, DecodeError> {
+    let payload = E::from_json(attributes)?;
+    Ok(Arc::new(Event::with_identity(id, occurred_on, payload)) as SharedEvent)
 }
 
 fn decode_shared<E: DomainEvent>(raw: &RawEvent) -> Result<SharedEvent, DecodeError> {
@@ -79,7 +107,13 @@ pub struct DuplicateEventName {
 /// Event types by name; built once per bus, refusing duplicates.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct EventTypes {
-    by_name: HashMap<&'static str, (&'static str, TypeId, Option<&'static EventType>)>,
+    /// Looked up on every received event: hashed with foldhash, like the
+    /// bus's handlers.
+    by_name: HashMap<
+        &'static str,
+        (&'static str, TypeId, Option<&'static EventType>),
+        foldhash::fast::RandomState,
+    >,
 }
 
 impl EventTypes {

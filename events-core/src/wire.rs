@@ -30,6 +30,7 @@
 //! ```
 
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -96,6 +97,9 @@ pub fn format_time(time: DateTime<Utc>) -> String {
 /// assert!(err.contains("outside"), "{err}");
 /// ```
 pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Some(time) = parse_written_time(text) {
+        return Ok(time);
+    }
     let parsed = DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .ok()
@@ -128,6 +132,39 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
             quoted()
         )),
     }
+}
+
+/// The one form the wire writes (`2026-11-26T10:15:30.123456+00:00`,
+/// [`format_time`]), read without the general parser; `None` for anything
+/// else (another form, or a date or time that does not exist), which
+/// [`parse_time`] then reads, or refuses with its reason.
+fn parse_written_time(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    if b.len() != 32
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || &b[26..] != b"+00:00"
+    {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        b.get(range)?.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    let year = i32::try_from(number(0..4)?).ok().filter(|y| *y >= 1)?;
+    let second = number(17..19)?;
+    if second > 59 {
+        // A leap second: left to the general parser.
+        return None;
+    }
+    chrono::NaiveDate::from_ymd_opt(year, number(5..7)?, number(8..10)?)?
+        .and_hms_micro_opt(number(11..13)?, number(14..16)?, second, number(20..26)?)
+        .map(|t| t.and_utc())
 }
 
 /// The `Detail` JSON text of an event.
@@ -461,6 +498,89 @@ struct EnvelopeFields<'a> {
     detail: Option<&'a RawValue>,
 }
 
+/// The envelope as a consumer reads it in one pass: only `detail-type` and
+/// the `detail` object are kept (borrowed from the body where they have no
+/// escapes); the other envelope fields are checked as JSON and skipped
+/// (still named, so a repeated one is refused as [`decode_envelope`]
+/// refuses it).
+#[derive(Deserialize)]
+struct EnvelopeOnePass<'a> {
+    #[serde(rename = "id", default)]
+    _id: Option<IgnoredAny>,
+    #[serde(rename = "detail-type", borrow, default, deserialize_with = "present")]
+    detail_type: Option<Json<'a>>,
+    #[serde(rename = "source", default)]
+    _source: Option<IgnoredAny>,
+    #[serde(rename = "account", default)]
+    _account: Option<IgnoredAny>,
+    #[serde(rename = "time", default)]
+    _time: Option<IgnoredAny>,
+    #[serde(rename = "region", default)]
+    _region: Option<IgnoredAny>,
+    #[serde(rename = "resources", default)]
+    _resources: Option<IgnoredAny>,
+    #[serde(borrow, default, deserialize_with = "present_object")]
+    detail: Option<DetailFields<'a>>,
+}
+
+/// A nested `detail` read in place, as an object only (a derived struct
+/// would also take an array), like [`parse_object`] reads it from its text.
+fn present_object<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DetailFields<'de>>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = DetailFields<'de>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            map: A,
+        ) -> Result<DetailFields<'de>, A::Error> {
+            DetailFields::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    deserializer.deserialize_map(V).map(Some)
+}
+
+/// An event received in an envelope, read in one pass by
+/// [`read_envelope`]: its attributes are *not yet* checked to be a JSON
+/// object (decoding them into their type does that).
+pub(crate) struct Received<'a> {
+    pub(crate) name: Cow<'a, str>,
+    pub(crate) id: EventId,
+    pub(crate) occurred_on: DateTime<Utc>,
+    pub(crate) attributes: Cow<'a, str>,
+}
+
+/// Reads an envelope in one pass, with every check [`decode_envelope`]
+/// makes but the attributes' (see [`Received`]). `None` for anything
+/// [`decode_envelope`] refuses or might refuse: it then says why.
+pub(crate) fn read_envelope(json: &str) -> Option<Received<'_>> {
+    if !json.trim_start().starts_with('{') {
+        return None;
+    }
+    let fields: EnvelopeOnePass = serde_json::from_str(json).ok()?;
+    let Some(Json::Str(detail_type)) = fields.detail_type else {
+        return None;
+    };
+    let mut detail = fields.detail?;
+    let (name, id, occurred_on) = identity(&mut detail, Some(&detail_type)).ok()?;
+    let attributes = attributes_text(detail, &name).ok()?;
+    let name = match (name, detail_type) {
+        // The detail's `type` borrows from the body when it has no escapes.
+        (Cow::Borrowed(name), _) => Cow::Borrowed(name),
+        (Cow::Owned(_), detail_type) => detail_type,
+    };
+    Some(Received {
+        name,
+        id,
+        occurred_on,
+        attributes,
+    })
+}
+
 /// Decodes a whole EventBridge envelope (an SQS message body).
 pub fn decode_envelope(json: &str) -> Result<Envelope, DecodeError> {
     let fields: EnvelopeFields = parse_object(json, None, "envelope")?;
@@ -503,4 +623,77 @@ pub fn decode_envelope(json: &str) -> Result<Envelope, DecodeError> {
         detail_type,
         event,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `parse_time` gave before the written form had a reader of its
+    /// own: the general parser alone.
+    fn general(text: &str) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    #[test]
+    fn the_written_form_reads_as_the_general_parser_reads_it() {
+        // Every month's first and last days, leap years and not, the ends of
+        // the day and of the year range, microseconds at both ends.
+        let mut checked = 0;
+        for year in [1, 4, 1900, 2000, 2024, 2026, 9999] {
+            for month in 1..=12 {
+                for day in [1, 28, 29, 30, 31] {
+                    for (h, m, s, us) in
+                        [(0, 0, 0, 0), (23, 59, 59, 999_999), (10, 15, 30, 123_456)]
+                    {
+                        let text = format!(
+                            "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{us:06}+00:00"
+                        );
+                        let fast = parse_written_time(&text);
+                        assert_eq!(fast, general(&text), "{text}");
+                        if let Some(t) = fast {
+                            assert_eq!(format_time(t), text);
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
+
+    #[test]
+    fn anything_else_is_left_to_the_general_parser() {
+        for text in [
+            "2026-02-30T10:15:30.000000+00:00", // no such day
+            "2026-13-01T10:15:30.000000+00:00", // no such month
+            "2026-11-26T24:00:00.000000+00:00", // no such hour
+            "2026-11-26T10:60:00.000000+00:00", // no such minute
+            "2016-12-31T23:59:60.000000+00:00", // a leap second
+            "0000-01-01T00:00:00.000000+00:00", // year 0: out of range
+            "2026-11-26T10:15:30.000000+01:00", // another offset
+            "2026-11-26T10:15:30.00000+00:00Z", // not the form
+            "2026-11-26T10:15:30.12345a+00:00", // not a digit
+            "2026-11-26 10:15:30.000000+00:00", // a space
+            "+026-11-26T10:15:30.000000+00:00", // a sign
+        ] {
+            assert_eq!(text.len(), 32, "{text}");
+            assert_eq!(parse_written_time(text), None, "{text}");
+        }
+        // ... which still reads what it read before, and refuses the rest.
+        assert_eq!(
+            parse_time("2016-12-31T23:59:60.000000+00:00").ok(),
+            general("2016-12-31T23:59:60.000000+00:00")
+        );
+        assert!(parse_time("2026-02-30T10:15:30.000000+00:00").is_err());
+        assert!(parse_time("0000-01-01T00:00:00.000000+00:00")
+            .unwrap_err()
+            .contains("outside"));
+        assert_eq!(
+            parse_time("2026-11-26T10:15:30.000000+01:00").ok(),
+            general("2026-11-26T10:15:30.000000+01:00")
+        );
+    }
 }

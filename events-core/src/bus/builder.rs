@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio_util::task::TaskTracker;
 
-use super::{BusError, EventBus, Inner};
+use super::{BusError, EventBus, Inner, Route};
 use crate::config::{BusConfig, Mode};
 use crate::event::DomainEvent;
 use crate::handler::{discovered_handlers, Handler, HandlerEntry};
@@ -267,9 +267,8 @@ impl EventBusBuilder {
             inner: Arc::new(Inner {
                 handlers: handlers
                     .into_iter()
-                    .map(|(k, v)| (k, Arc::from(v)))
+                    .map(|(k, v)| (k, Route::new(v, types.get(k))))
                     .collect(),
-                event_types: types,
                 store,
                 publisher,
                 dispatch_in_process,

@@ -2,34 +2,136 @@
 //! the others' errors and panics; events received from elsewhere; spawned
 //! handler work (async mode) and its shutdown.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
+use futures_util::future::Either;
 use tracing::Instrument;
 
+use super::outcome::{Outcomes, Record};
 use super::publish::mark_handled;
-use super::{BusError, EventBus, HandlerOutcome, HandlerStatus, PublishOutcome};
+use super::{BusError, EventBus, HandlerOutcome, HandlerOutcomes, HandlerStatus, PublishOutcome};
+use crate::attributes::check_object;
 use crate::envelope::SharedEvent;
 use crate::envelope::{EventId, RawEvent};
+use crate::error::DecodeError;
 use crate::handler::HandlerEntry;
+use crate::wire;
 
-/// A received event, decoded, with the handlers it goes to.
-struct Prepared {
+/// A received event (from SQS, Lambda, HTTP), read and decoded for this
+/// bus's handlers: what a consumer needs to route it, skip the handlers that
+/// already succeeded, and run the others. Made by [`EventBus::receive`] or
+/// [`EventBus::receive_raw`]; run by [`Received::dispatch`] or
+/// [`Received::dispatch_skipping`].
+pub struct Received {
+    id: EventId,
+    name: Cow<'static, str>,
+    route: Option<ReceivedRoute>,
+}
+
+/// The handlers of a received event and the event decoded for them (or
+/// why it could not be).
+struct ReceivedRoute {
     handlers: Arc<[HandlerEntry]>,
-    event: SharedEvent,
+    succeeded: Arc<[HandlerOutcome]>,
+    event: Result<SharedEvent, BusError>,
     name: &'static str,
+}
+
+impl std::fmt::Debug for Received {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Received")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("handlers", &self.handler_names().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Received {
+    /// The event's id.
+    pub fn id(&self) -> &EventId {
+        &self.id
+    }
+
+    /// The event's name (`detail-type`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether any handler here handles it.
+    pub fn is_routed(&self) -> bool {
+        self.route.is_some()
+    }
+
+    /// Names of its handlers here, in dispatch order (none when unrouted).
+    pub fn handler_names(&self) -> impl Iterator<Item = &str> {
+        self.route
+            .iter()
+            .flat_map(|r| r.handlers.iter().map(|h| h.name.as_ref()))
+    }
+
+    /// Runs its handlers, as [`EventBus::dispatch_raw`] does.
+    pub fn dispatch(
+        self,
+    ) -> impl Future<Output = Result<HandlerOutcomes, BusError>> + Send + 'static {
+        self.dispatch_skipping(|_| false)
+    }
+
+    /// Runs its handlers but those whose names `skip` accepts, as
+    /// [`EventBus::dispatch_raw_skipping`] does: an event that could not be
+    /// decoded for its handlers is an error (even when all are skipped); one
+    /// nobody handles runs nothing.
+    pub fn dispatch_skipping(
+        self,
+        skip: impl Fn(&str) -> bool,
+    ) -> impl Future<Output = Result<HandlerOutcomes, BusError>> + Send + 'static {
+        let id = self.id;
+        let (handlers, succeeded, event, name) = match self.route {
+            None => return Either::Left(std::future::ready(Ok(HandlerOutcomes::default()))),
+            Some(ReceivedRoute { event: Err(e), .. }) => {
+                return Either::Left(std::future::ready(Err(e)))
+            }
+            Some(ReceivedRoute {
+                handlers,
+                succeeded,
+                event: Ok(event),
+                name,
+            }) => (handlers, succeeded, event, name),
+        };
+        let (handlers, mut outcomes) = if handlers.iter().any(|h| skip(&h.name)) {
+            let handlers: Arc<[HandlerEntry]> = handlers
+                .iter()
+                .filter(|h| !skip(&h.name))
+                .cloned()
+                .collect();
+            let outcomes = Outcomes::List(Vec::with_capacity(handlers.len()));
+            (handlers, outcomes)
+        } else {
+            // All of the route's handlers, in its order: what `Outcomes`
+            // needs.
+            (handlers, Outcomes::succeeding(&succeeded))
+        };
+        // The error and empty cases are ready at once: the future that runs
+        // handlers does not carry them.
+        Either::Right(async move {
+            run_handlers(&handlers, event, name, &id, &mut outcomes).await;
+            Ok(HandlerOutcomes(outcomes))
+        })
+    }
 }
 
 impl EventBus {
     /// Runs (or, in async mode, spawns) the handlers of the published
     /// `event` that `out` reports on.
     pub(super) async fn dispatch(&self, event: SharedEvent, out: &mut PublishOutcome) {
-        let Some(handlers) = self.inner.handlers.get(out.name) else {
+        let Some(route) = self.inner.handlers.get(out.name) else {
             return;
         };
+        let handlers = &route.handlers;
         if self.inner.config.async_handlers {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 out.spawned = handlers.len();
@@ -56,7 +158,8 @@ impl EventBus {
             }
             tracing::debug!("no tokio runtime: handlers run inline");
         }
-        out.handlers.reserve_exact(handlers.len());
+        // All of the route's handlers, in its order: what `Outcomes` needs.
+        out.handlers = Outcomes::succeeding(&route.succeeded);
         run_handlers(handlers, event, out.name, &out.id, &mut out.handlers).await;
     }
 
@@ -70,8 +173,8 @@ impl EventBus {
         &self,
         raw: &RawEvent,
     ) -> impl Future<Output = Result<Vec<HandlerOutcome>, BusError>> + Send + 'static {
-        let prepared = self.prepare_raw(raw);
-        run_prepared(prepared, raw.id.clone())
+        let run = self.receive_raw(raw).dispatch();
+        async move { run.await.map(HandlerOutcomes::into_vec) }
     }
 
     /// As [`dispatch_raw`](Self::dispatch_raw), without the handlers whose
@@ -83,38 +186,93 @@ impl EventBus {
         raw: &RawEvent,
         skip: impl Fn(&str) -> bool,
     ) -> impl Future<Output = Result<Vec<HandlerOutcome>, BusError>> + Send + 'static {
-        let prepared = self.prepare_raw(raw).map(|prepared| {
-            prepared.map(|p| Prepared {
-                handlers: p
-                    .handlers
-                    .iter()
-                    .filter(|h| !skip(&h.name))
-                    .cloned()
-                    .collect(),
-                ..p
-            })
-        });
-        run_prepared(prepared, raw.id.clone())
+        let run = self.receive_raw(raw).dispatch_skipping(skip);
+        async move { run.await.map(HandlerOutcomes::into_vec) }
     }
 
-    /// The handlers of a received event and the event decoded for them.
-    fn prepare_raw(&self, raw: &RawEvent) -> Result<Option<Prepared>, BusError> {
-        let Some(handlers) = self.inner.handlers.get(raw.name.as_str()) else {
+    /// Prepares a received event for this bus's handlers: finds them and
+    /// decodes the event for them (a decoding error is kept, and returned by
+    /// [`Received::dispatch`]).
+    pub fn receive_raw(&self, raw: &RawEvent) -> Received {
+        let Some((&name, route)) = self.inner.handlers.get_key_value(raw.name.as_str()) else {
             tracing::debug!(event = %raw.name, id = %raw.id, "no handler for event");
-            return Ok(None);
+            return Received {
+                id: raw.id.clone(),
+                name: Cow::Owned(raw.name.clone()),
+                route: None,
+            };
         };
-        let ty = self
-            .inner
-            .event_types
-            .get(&raw.name)
-            .ok_or_else(|| BusError::UnknownEvent {
+        let event = match route.event_type {
+            Some(ty) => ty.decode(raw).map_err(BusError::from),
+            None => Err(BusError::UnknownEvent {
                 name: raw.name.clone(),
-            })?;
-        Ok(Some(Prepared {
-            handlers: Arc::clone(handlers),
-            event: ty.decode(raw)?,
-            name: ty.name,
-        }))
+            }),
+        };
+        Received {
+            id: raw.id.clone(),
+            name: Cow::Borrowed(name),
+            route: Some(ReceivedRoute {
+                handlers: Arc::clone(&route.handlers),
+                succeeded: Arc::clone(&route.succeeded),
+                event,
+                name,
+            }),
+        }
+    }
+
+    /// Reads a received EventBridge envelope (an SQS message body, a
+    /// Lambda or HTTP request body) and prepares its event for this bus's
+    /// handlers: what [`wire::decode_envelope`] followed by
+    /// [`receive_raw`](Self::receive_raw) does, with the same errors, in
+    /// one pass over the body and without an intermediate [`RawEvent`]: the
+    /// attributes of an event with handlers here are read once, straight
+    /// into its type.
+    pub fn receive(&self, body: &str) -> Result<Received, DecodeError> {
+        // Anything the one-pass reader does not take, the full decoder
+        // refuses with its reason (or takes: then it is used).
+        let slow = || wire::decode_envelope(body).map(|envelope| self.receive_raw(&envelope.event));
+        let Some(read) = wire::read_envelope(body) else {
+            return slow();
+        };
+        let Some((&name, route)) = self.inner.handlers.get_key_value(&*read.name) else {
+            // Nothing decodes them for a handler: check them as the full
+            // decoder does.
+            if check_object(&read.attributes).is_err() {
+                return slow();
+            }
+            tracing::debug!(event = %read.name, id = %read.id, "no handler for event");
+            return Ok(Received {
+                id: read.id,
+                name: Cow::Owned(read.name.into_owned()),
+                route: None,
+            });
+        };
+        let event = match route.event_type {
+            Some(ty) => {
+                match ty.decode_parts(read.id.clone(), read.occurred_on, &read.attributes) {
+                    Ok(event) => Ok(event),
+                    // Attributes that are no JSON object are refused by the full
+                    // decoder, before any routing; others fail for the type.
+                    Err(e) => match check_object(&read.attributes) {
+                        Ok(()) => Err(BusError::from(e)),
+                        Err(_) => return slow(),
+                    },
+                }
+            }
+            None => Err(BusError::UnknownEvent {
+                name: name.to_owned(),
+            }),
+        };
+        Ok(Received {
+            id: read.id,
+            name: Cow::Borrowed(name),
+            route: Some(ReceivedRoute {
+                handlers: Arc::clone(&route.handlers),
+                succeeded: Arc::clone(&route.succeeded),
+                event,
+                name,
+            }),
+        })
     }
 
     /// Waits (at most `timeout`) for spawned handler work to finish. Call it
@@ -165,29 +323,9 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Runs the handlers of a received event that `EventBus::prepare_raw`
-/// found (none when nobody handles it), for `dispatch_raw` and
-/// `dispatch_raw_skipping`.
-async fn run_prepared(
-    prepared: Result<Option<Prepared>, BusError>,
-    id: EventId,
-) -> Result<Vec<HandlerOutcome>, BusError> {
-    let Some(Prepared {
-        handlers,
-        event,
-        name,
-    }) = prepared?
-    else {
-        return Ok(Vec::new());
-    };
-    let mut outcomes = Vec::with_capacity(handlers.len());
-    run_handlers(&handlers, event, name, &id, &mut outcomes).await;
-    Ok(outcomes)
-}
-
 /// Runs every handler of one event in order, isolating errors and panics,
 /// inside a `dispatch` span (event name, id) with one `handle` span per
-/// handler (event name, id, handler name), and appends their outcomes to
+/// handler (event name, id, handler name), and records their outcomes in
 /// `outcomes`. The last handler gets `event` itself, the others a clone.
 ///
 /// The rest is borrowed: its future stays small, and so does every publish
@@ -197,43 +335,97 @@ async fn run_handlers(
     event: SharedEvent,
     name: &'static str,
     id: &EventId,
-    outcomes: &mut Vec<HandlerOutcome>,
+    outcomes: &mut impl Record,
 ) {
     let Some((last, others)) = handlers.split_last() else {
         return;
     };
     let dispatch =
         tracing::info_span!("dispatch", event = name, id = %id, handlers = handlers.len());
-    for entry in others {
+    for (index, entry) in others.iter().enumerate() {
         let span = tracing::info_span!(parent: &dispatch, "handle", event = name, id = %id, handler = %entry.name);
-        let status = run_one(entry, event.clone()).instrument(span).await;
-        outcomes.push(HandlerOutcome {
-            handler: entry.name.clone(),
-            status,
-        });
+        let status = run_one(entry, event.clone(), span).await;
+        outcomes.record(index, entry, status);
     }
     let span = tracing::info_span!(parent: &dispatch, "handle", event = name, id = %id, handler = %last.name);
-    let status = run_one(last, event).instrument(span).await;
-    outcomes.push(HandlerOutcome {
-        handler: last.name.clone(),
-        status,
-    });
+    let status = run_one(last, event, span).await;
+    outcomes.record(others.len(), last, status);
 }
 
-/// Runs one handler, catching its panic, and logs what happened.
-async fn run_one(entry: &HandlerEntry, event: SharedEvent) -> HandlerStatus {
-    let status = match std::panic::catch_unwind(AssertUnwindSafe(|| entry.handler.call(event))) {
-        Ok(Ok(future)) => match AssertUnwindSafe(future).catch_unwind().await {
-            Ok(Ok(())) => HandlerStatus::Succeeded,
-            Ok(Err(e)) => HandlerStatus::Failed(e.to_string()),
+/// Runs one handler in its `handle` span: starts it (a panic there is
+/// caught too), polls its future with panics caught, and logs what happened,
+/// all inside the span.
+fn run_one(entry: &HandlerEntry, event: SharedEvent, span: tracing::Span) -> Call<'_> {
+    Call {
+        entry,
+        span,
+        state: CallState::Start(event),
+    }
+}
+
+/// One handler call in progress. Written out by hand rather than as nested
+/// `async` blocks, `Instrumented` and `CatchUnwind`: one small state machine
+/// per call, polled once when the handler does not wait.
+struct Call<'a> {
+    entry: &'a HandlerEntry,
+    span: tracing::Span,
+    state: CallState,
+}
+
+enum CallState {
+    Start(SharedEvent),
+    Running(crate::handler::HandlerFuture),
+    Done,
+}
+
+impl Future for Call<'_> {
+    type Output = HandlerStatus;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<HandlerStatus> {
+        use std::task::Poll;
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        let entry = this.entry;
+        let mut future = match std::mem::replace(&mut this.state, CallState::Done) {
+            CallState::Start(event) => {
+                match std::panic::catch_unwind(AssertUnwindSafe(|| entry.handler.call(event))) {
+                    Ok(Ok(future)) => future,
+                    Ok(Err(_)) => {
+                        return Poll::Ready(logged(HandlerStatus::Failed(format!(
+                        "internal error: handler `{}` expects `{}`, which is not the type of `{}`",
+                        entry.name, entry.event_type_name, entry.event_name
+                    ))))
+                    }
+                    Err(panic) => {
+                        return Poll::Ready(logged(HandlerStatus::Panicked(panic_message(&*panic))))
+                    }
+                }
+            }
+            CallState::Running(future) => future,
+            CallState::Done => {
+                return Poll::Ready(HandlerStatus::Failed(
+                    "internal error: a finished handler call was polled again".to_owned(),
+                ))
+            }
+        };
+        let status = match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => {
+                this.state = CallState::Running(future);
+                return Poll::Pending;
+            }
+            Ok(Poll::Ready(Ok(()))) => HandlerStatus::Succeeded,
+            Ok(Poll::Ready(Err(e))) => HandlerStatus::Failed(e.to_string()),
             Err(panic) => HandlerStatus::Panicked(panic_message(&*panic)),
-        },
-        Ok(Err(_)) => HandlerStatus::Failed(format!(
-            "internal error: handler `{}` expects `{}`, which is not the type of `{}`",
-            entry.name, entry.event_type_name, entry.event_name
-        )),
-        Err(panic) => HandlerStatus::Panicked(panic_message(&*panic)),
-    };
+        };
+        Poll::Ready(logged(status))
+    }
+}
+
+/// Logs what a handler call came to (inside its span).
+fn logged(status: HandlerStatus) -> HandlerStatus {
     match &status {
         HandlerStatus::Succeeded => tracing::debug!("handler succeeded"),
         HandlerStatus::Failed(error) => tracing::error!(%error, "handler failed"),

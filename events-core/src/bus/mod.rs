@@ -44,7 +44,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::BusConfig;
 use crate::handler::HandlerEntry;
 use crate::publisher::Publisher;
-use crate::registry::EventTypes;
+use crate::registry::EventType;
 use crate::store::EventStore;
 
 mod builder;
@@ -56,9 +56,12 @@ mod publish;
 mod replay;
 
 pub use builder::EventBusBuilder;
+pub use dispatch::Received;
 pub use error::BusError;
 pub use global::{get_event_bus, reset_event_bus, set_event_bus};
-pub use outcome::{BatchOutcome, Delivery, HandlerOutcome, HandlerStatus, PublishOutcome};
+pub use outcome::{
+    BatchOutcome, Delivery, HandlerOutcome, HandlerOutcomes, HandlerStatus, PublishOutcome,
+};
 pub use replay::{ReplayReport, Replayer, ReplayerOptions};
 
 /// The event bus. Cheap to clone: clones share one bus.
@@ -72,13 +75,39 @@ struct Inner {
     /// Keyed by event name, looked up on every publish: hashed with
     /// foldhash, several times faster than SipHash on names this long, and
     /// safe here since the keys are fixed when the bus is built.
-    handlers: HashMap<&'static str, Arc<[HandlerEntry]>, foldhash::fast::RandomState>,
-    event_types: EventTypes,
+    handlers: HashMap<&'static str, Route, foldhash::fast::RandomState>,
     store: Option<Arc<dyn EventStore>>,
     publisher: Option<Arc<dyn Publisher>>,
     dispatch_in_process: bool,
     max_permanent_failures: u32,
     tasks: TaskTracker,
+}
+
+/// The handlers of one event name, in dispatch order, and their outcomes
+/// when all succeed (what most publishes report, built once here).
+pub(crate) struct Route {
+    pub(crate) handlers: Arc<[HandlerEntry]>,
+    pub(crate) succeeded: Arc<[HandlerOutcome]>,
+    /// The event type, which decodes received events for the handlers
+    /// (`None` if no `#[derive(DomainEvent)]` registered the name).
+    pub(crate) event_type: Option<&'static EventType>,
+}
+
+impl Route {
+    pub(crate) fn new(handlers: Vec<HandlerEntry>, event_type: Option<&'static EventType>) -> Self {
+        let succeeded = handlers
+            .iter()
+            .map(|h| HandlerOutcome {
+                handler: h.name.clone(),
+                status: HandlerStatus::Succeeded,
+            })
+            .collect();
+        Route {
+            handlers: Arc::from(handlers),
+            succeeded,
+            event_type,
+        }
+    }
 }
 
 impl Drop for Inner {
@@ -102,7 +131,12 @@ impl std::fmt::Debug for EventBus {
             .field("config", &self.inner.config)
             .field(
                 "handlers",
-                &self.inner.handlers.values().map(|h| h.len()).sum::<usize>(),
+                &self
+                    .inner
+                    .handlers
+                    .values()
+                    .map(|r| r.handlers.len())
+                    .sum::<usize>(),
             )
             .field("store", &self.inner.store.is_some())
             .field(
@@ -179,7 +213,7 @@ impl EventBus {
         self.inner
             .handlers
             .get(event_name)
-            .map(|hs| hs.iter().map(|h| h.name.as_ref()).collect())
+            .map(|r| r.handlers.iter().map(|h| h.name.as_ref()).collect())
             .unwrap_or_default()
     }
 }

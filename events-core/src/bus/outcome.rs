@@ -2,8 +2,10 @@
 //! handlers did.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use crate::envelope::EventId;
+use crate::handler::HandlerEntry;
 
 /// How an event was delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,9 +63,127 @@ pub struct PublishOutcome {
     pub(super) id: EventId,
     pub(super) name: &'static str,
     pub(super) delivery: Delivery,
-    pub(super) handlers: Vec<HandlerOutcome>,
+    pub(super) handlers: Outcomes,
     pub(super) spawned: usize,
 }
+
+/// The outcomes of one event's handlers, in the order they ran. While every
+/// handler succeeds they are the first `n` of the route's outcomes of
+/// success, built once with the bus: a publish whose handlers all succeed
+/// allocates no list of its own. The first failure copies them into a list.
+#[derive(Clone)]
+pub(super) enum Outcomes {
+    /// The first `n` of `all`, each a success.
+    Succeeded {
+        all: Arc<[HandlerOutcome]>,
+        n: usize,
+    },
+    /// Any outcomes.
+    List(Vec<HandlerOutcome>),
+}
+
+impl Outcomes {
+    /// No outcome yet, for handlers that succeed as `all` says.
+    pub(super) fn succeeding(all: &Arc<[HandlerOutcome]>) -> Self {
+        Outcomes::Succeeded {
+            all: Arc::clone(all),
+            n: 0,
+        }
+    }
+
+    pub(super) fn as_slice(&self) -> &[HandlerOutcome] {
+        match self {
+            // `n` never passes `all.len()`: see `push`.
+            Outcomes::Succeeded { all, n } => all.get(..*n).unwrap_or(all),
+            Outcomes::List(list) => list,
+        }
+    }
+}
+
+/// What the handlers of a received event did, in the order they ran
+/// ([`Received::dispatch`](crate::Received::dispatch)); a slice of
+/// [`HandlerOutcome`]s. When they all succeed it shares the list the bus
+/// built once for the event's handlers instead of allocating its own.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HandlerOutcomes(pub(super) Outcomes);
+
+impl std::ops::Deref for HandlerOutcomes {
+    type Target = [HandlerOutcome];
+
+    fn deref(&self) -> &[HandlerOutcome] {
+        self.0.as_slice()
+    }
+}
+
+impl HandlerOutcomes {
+    /// The outcomes as a list of their own.
+    pub fn into_vec(self) -> Vec<HandlerOutcome> {
+        match self.0 {
+            Outcomes::List(list) => list,
+            shared => shared.as_slice().to_vec(),
+        }
+    }
+}
+
+/// Where a dispatch records what each handler did.
+pub(super) trait Record {
+    /// The next handler's outcome (`index` in the list being run).
+    fn record(&mut self, index: usize, handler: &HandlerEntry, status: HandlerStatus);
+}
+
+impl Record for Vec<HandlerOutcome> {
+    fn record(&mut self, _: usize, handler: &HandlerEntry, status: HandlerStatus) {
+        self.push(HandlerOutcome {
+            handler: handler.name.clone(),
+            status,
+        });
+    }
+}
+
+impl Record for Outcomes {
+    /// Handlers must run in the order of the route's outcomes of success
+    /// (the publish path runs them all, in order).
+    fn record(&mut self, index: usize, handler: &HandlerEntry, status: HandlerStatus) {
+        match self {
+            Outcomes::Succeeded { all, n }
+                if status == HandlerStatus::Succeeded && index == *n && index < all.len() =>
+            {
+                debug_assert_eq!(
+                    all[index].handler, handler.name,
+                    "handlers out of route order"
+                );
+                *n += 1;
+            }
+            Outcomes::Succeeded { .. } => {
+                let mut list = Vec::with_capacity(index + 1);
+                list.extend_from_slice(self.as_slice());
+                list.record(index, handler, status);
+                *self = Outcomes::List(list);
+            }
+            Outcomes::List(list) => list.record(index, handler, status),
+        }
+    }
+}
+
+impl Default for Outcomes {
+    fn default() -> Self {
+        Outcomes::List(Vec::new())
+    }
+}
+
+impl std::fmt::Debug for Outcomes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_slice().fmt(f)
+    }
+}
+
+impl PartialEq for Outcomes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Outcomes {}
 
 impl PublishOutcome {
     /// The outcome of a delivered event, before its handlers ran.
@@ -72,7 +192,7 @@ impl PublishOutcome {
             id,
             name,
             delivery,
-            handlers: Vec::new(),
+            handlers: Outcomes::default(),
             spawned: 0,
         }
     }
@@ -94,7 +214,7 @@ impl PublishOutcome {
 
     /// The handlers that ran (empty when they were spawned).
     pub fn handlers(&self) -> &[HandlerOutcome] {
-        &self.handlers
+        self.handlers.as_slice()
     }
 
     /// Names of the handlers that ran.

@@ -4,9 +4,10 @@
 //! the handlers a [`Dedup`] says already succeeded, and
 //! says what happened ([`Processed`]).
 
+use std::future::Future;
 use std::sync::Arc;
 
-use events_core::{wire, BusError, EventBus, HandlerOutcome, HandlerStatus, RawEvent};
+use events_core::{BusError, EventBus, HandlerOutcome, HandlerStatus, RawEvent, Received};
 use tracing::Instrument;
 
 use crate::dedup::Dedup;
@@ -107,52 +108,62 @@ impl Processor {
         &self.bus
     }
 
-    /// Processes one message body: an EventBridge envelope.
+    /// Processes one message body: an EventBridge envelope. The body is
+    /// read in one pass and the event decoded once, straight into the type
+    /// its handlers take ([`EventBus::receive`]).
     pub async fn process(&self, body: &str) -> Processed {
-        match wire::decode_envelope(body) {
-            Ok(envelope) => self.process_event(&envelope.event).await,
+        match self.bus.receive(body) {
+            Ok(received) => self.process_received(received).await,
             Err(e) => undecodable(e.to_string()),
         }
     }
 
     /// Processes one decoded event.
     pub async fn process_event(&self, raw: &RawEvent) -> Processed {
-        let span = tracing::info_span!("consume", event = %raw.name, id = %raw.id);
-        self.process_inner(raw).instrument(span).await
+        self.process_received(self.bus.receive_raw(raw)).await
     }
 
-    async fn process_inner(&self, raw: &RawEvent) -> Processed {
-        let name = raw.name.clone();
-        let id = raw.id.as_str().to_owned();
-        let handlers = self.bus.handlers_of(&raw.name);
-        if handlers.is_empty() {
+    /// Processes one received event, in a `consume` span (event name, id).
+    /// (Not an `async fn`: one future less around the work, which is moved
+    /// into every caller's future.)
+    fn process_received(&self, received: Received) -> impl Future<Output = Processed> + '_ {
+        let span = tracing::info_span!("consume", event = %received.name(), id = %received.id());
+        self.process_inner(received).instrument(span)
+    }
+
+    async fn process_inner(&self, received: Received) -> Processed {
+        let name = received.name().to_owned();
+        let id = received.id().as_str().to_owned();
+        if !received.is_routed() {
             tracing::debug!("no handler here: deleted");
             return Processed::Unrouted { name, id };
         }
         let done: Vec<String> = match &self.dedup {
-            Some(dedup) => match dedup.handled(&id, &handlers).await {
-                Ok(done) => done,
-                Err(e) => {
-                    // Without the table, running again is the safe side of
-                    // at-least-once; the message stays for redelivery.
-                    tracing::error!(error = %e, "deduplication table unreadable: message left for redelivery");
-                    return Processed::Failed {
-                        name,
-                        id,
-                        failures: vec![("dedup".to_owned(), e.to_string())],
-                    };
+            Some(dedup) => {
+                let handlers: Vec<&str> = received.handler_names().collect();
+                match dedup.handled(&id, &handlers).await {
+                    Ok(done) if !done.is_empty() && done.len() == handlers.len() => {
+                        tracing::debug!("every handler succeeded before: duplicate");
+                        return Processed::Duplicate { name, id };
+                    }
+                    Ok(done) => done,
+                    Err(e) => {
+                        // Without the table, running again is the safe side
+                        // of at-least-once; the message stays for redelivery.
+                        tracing::error!(error = %e, "deduplication table unreadable: message left for redelivery");
+                        return Processed::Failed {
+                            name,
+                            id,
+                            failures: vec![("dedup".to_owned(), e.to_string())],
+                        };
+                    }
                 }
-            },
+            }
             None => Vec::new(),
         };
-        if !done.is_empty() && done.len() == handlers.len() {
-            tracing::debug!("every handler succeeded before: duplicate");
-            return Processed::Duplicate { name, id };
-        }
         let skipped = done.len();
-        let outcomes = match self
-            .bus
-            .dispatch_raw_skipping(raw, |h| done.iter().any(|d| d == h))
+        let outcomes = match received
+            .dispatch_skipping(|h| done.iter().any(|d| d == h))
             .await
         {
             Ok(outcomes) => outcomes,
@@ -167,7 +178,8 @@ impl Processor {
             }
         };
         let ran = outcomes.len();
-        let (succeeded, failures) = split(outcomes);
+        // The names of those that succeeded are kept only to be marked.
+        let (succeeded, failures) = split(&outcomes, self.dedup.is_some());
         if let Some(dedup) = &self.dedup {
             if !succeeded.is_empty() {
                 if let Err(e) = dedup.mark(&id, &succeeded).await {
@@ -198,15 +210,18 @@ fn undecodable(reason: String) -> Processed {
 
 type Split = (Vec<String>, Vec<(String, String)>);
 
-fn split(outcomes: Vec<HandlerOutcome>) -> Split {
+/// The handlers that succeeded (when `keep_succeeded`) and those that
+/// failed, with their errors.
+fn split(outcomes: &[HandlerOutcome], keep_succeeded: bool) -> Split {
     let mut succeeded = Vec::new();
     let mut failures = Vec::new();
     for o in outcomes {
-        match o.status {
-            HandlerStatus::Succeeded => succeeded.push(o.handler.into_owned()),
-            HandlerStatus::Failed(e) => failures.push((o.handler.into_owned(), e)),
+        match &o.status {
+            HandlerStatus::Succeeded if keep_succeeded => succeeded.push(o.handler.to_string()),
+            HandlerStatus::Succeeded => {}
+            HandlerStatus::Failed(e) => failures.push((o.handler.to_string(), e.clone())),
             HandlerStatus::Panicked(p) => {
-                failures.push((o.handler.into_owned(), format!("panicked: {p}")))
+                failures.push((o.handler.to_string(), format!("panicked: {p}")))
             }
         }
     }
