@@ -15,6 +15,11 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// The largest request size limit AWS can be configured to: 1 MiB.
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 
+/// The smallest request size limit accepted (1 KiB): below it no real event
+/// fits (its name alone may be 128 bytes), so a smaller setting would only
+/// dead-letter every event.
+pub const MIN_REQUEST_BYTES: usize = 1024;
+
 /// The plan for a list of entries: the calls to make and the entries that
 /// fit in none.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -89,7 +89,7 @@
 //! | --- | --- | --- |
 //! | `EVENT_BUS_NAME` | bus name or ARN (events-core) | `default` |
 //! | `EVENT_BUS_SOURCE` | PutEvents `Source` (events-core) | `{company}.{service}` of each event |
-//! | `EVENT_BUS_MAX_REQUEST_BYTES` | PutEvents request size limit, 1 to 1048576 | `262144` |
+//! | `EVENT_BUS_MAX_REQUEST_BYTES` | PutEvents request size limit, 1024 to 1048576 | `262144` |
 //! | `EVENT_BUS_CHECK` | DescribeEventBus once at start-up; a missing bus fails it | `false` |
 //! | `EVENT_BUS_CONCURRENCY` | PutEvents calls in flight at once (all publishes together) | `8` |
 //! | `EVENT_BUS_LINGER` | how long an event waits for concurrent publishes to share its call (`0`, `500us`, `2ms`, at most `1s`) | `1ms` |

@@ -12,7 +12,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::batch::{DEFAULT_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES};
+use crate::batch::{DEFAULT_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES, MIN_REQUEST_BYTES};
 use crate::coalesce::{Caller, CallerGuard, InFlight, Queue, Queued};
 use crate::error::Error;
 use crate::retry::{is_retryable, RetryPolicy};
@@ -166,8 +166,11 @@ impl EnvSettings {
     /// let err = EnvSettings::from_lookup(|v| (v == "EVENT_BUS_MAX_REQUEST_BYTES").then(|| "2MB".into())).unwrap_err();
     /// assert_eq!(
     ///     err.to_string(),
-    ///     "EVENT_BUS_MAX_REQUEST_BYTES=`2MB` is not valid: expected a number of bytes from 1 to 1048576 (1 MiB), e.g. `262144`"
+    ///     "EVENT_BUS_MAX_REQUEST_BYTES=`2MB` is not valid: expected a number of bytes from 1024 (1 KiB) to 1048576 (1 MiB), e.g. `262144`"
     /// );
+    /// // Too small for any event: refused, rather than every event dead-lettered.
+    /// let err = EnvSettings::from_lookup(|v| (v == "EVENT_BUS_MAX_REQUEST_BYTES").then(|| "10".into())).unwrap_err();
+    /// assert!(err.to_string().starts_with("EVENT_BUS_MAX_REQUEST_BYTES=`10` is not valid"));
     /// ```
     /// Empty values count as unset, as in [`BusConfig::from_lookup`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
@@ -177,8 +180,8 @@ impl EnvSettings {
             settings.max_request_bytes = parse_in_range(
                 "EVENT_BUS_MAX_REQUEST_BYTES",
                 &v,
-                1..=MAX_REQUEST_BYTES,
-                "a number of bytes from 1 to 1048576 (1 MiB), e.g. `262144`",
+                MIN_REQUEST_BYTES..=MAX_REQUEST_BYTES,
+                "a number of bytes from 1024 (1 KiB) to 1048576 (1 MiB), e.g. `262144`",
             )?;
         }
         if let Some(v) = lookup("EVENT_BUS_CHECK") {
@@ -238,7 +241,7 @@ impl Builder {
         self
     }
 
-    /// The PutEvents request size limit, 1 byte to 1 MiB (default 256 KiB).
+    /// The PutEvents request size limit, 1 KiB to 1 MiB (default 256 KiB).
     pub fn max_request_bytes(mut self, bytes: usize) -> Self {
         self.max_request_bytes = Some(bytes);
         self
@@ -293,11 +296,11 @@ impl Builder {
             events_core::config::check_source("EVENT_BUS_SOURCE", source)?;
         }
         let max_request_bytes = self.max_request_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES);
-        if !(1..=MAX_REQUEST_BYTES).contains(&max_request_bytes) {
+        if !(MIN_REQUEST_BYTES..=MAX_REQUEST_BYTES).contains(&max_request_bytes) {
             return Err(ConfigError {
                 var: "EVENT_BUS_MAX_REQUEST_BYTES",
                 value: max_request_bytes.to_string(),
-                expected: "a number of bytes from 1 to 1048576 (1 MiB), e.g. `262144`",
+                expected: "a number of bytes from 1024 (1 KiB) to 1048576 (1 MiB), e.g. `262144`",
             }
             .into());
         }
