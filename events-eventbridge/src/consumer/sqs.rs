@@ -19,6 +19,13 @@
 //! after `maxReceiveCount` receives. While a handler runs, the message's
 //! visibility is extended every half visibility timeout.
 //!
+//! Calls are kept full (SQS bills per request): while messages are being
+//! handled, a receive waits up to 20 ms for the permits of a whole batch
+//! rather than ask for the one message whose permit came back first, and a
+//! delete waits up to 20 ms for the deletes of messages still being handled.
+//! With `concurrency` at twice `max_messages`, a receive goes out while the
+//! previous batch is handled.
+//!
 //! Shutdown ([`SqsConsumer::run`] with a cancelled token, or
 //! [`SqsConsumer::run_until_signal`] on SIGTERM or ctrl-c): no new receive,
 //! in-flight messages finish (within the shutdown timeout; after it they are
@@ -27,7 +34,7 @@
 //! shutdown may have taken messages the consumer never saw: SQS delivers
 //! them again after the visibility timeout.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +42,7 @@ use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use aws_sdk_sqs::Client;
 use events_core::{ConfigError, EventBus};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 pub use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -445,12 +452,15 @@ impl SqsConsumer {
     async fn run_inner(&self, shutdown: CancellationToken) -> ConsumeReport {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
         let (deletes, to_delete) = mpsc::unbounded_channel::<Delete>();
+        // Messages being handled, whose deletes may come any moment.
+        let handling = Arc::new(AtomicUsize::new(0));
         let deleter = tokio::spawn(
             delete_loop(
                 self.client.clone(),
                 self.queue_url.clone(),
                 to_delete,
                 Arc::clone(&self.counters),
+                Arc::clone(&handling),
             )
             .in_current_span(),
         );
@@ -469,12 +479,30 @@ impl SqsConsumer {
                 },
             };
             let mut held = vec![first];
-            let want = usize::try_from(self.settings.max_messages).unwrap_or(10);
-            while held.len() < want {
-                match Arc::clone(&permits).try_acquire_owned() {
-                    Ok(p) => held.push(p),
-                    Err(_) => break,
+            let want = usize::try_from(self.settings.max_messages)
+                .unwrap_or(10)
+                .min(self.settings.concurrency);
+            take_free(&permits, &mut held, want);
+            let busy = self
+                .settings
+                .concurrency
+                .saturating_sub(permits.available_permits() + held.len());
+            if held.len() < want && busy > 0 {
+                // Messages are being handled: give them a moment to finish so
+                // this receive asks for a full batch (fewer calls, and SQS
+                // bills per request) instead of the one permit freed first.
+                let missing = u32::try_from(want - held.len()).unwrap_or(u32::MAX);
+                let more = tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break,
+                    more = tokio::time::timeout(BATCH_FILL_WAIT, Arc::clone(&permits).acquire_many_owned(missing)) => more,
+                };
+                if let Ok(Ok(mut more)) = more {
+                    while let Some(one) = more.split(1) {
+                        held.push(one);
+                    }
                 }
+                take_free(&permits, &mut held, want);
             }
             let received = tokio::select! {
                 biased;
@@ -502,9 +530,11 @@ impl SqsConsumer {
             for (message, permit) in messages.into_iter().zip(held) {
                 let this = self.clone();
                 let deletes = deletes.clone();
+                let handling = Handling::start(&handling);
                 tasks.spawn(
                     async move {
                         this.handle(message, &deletes).await;
+                        drop(handling);
                         drop(permit);
                     }
                     .in_current_span(),
@@ -638,6 +668,37 @@ impl SqsConsumer {
     }
 }
 
+/// How long a receive waits for the permits of a full batch while messages
+/// are being handled, and a delete for a full batch while deletes may still
+/// come: a fuller call instead of several small ones.
+const BATCH_FILL_WAIT: Duration = Duration::from_millis(20);
+
+/// Takes free permits until `held` has `want`.
+fn take_free(permits: &Arc<Semaphore>, held: &mut Vec<OwnedSemaphorePermit>, want: usize) {
+    while held.len() < want {
+        match Arc::clone(permits).try_acquire_owned() {
+            Ok(p) => held.push(p),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Counts one message being handled, until dropped (aborted tasks too).
+struct Handling(Arc<AtomicUsize>);
+
+impl Handling {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Handling(Arc::clone(count))
+    }
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn log_join(done: Result<(), tokio::task::JoinError>) {
     if let Err(e) = done {
         if e.is_panic() {
@@ -672,6 +733,7 @@ async fn delete_loop(
     queue_url: String,
     mut to_delete: mpsc::UnboundedReceiver<Delete>,
     counters: Arc<Counters>,
+    handling: Arc<AtomicUsize>,
 ) {
     let mut retries: Vec<(tokio::time::Instant, Delete)> = Vec::new();
     let mut open = true;
@@ -706,6 +768,18 @@ async fn delete_loop(
             match to_delete.try_recv() {
                 Ok(d) => batch.push(d),
                 Err(_) => break,
+            }
+        }
+        // Messages still being handled delete soon: wait a moment for them
+        // rather than send a call of one or two.
+        let fill_until = tokio::time::Instant::now() + BATCH_FILL_WAIT;
+        while open && batch.len() < 10 && handling.load(Ordering::SeqCst) > 0 {
+            tokio::select! {
+                d = to_delete.recv() => match d {
+                    Some(d) => batch.push(d),
+                    None => open = false,
+                },
+                () = tokio::time::sleep_until(fill_until) => break,
             }
         }
         let now = tokio::time::Instant::now();
