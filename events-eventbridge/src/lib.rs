@@ -95,6 +95,7 @@
 //! | `EVENT_BUS_LINGER` | how long an event waits for concurrent publishes to share its call (`0`, `500us`, `2ms`, at most `1s`) | `1ms` |
 //! | `AWS_REGION`, credentials, `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS` | the standard AWS chain (`aws-config`) | |
 
+mod aws;
 pub mod batch;
 mod coalesce;
 pub mod consumer;
@@ -107,6 +108,7 @@ pub mod lambda;
 mod publisher;
 pub mod retry;
 
+pub use aws::{https_client, load_sdk_config};
 pub use error::Error;
 pub use publisher::{
     Builder, EnvSettings, EventBridgePublisher, DEFAULT_CONCURRENCY, DEFAULT_LINGER, MAX_LINGER,

@@ -326,15 +326,13 @@ impl Builder {
         // Without a region every call fails: a start-up error, not a
         // failover of every event. (A client given as is is used as is.)
         let client_of = |config: &aws_config::SdkConfig| match config.region() {
-            Some(_) => Ok(Client::new(config)),
+            Some(_) => Ok(Client::new(&crate::aws::with_http_client(config))),
             None => Err(Error::NoRegion),
         };
         let client = match (self.client, self.sdk_config) {
             (Some(client), _) => client,
             (None, Some(config)) => client_of(&config)?,
-            (None, None) => {
-                client_of(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)?
-            }
+            (None, None) => client_of(&crate::aws::load_sdk_config().await)?,
         };
         let publisher = EventBridgePublisher {
             inner: Arc::new(Inner {

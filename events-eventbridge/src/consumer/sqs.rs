@@ -311,10 +311,8 @@ impl SqsConsumerBuilder {
         };
         let client = match (self.client, self.sdk_config) {
             (Some(client), _) => client,
-            (None, Some(config)) => Client::new(&config),
-            (None, None) => {
-                Client::new(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
-            }
+            (None, Some(config)) => Client::new(&crate::aws::with_http_client(&config)),
+            (None, None) => Client::new(&crate::aws::load_sdk_config().await),
         };
         let mut processor = Processor::new(bus);
         if let Some(dedup) = self.dedup {

@@ -219,6 +219,7 @@ impl Moto {
     /// files or instance metadata looked up).
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(events_eventbridge::https_client())
             .region(Region::new(REGION))
             .endpoint_url(self.endpoint())
             .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))

@@ -122,6 +122,7 @@ fn a_setup_error_has_no_internal_code() {
 #[tokio::test]
 async fn a_dead_endpoint_fails_over_with_the_messages_only() {
     let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(events_eventbridge::https_client())
         .region(Region::new("us-east-1"))
         .endpoint_url("http://127.0.0.1:1")
         .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
