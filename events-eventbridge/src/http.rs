@@ -111,8 +111,9 @@ impl Credential {
     }
 }
 
-/// Why the router could not be built.
-#[derive(Debug, thiserror::Error)]
+/// Why the router could not be built. Its `Debug` is its message (and
+/// causes), so `main() -> Result<(), Box<dyn Error>>` shows the sentence.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum HttpError {
     /// No credential, and no explicit opt-in to run without one.
@@ -130,6 +131,12 @@ pub enum HttpError {
     /// An `EVENT_BUS_HTTP_*` variable cannot be used (never shows a secret).
     #[error(transparent)]
     Config(#[from] ConfigError),
+}
+
+impl std::fmt::Debug for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::consumer::write_chain(self, f)
+    }
 }
 
 /// The variables [`DispatchRouter::from_env`] reads.
@@ -546,7 +553,21 @@ fn base64(input: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::base64;
+    use super::{base64, HttpError};
+
+    /// `main() -> Result<(), Box<dyn Error>>` prints the `Debug`: the
+    /// sentence, not `NoCredential`.
+    #[test]
+    fn debug_is_the_message() {
+        let err = HttpError::NoCredential;
+        assert_eq!(format!("{err:?}"), err.to_string());
+        assert!(
+            format!("{err:?}").starts_with("the dispatch endpoint needs a credential"),
+            "{err:?}"
+        );
+        let boxed: Box<dyn std::error::Error> = Box::new(HttpError::EmptyCredential("bearer"));
+        assert_eq!(format!("{boxed:?}"), "the bearer credential is empty");
+    }
 
     #[test]
     fn base64_matches_rfc_4648_vectors() {

@@ -70,8 +70,9 @@ pub async fn handle_sqs_event(processor: &Processor, event: SqsEvent) -> SqsBatc
     response
 }
 
-/// Why a direct EventBridge invocation failed (Lambda retries it).
-#[derive(Debug, thiserror::Error)]
+/// Why a direct EventBridge invocation failed (Lambda retries it). Its
+/// `Debug` is its message, as the Lambda runtime and `main` show it.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum LambdaError {
     /// The event is not one of ours (its reason, naming the field).
@@ -87,6 +88,12 @@ pub enum LambdaError {
         /// Each failed handler and its error.
         failures: Vec<(String, String)>,
     },
+}
+
+impl std::fmt::Debug for LambdaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::consumer::write_chain(self, f)
+    }
 }
 
 fn describe(failures: &[(String, String)]) -> String {
@@ -111,5 +118,25 @@ pub async fn handle_eventbridge_event(
             Err(LambdaError::HandlersFailed { name, id, failures })
         }
         done => Ok(done),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LambdaError;
+
+    /// The `Debug` (what `main` and `{:?}` show) is the sentence, not
+    /// `HandlersFailed { .. }`.
+    #[test]
+    fn debug_is_the_message() {
+        let err = LambdaError::HandlersFailed {
+            name: "acme.shop.1.event.order.placed".to_owned(),
+            id: "e-1".to_owned(),
+            failures: vec![("notify".to_owned(), "smtp down".to_owned())],
+        };
+        assert_eq!(
+            format!("{err:?}"),
+            "event `acme.shop.1.event.order.placed` (e-1): 1 handler(s) failed: notify: smtp down"
+        );
     }
 }

@@ -102,7 +102,7 @@ async fn consume() -> anyhow::Result<()> {
         .build(bus)
         .await?;
     println!("consuming {} (ctrl-c to stop)", consumer.queue_url());
-    let report = consumer.run_until_signal().await;
+    let report = consumer.run_until_signal().await?;
     println!(
         "stopped: received={} handled={} duplicates={} failed={} undecodable={} unrouted={} deleted={}",
         report.received,

@@ -26,6 +26,24 @@
 //! With `concurrency` at twice `max_messages`, a receive goes out while the
 //! previous batch is handled.
 //!
+//! Mistakes that retrying cannot fix stop the consumer rather than leave it
+//! polling for ever. [`SqsConsumerBuilder::build`] (and so
+//! [`SqsConsumer::from_env`]) refuses an AWS configuration with no region
+//! ([`ConsumerError::NoRegion`]) and checks the queue with one
+//! GetQueueAttributes call: a queue that does not exist
+//! ([`ConsumerError::QueueNotFound`]), or that the credentials may not use
+//! ([`ConsumerError::QueueAccessDenied`]), fails the build, naming the queue
+//! URL (the check is on by default; [`SqsConsumerBuilder::check_queue`] or
+//! `EVENT_BUS_CHECK=false` turns it off, and the role then needs no
+//! `sqs:GetQueueAttributes`). While running, a ReceiveMessage error that
+//! retrying cannot fix is logged at error level: `QueueDoesNotExist` stops
+//! [`SqsConsumer::run`] at once, and access, credential, region and address
+//! errors (`AccessDenied`, `InvalidAddress`, a client with no region or no
+//! credentials, ...) after [`PERMANENT_ERRORS_BEFORE_STOP`] in a row; `run`
+//! then returns [`ConsumerError::Stopped`] with the reason. Other errors
+//! (network, throttling, 5xx) are logged as warnings and retried with
+//! backoff for as long as it takes.
+//!
 //! Shutdown ([`SqsConsumer::run`] with a cancelled token, or
 //! [`SqsConsumer::run_until_signal`] on SIGTERM or ctrl-c): no new receive,
 //! in-flight messages finish (within the shutdown timeout; after it they are
@@ -38,8 +56,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
+};
 use aws_sdk_sqs::Client;
 use events_core::{ConfigError, EventBus};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -51,8 +71,10 @@ use super::{Processed, Processor};
 use crate::dedup::Dedup;
 use crate::retry::RetryPolicy;
 
-/// Why a consumer could not be built.
-#[derive(Debug, thiserror::Error)]
+/// Why a consumer could not be built, or stopped by itself. Its `Debug` is
+/// its message (and causes), so `main() -> Result<(), Box<dyn Error>>` shows
+/// the sentence.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ConsumerError {
     /// A setting (an `EVENT_BUS_*` variable or builder value) cannot be used.
@@ -61,6 +83,171 @@ pub enum ConsumerError {
     /// The SQLite deduplication table could not be opened.
     #[error(transparent)]
     Dedup(#[from] crate::dedup::DedupError),
+    /// No AWS region: not in `AWS_REGION`, the profile, or the SDK
+    /// configuration given (as [`crate::Error::NoRegion`] for the
+    /// publisher).
+    #[error(
+        "the SQS consumer needs an AWS region: set AWS_REGION (e.g. `eu-west-1`), \
+         or a region in the AWS profile (AWS_PROFILE, ~/.aws/config)"
+    )]
+    NoRegion,
+    /// The start-up check found no such queue (`QueueDoesNotExist`).
+    #[error(
+        "SQS queue `{queue_url}` does not exist in this account and region \
+         (GetQueueAttributes: {message}); create it, or set EVENT_BUS_QUEUE_URL \
+         to the URL of an existing queue"
+    )]
+    QueueNotFound {
+        /// The queue URL checked.
+        queue_url: String,
+        /// The service's code and message.
+        message: String,
+    },
+    /// The start-up check was refused (`AccessDenied`, unknown or invalid
+    /// credentials).
+    #[error(
+        "access to SQS queue `{queue_url}` was refused (GetQueueAttributes: {message}); \
+         allow the consumer's role sqs:GetQueueAttributes, sqs:ReceiveMessage, \
+         sqs:DeleteMessage and sqs:ChangeMessageVisibility on it \
+         (or set EVENT_BUS_CHECK=false to skip this check)"
+    )]
+    QueueAccessDenied {
+        /// The queue URL checked.
+        queue_url: String,
+        /// The service's code and message.
+        message: String,
+    },
+    /// The start-up check could not be made (network, credentials, ...).
+    #[error(
+        "could not check SQS queue `{queue_url}` with GetQueueAttributes: {message} \
+         (EVENT_BUS_CHECK=false skips this check)"
+    )]
+    Check {
+        /// The queue URL checked.
+        queue_url: String,
+        /// The error, with its causes.
+        message: String,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// [`SqsConsumer::run`] stopped by itself: ReceiveMessage failed with an
+    /// error that retrying cannot fix (the queue does not exist, access is
+    /// denied, no region or credentials). In-flight messages were finished
+    /// and deleted first; [`SqsConsumer::report`] has the counts.
+    #[error("stopped consuming SQS queue `{queue_url}`: {reason}")]
+    Stopped {
+        /// The queue consumed.
+        queue_url: String,
+        /// Why, with what to do about it.
+        reason: String,
+    },
+}
+
+impl std::fmt::Debug for ConsumerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        super::write_chain(self, f)
+    }
+}
+
+/// Consecutive ReceiveMessage errors that retrying cannot fix (access,
+/// credentials, region, address) after which [`SqsConsumer::run`] stops with
+/// [`ConsumerError::Stopped`]; with the backoff between them (100 ms
+/// doubling, at most 20 s), about 45 s. `QueueDoesNotExist` stops it at
+/// once.
+pub const PERMANENT_ERRORS_BEFORE_STOP: u32 = 10;
+
+/// Service error codes meaning the queue does not exist (the JSON and the
+/// query protocol's names).
+const QUEUE_GONE_CODES: &[&str] = &[
+    "QueueDoesNotExist",
+    "AWS.SimpleQueueService.NonExistentQueue",
+];
+
+/// Service error codes that retrying does not fix: access, credentials,
+/// address, the queue's KMS key.
+const PERMANENT_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "InvalidAddress",
+    "InvalidSecurity",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "MissingAuthenticationToken",
+    "IncompleteSignature",
+    "KmsAccessDenied",
+    "KMS.AccessDeniedException",
+    "KmsDisabled",
+    "KMS.DisabledException",
+    "KmsNotFound",
+    "KMS.NotFoundException",
+];
+
+/// Service error codes of access and credentials (the start-up check's
+/// [`ConsumerError::QueueAccessDenied`]).
+const ACCESS_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "MissingAuthenticationToken",
+    "IncompleteSignature",
+];
+
+/// What retrying an SQS call can do about its error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// The queue does not exist.
+    QueueGone,
+    /// Retrying does not fix it (access, credentials, region, address).
+    Permanent,
+    /// It may pass (network, throttling, 5xx).
+    Transient,
+}
+
+fn classify<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> Fault {
+    match err {
+        SdkError::ServiceError(_) => match err.code() {
+            Some(code) if QUEUE_GONE_CODES.contains(&code) => Fault::QueueGone,
+            Some(code) if PERMANENT_CODES.contains(&code) => Fault::Permanent,
+            _ => Fault::Transient,
+        },
+        // The request could not be made: a bad URL or setting.
+        SdkError::ConstructionFailure(_) => Fault::Permanent,
+        // No region, no credentials (the SDK's own "other" failures carry
+        // no retry kind) or a request the connector refuses; network
+        // failures are `io` or `timeout`.
+        SdkError::DispatchFailure(d) if d.is_user() || (d.is_other() && d.as_other().is_none()) => {
+            Fault::Permanent
+        }
+        _ => Fault::Transient,
+    }
+}
+
+/// One line for an SDK error: `code: message` for a service error (not the
+/// SDK's Debug tree), else its chain of causes.
+fn describe<E, R>(err: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match err {
+        SdkError::ServiceError(_) => match (err.code(), err.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_owned(),
+            _ => crate::publisher::error_chain(err),
+        },
+        _ => crate::publisher::error_chain(err),
+    }
+}
+
+/// A ReceiveMessage that failed: its one-line text and fault.
+#[derive(Debug)]
+struct ReceiveFailure {
+    text: String,
+    fault: Fault,
 }
 
 /// What a consumer did, from start to shutdown.
@@ -92,7 +279,8 @@ pub struct ConsumeReport {
     /// In-flight messages still running when the shutdown timeout passed
     /// (not deleted: SQS delivers them again).
     pub abandoned: u64,
-    /// ReceiveMessage calls that failed (each retried after a pause).
+    /// ReceiveMessage calls that failed (each retried after a pause, unless
+    /// it stopped the consumer).
     pub receive_errors: u64,
 }
 
@@ -195,6 +383,8 @@ pub struct SqsConsumerBuilder {
     dedup: Option<Arc<dyn Dedup>>,
     settings: ConsumerSettings,
     observer: Option<Observer>,
+    /// `None`: the default, on.
+    check_queue: Option<bool>,
 }
 
 impl std::fmt::Debug for SqsConsumerBuilder {
@@ -203,6 +393,7 @@ impl std::fmt::Debug for SqsConsumerBuilder {
             .field("queue_url", &self.queue_url)
             .field("dedup", &self.dedup.is_some())
             .field("settings", &self.settings)
+            .field("check_queue", &self.check_queue.unwrap_or(true))
             .finish_non_exhaustive()
     }
 }
@@ -278,7 +469,23 @@ impl SqsConsumerBuilder {
         self
     }
 
+    /// Whether [`build`](Self::build) checks the queue with one
+    /// GetQueueAttributes call (default `true`; `EVENT_BUS_CHECK=false` in
+    /// [`SqsConsumer::from_env`]). The consumer's role then needs
+    /// `sqs:GetQueueAttributes` on the queue.
+    pub fn check_queue(mut self, check: bool) -> Self {
+        self.check_queue = Some(check);
+        self
+    }
+
     /// Checks the settings and builds the consumer of `bus`'s handlers.
+    ///
+    /// Without a [`client`](Self::client), an AWS configuration with no
+    /// region (`AWS_REGION`, the profile) is refused:
+    /// [`ConsumerError::NoRegion`]. Unless [`check_queue`](Self::check_queue)
+    /// is `false`, the queue is then checked with one GetQueueAttributes call:
+    /// [`ConsumerError::QueueNotFound`], [`ConsumerError::QueueAccessDenied`]
+    /// or [`ConsumerError::Check`] when it fails.
     pub async fn build(self, bus: EventBus) -> Result<SqsConsumer, ConsumerError> {
         let s = &self.settings;
         if !(1..=10).contains(&s.max_messages) {
@@ -309,23 +516,33 @@ impl SqsConsumerBuilder {
                 .into())
             }
         };
+        // Without a region every call fails: a start-up error, not a
+        // consumer polling for ever. (A client given is used as is.)
+        let client_of = |config: &aws_config::SdkConfig| match config.region() {
+            Some(_) => Ok(Client::new(config)),
+            None => Err(ConsumerError::NoRegion),
+        };
         let client = match (self.client, self.sdk_config) {
             (Some(client), _) => client,
-            (None, Some(config)) => Client::new(&crate::aws::with_http_client(&config)),
-            (None, None) => Client::new(&crate::aws::load_sdk_config().await),
+            (None, Some(config)) => client_of(&crate::aws::with_http_client(&config))?,
+            (None, None) => client_of(&crate::aws::load_sdk_config().await)?,
         };
         let mut processor = Processor::new(bus);
         if let Some(dedup) = self.dedup {
             processor = processor.with_dedup(dedup);
         }
-        Ok(SqsConsumer {
+        let consumer = SqsConsumer {
             client,
             queue_url,
             processor,
             settings: self.settings,
             counters: Arc::default(),
             observer: self.observer,
-        })
+        };
+        if self.check_queue.unwrap_or(true) {
+            consumer.check_queue().await?;
+        }
+        Ok(consumer)
     }
 }
 
@@ -358,9 +575,13 @@ impl SqsConsumer {
     /// | `EVENT_BUS_VISIBILITY_TIMEOUT` | seconds, renewed while a handler runs | `30` |
     /// | `EVENT_BUS_DEDUP` | `none`, `memory` or `sqlite` | `none` |
     /// | `EVENT_BUS_DEDUP_PATH` | the SQLite file of `sqlite` | `.events-bus/dedup.db` |
+    /// | `EVENT_BUS_CHECK` | `false`: no GetQueueAttributes check of the queue at start-up | `true` for the consumer |
     ///
     /// and the standard AWS chain (`AWS_REGION`, credentials,
-    /// `AWS_ENDPOINT_URL`).
+    /// `AWS_ENDPOINT_URL`). The queue check is on unless `EVENT_BUS_CHECK`
+    /// is `false` (the publisher's DescribeEventBus check is off unless it is
+    /// `true`): a consumer of a mistyped queue would otherwise start and
+    /// handle nothing.
     pub async fn from_env(bus: EventBus) -> Result<SqsConsumer, ConsumerError> {
         SqsConsumer::builder_from_env()?.build(bus).await
     }
@@ -381,6 +602,21 @@ impl SqsConsumer {
                 30,
                 "1 to 43200 seconds",
             )?);
+        if let Ok(v) = std::env::var("EVENT_BUS_CHECK") {
+            builder = match v.trim().to_ascii_lowercase().as_str() {
+                "" => builder,
+                "true" | "1" | "yes" | "on" => builder.check_queue(true),
+                "false" | "0" | "no" | "off" => builder.check_queue(false),
+                _ => {
+                    return Err(config_error(
+                        "EVENT_BUS_CHECK",
+                        v,
+                        "`true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`)",
+                    )
+                    .into())
+                }
+            };
+        }
         let dedup = std::env::var("EVENT_BUS_DEDUP").unwrap_or_default();
         match dedup.trim().to_ascii_lowercase().as_str() {
             "" | "none" | "off" => {}
@@ -425,8 +661,48 @@ impl SqsConsumer {
         self.counters.report()
     }
 
-    /// Runs until SIGTERM or ctrl-c, then shuts down gracefully.
-    pub async fn run_until_signal(&self) -> ConsumeReport {
+    /// Checks the queue with one GetQueueAttributes call (what
+    /// [`SqsConsumerBuilder::build`] does unless told not to).
+    pub async fn check_queue(&self) -> Result<(), ConsumerError> {
+        let checked = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await;
+        let err = match checked {
+            Ok(out) => {
+                let visibility = out
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
+                    .cloned()
+                    .unwrap_or_default();
+                tracing::debug!(queue = %self.queue_url, visibility, "queue checked");
+                return Ok(());
+            }
+            Err(err) => err,
+        };
+        let queue_url = self.queue_url.clone();
+        let message = describe(&err);
+        match (classify(&err), err.code()) {
+            (Fault::QueueGone, _) => Err(ConsumerError::QueueNotFound { queue_url, message }),
+            (_, Some(code)) if ACCESS_CODES.contains(&code) => {
+                Err(ConsumerError::QueueAccessDenied { queue_url, message })
+            }
+            _ => Err(ConsumerError::Check {
+                queue_url,
+                message,
+                source: Box::new(err),
+            }),
+        }
+    }
+
+    /// Runs until SIGTERM or ctrl-c, then shuts down gracefully; as
+    /// [`run`](Self::run), it stops by itself on an error retrying cannot
+    /// fix.
+    pub async fn run_until_signal(&self) -> Result<ConsumeReport, ConsumerError> {
         let token = CancellationToken::new();
         let trigger = token.clone();
         let watcher = tokio::spawn(async move {
@@ -442,12 +718,18 @@ impl SqsConsumer {
     /// Receives and handles messages until `shutdown` is cancelled, then
     /// finishes in-flight messages (within the shutdown timeout), deletes
     /// what succeeded and returns the counts of this consumer.
-    pub async fn run(&self, shutdown: CancellationToken) -> ConsumeReport {
+    ///
+    /// A ReceiveMessage error that retrying cannot fix is logged at error
+    /// level; `QueueDoesNotExist` at once, or such errors
+    /// [`PERMANENT_ERRORS_BEFORE_STOP`] times in a row, stop it the same way
+    /// (in-flight messages finished and deleted), and it returns
+    /// [`ConsumerError::Stopped`] saying why.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<ConsumeReport, ConsumerError> {
         let span = tracing::info_span!("consume", queue = %self.queue_url);
         self.run_inner(shutdown).instrument(span).await
     }
 
-    async fn run_inner(&self, shutdown: CancellationToken) -> ConsumeReport {
+    async fn run_inner(&self, shutdown: CancellationToken) -> Result<ConsumeReport, ConsumerError> {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
         let (deletes, to_delete) = mpsc::unbounded_channel::<Delete>();
         // Messages being handled, whose deletes may come any moment.
@@ -464,6 +746,9 @@ impl SqsConsumer {
         );
         let mut tasks = JoinSet::new();
         let mut pause = Duration::from_millis(100);
+        // Receive errors retrying cannot fix, in a row; why it stopped.
+        let mut permanent_in_a_row = 0_u32;
+        let mut stopped_by: Option<String> = None;
         loop {
             while let Some(done) = tasks.try_join_next() {
                 log_join(done);
@@ -510,11 +795,46 @@ impl SqsConsumer {
             let messages = match received {
                 Ok(messages) => {
                     pause = Duration::from_millis(100);
+                    permanent_in_a_row = 0;
                     messages
                 }
-                Err(error) => {
+                Err(ReceiveFailure { text: error, fault }) => {
                     Counters::add(&self.counters.receive_errors, 1);
-                    tracing::warn!(%error, retry_in = ?pause, "ReceiveMessage failed");
+                    match fault {
+                        Fault::QueueGone => {
+                            tracing::error!(%error, "ReceiveMessage failed: the queue does not exist; stopping");
+                            stopped_by = Some(format!(
+                                "ReceiveMessage failed with {error}: the queue does not exist \
+                                 (create it, or set EVENT_BUS_QUEUE_URL to the URL of an existing queue)"
+                            ));
+                            break;
+                        }
+                        Fault::Permanent => {
+                            permanent_in_a_row += 1;
+                            if permanent_in_a_row >= PERMANENT_ERRORS_BEFORE_STOP {
+                                tracing::error!(
+                                    %error, in_a_row = permanent_in_a_row,
+                                    "ReceiveMessage failed with an error retrying does not fix; stopping"
+                                );
+                                stopped_by = Some(format!(
+                                    "ReceiveMessage failed {permanent_in_a_row} times in a row with an error \
+                                     retrying does not fix, last: {error} (check the consumer's region, \
+                                     credentials and IAM: sqs:ReceiveMessage, sqs:DeleteMessage, \
+                                     sqs:ChangeMessageVisibility on the queue)"
+                                ));
+                                break;
+                            }
+                            tracing::error!(
+                                %error, in_a_row = permanent_in_a_row,
+                                stop_after = PERMANENT_ERRORS_BEFORE_STOP, retry_in = ?pause,
+                                "ReceiveMessage failed with an error retrying does not fix \
+                                 (access, credentials, region or address)"
+                            );
+                        }
+                        Fault::Transient => {
+                            tracing::warn!(%error, retry_in = ?pause, "ReceiveMessage failed");
+                        }
+                    }
                     drop(held);
                     tokio::select! {
                         () = shutdown.cancelled() => break,
@@ -567,11 +887,22 @@ impl SqsConsumer {
             tracing::error!(error = %e, "the delete task failed");
         }
         let report = self.report();
-        tracing::info!(?report, "consumer stopped");
-        report
+        match stopped_by {
+            None => {
+                tracing::info!(?report, "consumer stopped");
+                Ok(report)
+            }
+            Some(reason) => {
+                tracing::error!(?report, %reason, "consumer stopped by an error retrying cannot fix");
+                Err(ConsumerError::Stopped {
+                    queue_url: self.queue_url.clone(),
+                    reason,
+                })
+            }
+        }
     }
 
-    async fn receive(&self, n: usize) -> Result<Vec<Message>, String> {
+    async fn receive(&self, n: usize) -> Result<Vec<Message>, ReceiveFailure> {
         let n = i32::try_from(n).unwrap_or(10).clamp(1, 10);
         self.client
             .receive_message()
@@ -583,7 +914,10 @@ impl SqsConsumer {
             .send()
             .await
             .map(|out| out.messages.unwrap_or_default())
-            .map_err(|e| DisplayErrorContext(&e).to_string())
+            .map_err(|e| ReceiveFailure {
+                text: describe(&e),
+                fault: classify(&e),
+            })
     }
 
     /// Runs one message's handlers, extending its visibility while they run,
@@ -1012,6 +1346,7 @@ mod tests {
             .client(client)
             .queue_url("https://sqs.us-east-1.amazonaws.com/1/q")
             .wait_seconds(0)
+            .check_queue(false)
             .build(bus)
             .await
             .unwrap();
@@ -1029,7 +1364,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         token.cancel();
-        let report = task.await.unwrap();
+        let report = task.await.unwrap().unwrap();
         assert_eq!((report.received, report.handled), (3, 3));
         assert_eq!((report.deleted, report.delete_failed), (2, 1));
     }
@@ -1044,6 +1379,7 @@ mod tests {
         Client::from_conf(
             aws_sdk_sqs::Config::builder()
                 .with_test_defaults()
+                .region(aws_sdk_sqs::config::Region::new("us-east-1"))
                 .http_client(aws_smithy_mocks::create_mock_http_client())
                 .interceptor(interceptor)
                 .build(),
@@ -1069,7 +1405,8 @@ mod tests {
         let mut builder = SqsConsumer::builder()
             .client(client)
             .queue_url("https://sqs.us-east-1.amazonaws.com/1/q")
-            .wait_seconds(0);
+            .wait_seconds(0)
+            .check_queue(false);
         if let Some(dedup) = dedup {
             builder = builder.dedup(dedup);
         }
@@ -1088,7 +1425,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         token.cancel();
-        task.await.unwrap()
+        task.await.unwrap().unwrap()
     }
 
     type Sends = Arc<std::sync::Mutex<Vec<Vec<String>>>>;
@@ -1283,6 +1620,188 @@ mod tests {
         let report = consume_until(mock_client(&[&receive, &delete]), bus, None, 1).await;
         assert_eq!((report.deleted, report.delete_failed), (1, 0), "{report:?}");
         assert_eq!(delete.num_calls(), 2);
+    }
+
+    fn bus() -> EventBus {
+        EventBus::builder()
+            .without_store()
+            .discover(false)
+            .register_handler_named::<OrderPlaced, _>("ok", Succeeds)
+            .build()
+            .unwrap()
+    }
+
+    /// A ReceiveMessage answer with HTTP 400 and the service error `code`.
+    fn refused(code: &str) -> (u16, Option<String>) {
+        (
+            400,
+            Some(format!(
+                r#"{{"__type":"com.amazonaws.sqs#{code}","message":"refused: {code}"}}"#
+            )),
+        )
+    }
+
+    /// Runs a consumer (no start-up check) of `client` until it stops by
+    /// itself, or for at most `limit` of (paused) time.
+    async fn run_alone(client: Client, limit: Duration) -> Result<ConsumeReport, ConsumerError> {
+        let consumer = SqsConsumer::builder()
+            .client(client)
+            .queue_url("https://sqs.us-east-1.amazonaws.com/1/q")
+            .wait_seconds(0)
+            .check_queue(false)
+            .build(bus())
+            .await
+            .unwrap();
+        let token = CancellationToken::new();
+        let stopper = {
+            let token = token.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(limit).await;
+                token.cancel();
+            })
+        };
+        let result = consumer.run(token).await;
+        stopper.abort();
+        result
+    }
+
+    /// Without a region the consumer is refused at build time, as the
+    /// publisher is; no call is made.
+    #[tokio::test]
+    async fn an_aws_configuration_without_a_region_is_refused() {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let err = SqsConsumer::builder()
+            .sdk_config(&config)
+            .queue_url("https://sqs.us-east-1.amazonaws.com/1/q")
+            .build(bus())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ConsumerError::NoRegion), "{err:?}");
+        assert_eq!(
+            format!("{err:?}"),
+            "the SQS consumer needs an AWS region: set AWS_REGION (e.g. `eu-west-1`), \
+             or a region in the AWS profile (AWS_PROFILE, ~/.aws/config)"
+        );
+    }
+
+    /// `main() -> Result<(), Box<dyn Error>>` prints the `Debug`: the
+    /// sentence, not `Config(..)`.
+    #[test]
+    fn debug_is_the_message() {
+        let err = ConsumerError::from(config_error("EVENT_BUS_WAIT_SECONDS", 60, "0 to 20"));
+        assert_eq!(
+            format!("{err:?}"),
+            "EVENT_BUS_WAIT_SECONDS=`60` is not valid: expected 0 to 20"
+        );
+        let err: Box<dyn std::error::Error> = Box::new(ConsumerError::Stopped {
+            queue_url: "https://q".to_owned(),
+            reason: "because".to_owned(),
+        });
+        assert_eq!(
+            format!("{err:?}"),
+            "stopped consuming SQS queue `https://q`: because"
+        );
+    }
+
+    /// AccessDenied on every receive: logged at error level, and after
+    /// `PERMANENT_ERRORS_BEFORE_STOP` in a row `run` stops saying why. A
+    /// receive that succeeds in between starts the count again.
+    #[tokio::test(start_paused = true)]
+    async fn receive_refused_with_access_denied_stops_the_consumer_after_a_bound() {
+        let (status, body) = refused("AccessDenied");
+        let mut rule = mock!(Client::receive_message).sequence();
+        for _ in 0..PERMANENT_ERRORS_BEFORE_STOP - 1 {
+            rule = rule.http_status(status, body.clone());
+        }
+        let receive = rule
+            .output(|| ReceiveMessageOutput::builder().build())
+            .http_status(status, body)
+            .repeatedly()
+            .build();
+        let err = run_alone(mock_client(&[&receive]), Duration::from_secs(3600))
+            .await
+            .unwrap_err();
+        let text = format!("{err:?}");
+        assert!(matches!(err, ConsumerError::Stopped { .. }), "{text}");
+        assert!(
+            text.starts_with(
+                "stopped consuming SQS queue `https://sqs.us-east-1.amazonaws.com/1/q`: \
+                 ReceiveMessage failed 10 times in a row"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("AccessDenied: refused: AccessDenied"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("ServiceError {"),
+            "no SDK Debug tree: {text}"
+        );
+        assert_eq!(
+            receive.num_calls(),
+            2 * PERMANENT_ERRORS_BEFORE_STOP as usize,
+            "9 refused, 1 received (the count starts again), 10 refused"
+        );
+    }
+
+    /// QueueDoesNotExist stops it at the first receive.
+    #[tokio::test(start_paused = true)]
+    async fn receive_of_a_queue_that_does_not_exist_stops_the_consumer_at_once() {
+        let (status, body) = refused("QueueDoesNotExist");
+        let receive = mock!(Client::receive_message)
+            .sequence()
+            .http_status(status, body)
+            .repeatedly()
+            .build();
+        let err = run_alone(mock_client(&[&receive]), Duration::from_secs(3600))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("QueueDoesNotExist"), "{text}");
+        assert!(text.contains("the queue does not exist"), "{text}");
+        assert_eq!(receive.num_calls(), 1);
+    }
+
+    /// An error that may pass (here `OverLimit`) is retried for as long as
+    /// it takes: the consumer only stops when told to.
+    #[tokio::test(start_paused = true)]
+    async fn a_receive_error_that_may_pass_is_retried_without_stopping() {
+        let (status, body) = refused("OverLimit");
+        let receive = mock!(Client::receive_message)
+            .sequence()
+            .http_status(status, body)
+            .repeatedly()
+            .build();
+        let report = run_alone(mock_client(&[&receive]), Duration::from_secs(600))
+            .await
+            .unwrap();
+        assert!(
+            report.receive_errors > u64::from(PERMANENT_ERRORS_BEFORE_STOP),
+            "{report:?}"
+        );
+    }
+
+    /// A client with no region (given as is, so `build` cannot refuse it):
+    /// every receive fails before it is sent, and the consumer stops naming
+    /// the region.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_without_a_region_stops_the_consumer_naming_it() {
+        let client = Client::from_conf(
+            aws_sdk_sqs::Config::builder()
+                .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                .credentials_provider(aws_sdk_sqs::config::Credentials::for_tests())
+                .http_client(aws_smithy_mocks::create_mock_http_client())
+                .build(),
+        );
+        let err = run_alone(client, Duration::from_secs(3600))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("10 times in a row"), "{text}");
+        assert!(text.to_ascii_lowercase().contains("region"), "{text}");
     }
 
     struct Counted(Arc<std::sync::atomic::AtomicUsize>);

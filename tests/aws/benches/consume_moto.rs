@@ -159,7 +159,7 @@ async fn ours(
     let task = tokio::spawn({
         let consumer = consumer.clone();
         let token = token.clone();
-        async move { consumer.run(token).await }
+        async move { consumer.run(token).await.unwrap() }
     });
     while consumer.report().deleted < n as u64 {
         tokio::time::sleep(Duration::from_millis(2)).await;

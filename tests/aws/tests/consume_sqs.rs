@@ -17,8 +17,8 @@ use events_aws_tests::consume::{counts, envelope_body, queue, send, tally};
 use events_aws_tests::moto::{python, Moto};
 use events_core::{DomainEvent, Event, EventBus, Handler, HandlerResult, Mode};
 use events_eventbridge::{
-    CancellationToken, ConsumeReport, Dedup, EventBridgePublisher, MemoryDedup, Processed,
-    SqliteDedup, SqsConsumer,
+    CancellationToken, ConsumeReport, ConsumerError, Dedup, EventBridgePublisher, MemoryDedup,
+    Processed, SqliteDedup, SqsConsumer,
 };
 use events_examples::domain::events::CompanyCreated;
 use serde_json::Value;
@@ -105,7 +105,7 @@ async fn run_until<F: std::future::Future<Output = bool>>(
     let task = {
         let consumer = consumer.clone();
         let token = token.clone();
-        tokio::spawn(async move { consumer.run(token).await })
+        tokio::spawn(async move { consumer.run(token).await.unwrap() })
     };
     let deadline = Instant::now() + limit;
     while !done().await {
@@ -126,6 +126,66 @@ async fn consumer(moto: &Moto, queue_url: &str) -> events_eventbridge::SqsConsum
         .queue_url(queue_url)
         .wait_seconds(1)
         .visibility_timeout(1)
+}
+
+/// A queue URL that does not exist: `build` refuses it at start-up
+/// (GetQueueAttributes), naming the URL; with the check off, `run` stops at
+/// its first receive saying why, instead of polling for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_that_does_not_exist_fails_the_build_and_stops_run() {
+    let moto = Moto::start();
+    // An existing queue passes the check (every other test here checks too).
+    let q = queue(&moto, "exists", 1, None).await;
+    let missing = q.queue_url.replace("exists", "no-such-queue");
+    let bus = || {
+        EventBus::builder()
+            .without_store()
+            .discover(false)
+            .build()
+            .unwrap()
+    };
+
+    let err = consumer(&moto, &missing)
+        .await
+        .build(bus())
+        .await
+        .unwrap_err();
+    let text = format!("{err:?}");
+    assert!(matches!(err, ConsumerError::QueueNotFound { .. }), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "SQS queue `{missing}` does not exist in this account and region (GetQueueAttributes: "
+        )),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("create it, or set EVENT_BUS_QUEUE_URL to the URL of an existing queue"),
+        "{text}"
+    );
+
+    let consumer = consumer(&moto, &missing)
+        .await
+        .check_queue(false)
+        .build(bus())
+        .await
+        .unwrap();
+    let stopped = tokio::time::timeout(
+        Duration::from_secs(30),
+        consumer.run(CancellationToken::new()),
+    )
+    .await
+    .expect("run stops by itself")
+    .unwrap_err();
+    let text = format!("{stopped:?}");
+    assert!(matches!(stopped, ConsumerError::Stopped { .. }), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "stopped consuming SQS queue `{missing}`: ReceiveMessage failed with "
+        )),
+        "{text}"
+    );
+    assert!(text.contains("the queue does not exist"), "{text}");
+    assert_eq!(consumer.report().receive_errors, 1, "stopped at once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -437,7 +497,7 @@ async fn shutdown_finishes_20_messages_in_flight_and_deletes_them() {
     let task = {
         let consumer = consumer.clone();
         let token = token.clone();
-        tokio::spawn(async move { consumer.run(token).await })
+        tokio::spawn(async move { consumer.run(token).await.unwrap() })
     };
     let deadline = Instant::now() + Duration::from_secs(20);
     while slow.started.load(Ordering::SeqCst) < 20 {

@@ -85,7 +85,10 @@ async fn main() {
         .await
         .expect("consumer from the environment");
     eprintln!("consume_child: running");
-    let report = consumer.run_until_signal().await;
+    let report = consumer
+        .run_until_signal()
+        .await
+        .expect("consumer stopped by an error");
     println!(
         "{{\"received\":{},\"handled\":{},\"duplicates\":{},\"failed\":{},\"deleted\":{}}}",
         report.received, report.handled, report.duplicates, report.failed, report.deleted
