@@ -80,6 +80,10 @@ pub enum ConsumerError {
     /// A setting (an `EVENT_BUS_*` variable or builder value) cannot be used.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// No queue: `EVENT_BUS_QUEUE_URL` unset or empty (or no
+    /// [`SqsConsumerBuilder::queue_url`]).
+    #[error("EVENT_BUS_QUEUE_URL is not set: expected {QUEUE_URL_EXPECTED}")]
+    NoQueueUrl,
     /// The SQLite deduplication table could not be opened.
     #[error(transparent)]
     Dedup(#[from] crate::dedup::DedupError),
@@ -149,6 +153,10 @@ impl std::fmt::Debug for ConsumerError {
         super::write_chain(self, f)
     }
 }
+
+/// What `EVENT_BUS_QUEUE_URL` takes.
+const QUEUE_URL_EXPECTED: &str = "the URL of the SQS queue to consume, e.g. \
+    `https://sqs.eu-west-1.amazonaws.com/123456789012/orders` (not its name or ARN)";
 
 /// Consecutive ReceiveMessage errors that retrying cannot fix (access,
 /// credentials, region, address) after which [`SqsConsumer::run`] stops with
@@ -506,16 +514,12 @@ impl SqsConsumerBuilder {
             return Err(config_error("EVENT_BUS_CONSUMER_CONCURRENCY", 0, "at least 1").into());
         }
         let queue_url = match self.queue_url {
-            Some(url) if !url.trim().is_empty() => url,
-            other => {
-                return Err(config_error(
-                    "EVENT_BUS_QUEUE_URL",
-                    other.unwrap_or_default(),
-                    "the URL of the SQS queue to consume",
-                )
-                .into())
-            }
+            Some(url) if !url.trim().is_empty() => url.trim().to_owned(),
+            _ => return Err(ConsumerError::NoQueueUrl),
         };
+        if !(queue_url.starts_with("https://") || queue_url.starts_with("http://")) {
+            return Err(config_error("EVENT_BUS_QUEUE_URL", queue_url, QUEUE_URL_EXPECTED).into());
+        }
         // Without a region every call fails: a start-up error, not a
         // consumer polling for ever. (A client given is used as is.)
         let client_of = |config: &aws_config::SdkConfig| match config.region() {
@@ -1702,6 +1706,41 @@ mod tests {
         assert_eq!(
             format!("{err:?}"),
             "stopped consuming SQS queue `https://q`: because"
+        );
+    }
+
+    /// An unset queue URL says so; a queue name or ARN is not a URL.
+    #[tokio::test]
+    async fn a_missing_or_malformed_queue_url_is_refused_saying_which() {
+        let err = SqsConsumer::builder()
+            .client(mock_client(&[]))
+            .queue_url("  ")
+            .build(bus())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            format!("{err:?}"),
+            "EVENT_BUS_QUEUE_URL is not set: expected the URL of the SQS queue to consume, \
+             e.g. `https://sqs.eu-west-1.amazonaws.com/123456789012/orders` (not its name or ARN)"
+        );
+        let err = SqsConsumer::builder()
+            .client(mock_client(&[]))
+            .build(bus())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ConsumerError::NoQueueUrl), "{err:?}");
+        let err = SqsConsumer::builder()
+            .client(mock_client(&[]))
+            .queue_url("arn:aws:sqs:eu-west-1:123456789012:orders")
+            .build(bus())
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{err:?}").starts_with(
+                "EVENT_BUS_QUEUE_URL=`arn:aws:sqs:eu-west-1:123456789012:orders` is not valid: \
+                 expected the URL of the SQS queue to consume"
+            ),
+            "{err:?}"
         );
     }
 
