@@ -110,3 +110,51 @@ impl EncodeError {
         &self.event
     }
 }
+
+/// Writes `error`'s message, then each cause its message does not already
+/// include, one per line under `Caused by:`: the way `anyhow` reports.
+///
+/// It is the `Debug` of this workspace's error types, so that
+/// `main() -> Result<(), Box<dyn Error>>` shows a person the sentence rather
+/// than a struct dump. Use it for your own errors the same way:
+///
+/// ```
+/// use std::fmt;
+///
+/// #[derive(thiserror::Error)]
+/// #[error("cannot load the settings")]
+/// struct SettingsError(#[source] std::io::Error);
+///
+/// impl fmt::Debug for SettingsError {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+///         events_core::error::write_chain(self, f)
+///     }
+/// }
+///
+/// let err = SettingsError(std::io::Error::other("disk on fire"));
+/// assert_eq!(format!("{err:?}"), "cannot load the settings\n\nCaused by:\n    disk on fire");
+/// ```
+pub fn write_chain(
+    error: &dyn std::error::Error,
+    f: &mut std::fmt::Formatter<'_>,
+) -> std::fmt::Result {
+    let mut shown = error.to_string();
+    f.write_str(&shown)?;
+    let mut causes = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !shown.contains(&text) {
+            shown.push_str(&text);
+            causes.push(text);
+        }
+        source = cause.source();
+    }
+    if !causes.is_empty() {
+        f.write_str("\n\nCaused by:")?;
+        for cause in causes {
+            write!(f, "\n    {cause}")?;
+        }
+    }
+    Ok(())
+}

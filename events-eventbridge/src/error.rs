@@ -1,7 +1,10 @@
 //! The errors of building an [`EventBridgePublisher`](crate::EventBridgePublisher).
 
 /// Why a publisher could not be built.
-#[derive(Debug, thiserror::Error)]
+///
+/// Its `Debug` is its message and causes (as `events_core::BusError`'s), so
+/// `main() -> Result<(), Box<dyn Error>>` shows the sentence.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A configuration value (an `EVENT_BUS_*` variable or builder setting)
@@ -49,5 +52,22 @@ impl Error {
             message: crate::publisher::error_chain(&source),
             source: Box::new(source),
         }
+    }
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        events_core::error::write_chain(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn debug_is_the_sentence() {
+        assert_eq!(
+            format!("{:?}", super::Error::NoRegion),
+            super::Error::NoRegion.to_string()
+        );
     }
 }

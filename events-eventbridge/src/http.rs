@@ -135,7 +135,7 @@ pub enum HttpError {
 
 impl std::fmt::Debug for HttpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        crate::consumer::write_chain(self, f)
+        events_core::error::write_chain(self, f)
     }
 }
 

@@ -92,7 +92,7 @@ pub enum LambdaError {
 
 impl std::fmt::Debug for LambdaError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        crate::consumer::write_chain(self, f)
+        events_core::error::write_chain(self, f)
     }
 }
 

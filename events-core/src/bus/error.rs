@@ -1,11 +1,10 @@
 //! Why the bus could not be built or could not deliver.
 
-use std::error::Error;
 use std::fmt;
 
 use crate::config::{ConfigError, Mode};
 use crate::envelope::EventId;
-use crate::error::{DecodeError, EncodeError};
+use crate::error::{write_chain, DecodeError, EncodeError};
 use crate::publisher::PublishError;
 use crate::registry::DuplicateEventName;
 use crate::store::StoreError;
@@ -103,33 +102,10 @@ impl fmt::Debug for BusError {
     }
 }
 
-/// Writes `error`'s message, then each cause its message does not already
-/// include, one per line under `Caused by:`.
-pub(crate) fn write_chain(error: &dyn Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let mut shown = error.to_string();
-    f.write_str(&shown)?;
-    let mut causes = Vec::new();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !shown.contains(&text) {
-            shown.push_str(&text);
-            causes.push(text);
-        }
-        source = cause.source();
-    }
-    if !causes.is_empty() {
-        f.write_str("\n\nCaused by:")?;
-        for cause in causes {
-            write!(f, "\n    {cause}")?;
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error;
 
     #[test]
     fn debug_is_the_message_and_the_causes_it_does_not_repeat() {

@@ -338,7 +338,7 @@ pub enum StoreError {
 /// so `main() -> Result<(), Box<dyn Error>>` shows a person the sentence.
 impl std::fmt::Debug for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        crate::bus::error::write_chain(self, f)
+        crate::error::write_chain(self, f)
     }
 }
 

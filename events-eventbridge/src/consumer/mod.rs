@@ -203,35 +203,6 @@ impl Processor {
     }
 }
 
-/// Writes `error`'s message, then each cause its message does not already
-/// include, one per line under `Caused by:`: the `Debug` of this crate's
-/// consumer errors, so `main() -> Result<(), Box<dyn Error>>` shows the
-/// sentence (as `events_core::BusError` does).
-pub(crate) fn write_chain(
-    error: &dyn std::error::Error,
-    f: &mut std::fmt::Formatter<'_>,
-) -> std::fmt::Result {
-    let mut shown = error.to_string();
-    f.write_str(&shown)?;
-    let mut causes = Vec::new();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !shown.contains(&text) {
-            shown.push_str(&text);
-            causes.push(text);
-        }
-        source = cause.source();
-    }
-    if !causes.is_empty() {
-        f.write_str("\n\nCaused by:")?;
-        for cause in causes {
-            write!(f, "\n    {cause}")?;
-        }
-    }
-    Ok(())
-}
-
 fn undecodable(reason: String) -> Processed {
     tracing::warn!(%reason, "message is not an event: left for the queue's redrive policy");
     Processed::Undecodable { reason }

@@ -150,7 +150,7 @@ pub enum ConsumerError {
 
 impl std::fmt::Debug for ConsumerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        super::write_chain(self, f)
+        events_core::error::write_chain(self, f)
     }
 }
 
