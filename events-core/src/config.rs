@@ -125,7 +125,19 @@ impl Default for BusConfig {
 
 const BOOL_EXPECTED: &str = "`true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`)";
 
-fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+/// Reads a boolean variable's value the way every `EVENT_BUS_*` switch is
+/// read: `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`, any case, spaces
+/// around ignored; anything else is a [`ConfigError`] naming `var`.
+///
+/// ```
+/// use events_core::config::parse_bool;
+/// assert_eq!(parse_bool("EVENT_BUS_CHECK", " Yes"), Ok(true));
+/// assert_eq!(
+///     parse_bool("EVENT_BUS_CHECK", "maybe").unwrap_err().to_string(),
+///     "EVENT_BUS_CHECK=`maybe` is not valid: expected `true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`)"
+/// );
+/// ```
+pub fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
         "false" | "0" | "no" | "off" => Ok(false),

@@ -161,8 +161,6 @@ pub mod env {
     pub const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
 }
 
-const BOOL_EXPECTED: &str = "`true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`)";
-
 fn config_error(var: &'static str, value: impl Into<String>, expected: &'static str) -> HttpError {
     HttpError::Config(ConfigError {
         var,
@@ -267,19 +265,9 @@ impl DispatchRouter {
                 })?;
         }
         let allow = get(env::ALLOW_UNAUTHENTICATED);
-        let open = match allow.as_deref().map(|v| v.trim().to_ascii_lowercase()) {
+        let open = match &allow {
             None => false,
-            Some(v) => match v.as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                _ => {
-                    return Err(config_error(
-                        env::ALLOW_UNAUTHENTICATED,
-                        allow.unwrap_or_default(),
-                        BOOL_EXPECTED,
-                    ))
-                }
-            },
+            Some(v) => events_core::config::parse_bool(env::ALLOW_UNAUTHENTICATED, v)?,
         };
         // Which credentials are set, by variable name: values are secrets.
         let header = get(env::API_KEY_HEADER);

@@ -185,17 +185,7 @@ impl EnvSettings {
             )?;
         }
         if let Some(v) = lookup("EVENT_BUS_CHECK") {
-            settings.check_bus = match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                _ => {
-                    return Err(ConfigError {
-                        var: "EVENT_BUS_CHECK",
-                        value: v,
-                        expected: "`true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`)",
-                    })
-                }
-            };
+            settings.check_bus = events_core::config::parse_bool("EVENT_BUS_CHECK", &v)?;
         }
         if let Some(v) = lookup("EVENT_BUS_CONCURRENCY") {
             settings.concurrency = parse_in_range(

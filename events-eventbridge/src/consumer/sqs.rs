@@ -606,20 +606,11 @@ impl SqsConsumer {
                 30,
                 "1 to 43200 seconds",
             )?);
-        if let Ok(v) = std::env::var("EVENT_BUS_CHECK") {
-            builder = match v.trim().to_ascii_lowercase().as_str() {
-                "" => builder,
-                "true" | "1" | "yes" | "on" => builder.check_queue(true),
-                "false" | "0" | "no" | "off" => builder.check_queue(false),
-                _ => {
-                    return Err(config_error(
-                        "EVENT_BUS_CHECK",
-                        v,
-                        "`true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`)",
-                    )
-                    .into())
-                }
-            };
+        if let Some(v) = std::env::var("EVENT_BUS_CHECK")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+        {
+            builder = builder.check_queue(events_core::config::parse_bool("EVENT_BUS_CHECK", &v)?);
         }
         let dedup = std::env::var("EVENT_BUS_DEDUP").unwrap_or_default();
         match dedup.trim().to_ascii_lowercase().as_str() {
