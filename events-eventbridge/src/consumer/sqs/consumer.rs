@@ -35,7 +35,7 @@ struct ReceiveFailure {
 }
 
 /// An SQS consumer running the bus's handlers. See the
-/// [module docs](self).
+/// [module docs](super).
 #[derive(Clone)]
 pub struct SqsConsumer {
     pub(super) client: Client,
@@ -76,7 +76,7 @@ impl SqsConsumer {
     }
 
     /// Checks the queue with one GetQueueAttributes call (what
-    /// [`SqsConsumerBuilder::build`] does unless told not to).
+    /// [`SqsConsumerBuilder::build`](super::SqsConsumerBuilder::build) does unless told not to).
     pub async fn check_queue(&self) -> Result<(), ConsumerError> {
         let checked = self
             .client
