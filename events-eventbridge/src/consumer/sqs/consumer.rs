@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use aws_sdk_sqs::Client;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -14,11 +14,11 @@ use tracing::Instrument;
 
 use super::delete::{delete_loop, Delete};
 use super::error::ConsumerError;
-use super::fault::{classify, describe, Fault, ACCESS_CODES};
 use super::report::{ConsumeReport, Counters};
 use super::settings::{ConsumerSettings, BATCH_FILL_WAIT};
 use super::signal::shutdown_signal;
 use crate::consumer::{Processed, Processor};
+use crate::sdk_error::{classify, describe, is_access_denied, Fault};
 
 /// Consecutive ReceiveMessage errors that retrying cannot fix (access,
 /// credentials, region, address) after which [`SqsConsumer::run`] stops with
@@ -26,6 +26,13 @@ use crate::consumer::{Processed, Processor};
 /// doubling, at most 20 s), about 45 s. `QueueDoesNotExist` stops it at
 /// once.
 pub const PERMANENT_ERRORS_BEFORE_STOP: u32 = 10;
+
+/// Service error codes meaning the queue does not exist (the JSON and the
+/// query protocol's names).
+const QUEUE_GONE_CODES: &[&str] = &[
+    "QueueDoesNotExist",
+    "AWS.SimpleQueueService.NonExistentQueue",
+];
 
 /// A ReceiveMessage that failed: its one-line text and fault.
 #[derive(Debug)]
@@ -100,9 +107,9 @@ impl SqsConsumer {
         };
         let queue_url = self.queue_url.clone();
         let message = describe(&err);
-        match (classify(&err), err.code()) {
-            (Fault::QueueGone, _) => Err(ConsumerError::QueueNotFound { queue_url, message }),
-            (_, Some(code)) if ACCESS_CODES.contains(&code) => {
+        match classify(&err, QUEUE_GONE_CODES) {
+            Fault::Gone => Err(ConsumerError::QueueNotFound { queue_url, message }),
+            _ if is_access_denied(&err) => {
                 Err(ConsumerError::QueueAccessDenied { queue_url, message })
             }
             _ => Err(ConsumerError::Check {
@@ -215,7 +222,7 @@ impl SqsConsumer {
                 Err(ReceiveFailure { text: error, fault }) => {
                     Counters::add(&self.counters.receive_errors, 1);
                     match fault {
-                        Fault::QueueGone => {
+                        Fault::Gone => {
                             tracing::error!(%error, "ReceiveMessage failed: the queue does not exist; stopping");
                             stopped_by = Some(format!(
                                 "ReceiveMessage failed with {error}: the queue does not exist \
@@ -330,7 +337,7 @@ impl SqsConsumer {
             .map(|out| out.messages.unwrap_or_default())
             .map_err(|e| ReceiveFailure {
                 text: describe(&e),
-                fault: classify(&e),
+                fault: classify(&e, QUEUE_GONE_CODES),
             })
     }
 

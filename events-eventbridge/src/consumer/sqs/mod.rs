@@ -56,7 +56,6 @@ mod builder;
 mod consumer;
 mod delete;
 mod error;
-mod fault;
 mod report;
 mod settings;
 mod signal;
