@@ -63,6 +63,17 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The store could not set `PRAGMA synchronous` back to FULL after a
+    /// step that ran without it, so it refuses writes it could not make
+    /// durable; it tries again at each write.
+    #[error(
+        "the event store cannot write durably: `PRAGMA synchronous = FULL` did not take after a relaxed step \
+         ({reason}); nothing was written"
+    )]
+    NotDurable {
+        /// Why FULL could not be set.
+        reason: String,
+    },
     /// The store was opened read-only.
     #[error("the event store was opened read-only")]
     ReadOnly,

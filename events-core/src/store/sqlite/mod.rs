@@ -196,6 +196,7 @@ impl SqliteStore {
             state,
             hwm,
             saw_corruption: false,
+            not_durable: None,
         };
         let (sender, receiver) = mpsc::channel();
         let writer = std::thread::Builder::new()
@@ -289,7 +290,10 @@ impl SqliteStore {
         if self.read_only {
             return Box::pin(async { Err(StoreError::ReadOnly) });
         }
-        self.job(f)
+        self.job(move |ctx| {
+            ctx.durable()?;
+            f(ctx)
+        })
     }
 
     /// Stops the writer thread after the requests already sent; later calls

@@ -92,8 +92,7 @@ impl EventStore for SqliteStore {
                 now.saturating_add(i64::try_from(ctx.lease.as_millis()).unwrap_or(i64::MAX));
             let owner = ctx.owner.clone();
             // A claim needs no fsync: if it is lost, so is its holder.
-            let _ = ctx.conn.pragma_update(None, "synchronous", "NORMAL");
-            let result = (|| {
+            ctx.relaxed(|ctx| {
                 let tx = ctx.immediate()?;
                 let events = select_in(&tx, FREE_PENDING, &[Value::Integer(now), limit(max)])?;
                 {
@@ -106,9 +105,7 @@ impl EventStore for SqliteStore {
                 }
                 tx.commit()?;
                 Ok(events)
-            })();
-            let _ = ctx.conn.pragma_update(None, "synchronous", "FULL");
-            result
+            })
         })
     }
 

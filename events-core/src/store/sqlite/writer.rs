@@ -44,12 +44,51 @@ pub(super) struct Ctx {
     pub(super) state: Option<StateWriter>,
     pub(super) hwm: i64,
     pub(super) saw_corruption: bool,
+    /// Why `synchronous` could not be set back to FULL after a relaxed
+    /// step; while set, every write is refused (see [`Ctx::durable`]).
+    pub(super) not_durable: Option<String>,
 }
 
 impl Ctx {
     pub(super) fn immediate(&mut self) -> rusqlite::Result<rusqlite::Transaction<'_>> {
         self.conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
+    }
+
+    /// Runs `step` with `synchronous = NORMAL` (a step whose loss loses no
+    /// event: a claim, a handled mark), then sets FULL again and checks it
+    /// took. A store that cannot get back to FULL remembers why and refuses
+    /// writes until it can ([`Ctx::durable`]).
+    pub(super) fn relaxed<R>(&mut self, step: impl FnOnce(&mut Ctx) -> R) -> R {
+        if let Err(e) = self.conn.pragma_update(None, "synchronous", "NORMAL") {
+            // Still FULL: slower, never less durable.
+            tracing::debug!(error = %e, "cannot relax synchronous; the step runs with FULL");
+        }
+        let result = step(self);
+        if let Err(reason) = set_full(&self.conn) {
+            tracing::error!(%reason, "the event store cannot set synchronous back to FULL; it refuses writes until it can");
+            self.not_durable = Some(reason);
+        }
+        result
+    }
+
+    /// `Ok` when the connection writes with `synchronous = FULL`; after a
+    /// failed return to FULL, tries again, and fails with
+    /// [`StoreError::NotDurable`] while it still cannot.
+    pub(super) fn durable(&mut self) -> Result<(), StoreError> {
+        let Some(reason) = self.not_durable.take() else {
+            return Ok(());
+        };
+        match set_full(&self.conn) {
+            Ok(()) => {
+                tracing::info!(earlier = %reason, "the event store writes with synchronous = FULL again");
+                Ok(())
+            }
+            Err(reason) => {
+                self.not_durable = Some(reason.clone());
+                Err(StoreError::NotDurable { reason })
+            }
+        }
     }
 
     pub(super) fn raise_hwm(&mut self, seq: i64) {
@@ -59,6 +98,23 @@ impl Ctx {
                 state.record(seq);
             }
         }
+    }
+}
+
+/// Sets `synchronous = FULL` and reads it back: `Err` says why it is not.
+pub(super) fn set_full(conn: &Connection) -> Result<(), String> {
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| e.to_string())?;
+    let level: i64 = conn
+        .query_row("PRAGMA synchronous", [], |r| r.get(0))
+        .map_err(|e| e.to_string())?;
+    // 2 is FULL, 3 EXTRA (stricter still).
+    if level >= 2 {
+        Ok(())
+    } else {
+        Err(format!(
+            "`PRAGMA synchronous` reads {level} after setting FULL (2)"
+        ))
     }
 }
 
@@ -115,16 +171,29 @@ fn commit_group(ctx: &mut Ctx, group: Group) {
         }
         return;
     }
+    if let Err(e) = ctx.durable() {
+        let reason = match &e {
+            StoreError::NotDurable { reason } => reason.clone(),
+            other => other.to_string(),
+        };
+        let refused = || StoreError::NotDurable {
+            reason: reason.clone(),
+        };
+        for (_, _, reply) in group.stores {
+            let _ = reply.send(Err(refused()));
+        }
+        for (_, reply) in group.handled {
+            let _ = reply.send(Err(refused()));
+        }
+        return;
+    }
     // Marks alone need no fsync of their own: a lost mark leaves an event
     // pending, never loses one; the next store's fsync makes them durable.
-    let relaxed = group.stores.is_empty();
-    if relaxed {
-        let _ = ctx.conn.pragma_update(None, "synchronous", "NORMAL");
-    }
-    let result = write_group(ctx, &group);
-    if relaxed {
-        let _ = ctx.conn.pragma_update(None, "synchronous", "FULL");
-    }
+    let result = if group.stores.is_empty() {
+        ctx.relaxed(|ctx| write_group(ctx, &group))
+    } else {
+        write_group(ctx, &group)
+    };
     match result {
         Ok((last_seq, counts)) => {
             if let Some(seq) = last_seq {
@@ -260,5 +329,113 @@ fn clone_error(e: &rusqlite::Error) -> rusqlite::Error {
             rusqlite::Error::SqliteFailure(*code, msg.clone())
         }
         other => rusqlite::Error::ToSqlConversionFailure(other.to_string().into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema::create_schema;
+
+    fn ctx() -> (tempfile::TempDir, Ctx) {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("events.db")).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        set_full(&conn).unwrap();
+        create_schema(&conn).unwrap();
+        let ctx = Ctx {
+            conn,
+            read_only: false,
+            lease: Duration::from_secs(60),
+            retention: Retention::default(),
+            owner: "test".to_owned(),
+            handled: 0,
+            last_age_prune: None,
+            state: None,
+            hwm: 0,
+            saw_corruption: false,
+            not_durable: None,
+        };
+        (dir, ctx)
+    }
+
+    fn event(id: &str) -> RawEvent {
+        RawEvent {
+            id: EventId::from(id),
+            name: "acme.shop.v1.order.placed".to_owned(),
+            occurred_on: now(),
+            attributes: "{}".to_owned(),
+        }
+    }
+
+    fn store(ctx: &mut Ctx, id: &str) -> Result<(), StoreError> {
+        let (reply, mut rx) = oneshot::channel();
+        let mut group = Group::default();
+        group.stores.push((vec![event(id)], None, reply));
+        commit_group(ctx, group);
+        rx.try_recv().unwrap()
+    }
+
+    fn rows(ctx: &Ctx) -> i64 {
+        ctx.conn
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn set_full_reads_the_level_back_and_says_why_it_did_not_take() {
+        let (_dir, ctx) = ctx();
+        assert_eq!(set_full(&ctx.conn), Ok(()));
+        // SQLite refuses to change the safety level inside a transaction.
+        ctx.conn.execute_batch("BEGIN").unwrap();
+        let reason = set_full(&ctx.conn).unwrap_err();
+        assert!(reason.contains("transaction"), "{reason}");
+    }
+
+    #[test]
+    fn a_store_that_cannot_get_back_to_full_refuses_writes_until_it_can() {
+        let (_dir, mut ctx) = ctx();
+        store(&mut ctx, "a").unwrap();
+        // A relaxed step that leaves the connection unable to return to FULL.
+        ctx.relaxed(|ctx| ctx.conn.execute_batch("BEGIN").unwrap());
+        assert!(ctx.not_durable.is_some());
+        let refused = store(&mut ctx, "b").unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::NotDurable { reason } if reason.contains("transaction")),
+            "{refused}"
+        );
+        assert!(
+            refused.to_string().contains("synchronous = FULL"),
+            "{refused}"
+        );
+        assert_eq!(rows(&ctx), 1, "nothing was written");
+        // Once FULL can be set again, writes resume, durably.
+        ctx.conn.execute_batch("COMMIT").unwrap();
+        store(&mut ctx, "b").unwrap();
+        assert_eq!(rows(&ctx), 2);
+        assert!(ctx.not_durable.is_none());
+        let level: i64 = ctx
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(level, 2);
+    }
+
+    #[test]
+    fn marks_alone_run_relaxed_and_leave_the_store_at_full() {
+        let (_dir, mut ctx) = ctx();
+        store(&mut ctx, "a").unwrap();
+        let (reply, mut rx) = oneshot::channel();
+        let mut group = Group::default();
+        group.handled.push((vec![EventId::from("a")], reply));
+        commit_group(&mut ctx, group);
+        assert_eq!(rx.try_recv().unwrap().unwrap(), 1);
+        assert_eq!(ctx.handled, 1);
+        let level: i64 = ctx
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(level, 2, "back at FULL after the relaxed step");
+        assert!(ctx.not_durable.is_none());
     }
 }
