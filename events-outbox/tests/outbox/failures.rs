@@ -292,3 +292,35 @@ async fn stats_show_the_lag_of_the_oldest_waiting_row() {
     assert_eq!(pending[0].aggregate_key.as_deref(), Some("acme"));
     assert_eq!(pending[0].attempts, 0);
 }
+
+/// The retention: published rows older than it are deleted, younger ones,
+/// waiting ones and dead letters are kept.
+#[tokio::test]
+async fn published_rows_are_deleted_after_the_retention() {
+    let (_db, pool) = support::database(2).await;
+    for n in 0..4 {
+        support::commit(&pool, Some("acme"), vec![tick("acme", n)]).await;
+    }
+    sqlx::raw_sql(
+        "UPDATE events_outbox.messages SET published_at = now() - interval '2 hours' WHERE seq IN
+             (SELECT seq FROM events_outbox.messages ORDER BY seq LIMIT 2);
+         UPDATE events_outbox.messages SET published_at = now() - interval '10 minutes' WHERE seq =
+             (SELECT seq FROM events_outbox.messages ORDER BY seq OFFSET 2 LIMIT 1)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let deleted = events_outbox::purge_published(&pool, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2);
+    let stats = events_outbox::stats(&pool).await.unwrap();
+    assert_eq!((stats.pending, stats.published), (1, 1));
+    assert_eq!(
+        events_outbox::purge_published(&pool, Duration::ZERO)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(events_outbox::stats(&pool).await.unwrap().pending, 1);
+}

@@ -107,8 +107,8 @@ async fn a_hand_off_longer_than_the_lease_is_tried_again() {
     let (_db, pool) = support::database(4).await;
     let event = tick("acme", 0);
     support::commit(&pool, Some("acme"), vec![event.clone()]).await;
-    // One permit short: the first hand-off waits until the lease ends it,
-    // then the test adds the permit the second one takes.
+    // No permit: the first hand-off waits until the lease ends it; then the
+    // test adds the permits the next one takes.
     let slow = Gated {
         entered: Arc::default(),
         gate: Arc::new(Semaphore::new(0)),
@@ -128,7 +128,7 @@ async fn a_hand_off_longer_than_the_lease_is_tried_again() {
                 .fetch_one(&pool)
                 .await
                 .unwrap();
-            attempts == 1
+            attempts >= 1
         }
     })
     .await;
@@ -144,10 +144,12 @@ async fn a_hand_off_longer_than_the_lease_is_tried_again() {
             .fetch_one(&pool)
             .await
             .unwrap();
-    assert_eq!(attempts, 2);
+    // At least one hand-off given up (another may have begun before the
+    // permits came), then the one that succeeded.
+    assert!(attempts >= 2, "{attempts}");
     let error = error.unwrap();
     assert!(error.starts_with("LeaseExpired: "), "{error}");
-    assert_eq!(slow.entered.load(Ordering::SeqCst), 2);
+    assert_eq!(slow.entered.load(Ordering::SeqCst), attempts as usize);
 }
 
 /// The database restarts under a running relay (a crash: SIGKILL of the
