@@ -29,7 +29,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - **Writing** ([`write_recorded`], [`write`], [`write_raw`]): inside the
+//! - **Writing** ([`write_recorded`], [`write()`], [`write_raw`]): inside the
 //!   caller's transaction, so a row exists if and only if it commits;
 //!   `write_recorded` empties the aggregate's [`Recorder`](events_core::Recorder),
 //!   so the events cannot also be published directly before the commit.
