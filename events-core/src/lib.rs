@@ -49,8 +49,6 @@ extern crate self as events_core;
 pub mod aggregate;
 pub mod attributes;
 pub mod bus;
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod config;
 pub mod envelope;
 pub mod error;

@@ -49,7 +49,7 @@ impl Error {
     {
         Error::Check {
             bus: bus.to_owned(),
-            message: crate::publisher::error_chain(&source),
+            message: crate::sdk_error::one_line(&source),
             source: Box::new(source),
         }
     }

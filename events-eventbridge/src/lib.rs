@@ -107,6 +107,7 @@ pub mod http;
 pub mod lambda;
 mod publisher;
 pub mod retry;
+mod sdk_error;
 
 pub use aws::{https_client, load_sdk_config};
 pub use error::Error;

@@ -13,9 +13,10 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::batch::{DEFAULT_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES, MIN_REQUEST_BYTES};
-use crate::coalesce::{Caller, CallerGuard, InFlight, Queue, Queued};
+use crate::coalesce::{Caller, CallerGuard, EntryResult, InFlight, Queue, Queued};
 use crate::error::Error;
 use crate::retry::{is_retryable, RetryPolicy};
+use crate::sdk_error::{call_code, one_line};
 
 /// How many PutEvents calls a publisher runs at once, by default.
 pub const DEFAULT_CONCURRENCY: usize = 8;
@@ -29,9 +30,6 @@ pub const MAX_LINGER: Duration = Duration::from_secs(1);
 
 /// The error code of an event too large for any PutEvents request.
 pub const TOO_LARGE: &str = "EntryTooLarge";
-
-/// What one event became: accepted with EventBridge's event id, or failed.
-pub(crate) type EntryResult = Result<Option<String>, PublishError>;
 
 /// Publishes events to an EventBridge bus with PutEvents.
 ///
@@ -617,35 +615,12 @@ where
     E: std::error::Error + ProvideErrorMetadata + 'static,
     R: std::fmt::Debug + 'static,
 {
-    let code = match err {
-        SdkError::ServiceError(_) => err.code().unwrap_or("ServiceError"),
-        SdkError::TimeoutError(_) => "TimeoutError",
-        SdkError::DispatchFailure(_) => "DispatchFailure",
-        SdkError::ResponseError(_) => "ResponseError",
-        SdkError::ConstructionFailure(_) => "ConstructionFailure",
-        _ => "SdkError",
-    };
+    let code = call_code(err);
     let message = match err {
         SdkError::ServiceError(_) => err.message().map(str::to_owned),
         _ => None,
     };
-    PublishError::retryable(code, message.unwrap_or_else(|| error_chain(err)))
-}
-
-/// An error's message and its causes' (`a: b: c`), each once: the SDK's
-/// Display chain without the `Debug` dump `DisplayErrorContext` appends.
-pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    PublishError::retryable(code, message.unwrap_or_else(|| one_line(err)))
 }
 
 impl Publisher for EventBridgePublisher {
