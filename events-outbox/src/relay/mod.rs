@@ -30,11 +30,20 @@
 //! hand-off at most the lease, then counts it as a retryable failure, so its
 //! session is never ended under a hand-off still running.
 //!
+//! A relay's marks commit with the server's `synchronous_commit` (durable
+//! before they are visible): once a row is seen published it stays so, even
+//! across a server crash. [`async_commit`](RelayOptions::async_commit) trades
+//! that for speed (no disk flush per round): a server crash may then forget
+//! the marks of the last fraction of a second, and those rows are handed
+//! over again, possibly after later rows of their aggregate that were
+//! accepted meanwhile (duplicates, which consumers deduplicate by id);
+//! nothing is lost either way.
+//!
 //! # What each outcome becomes
 //!
 //! | the bus said | the row |
 //! | --- | --- |
-//! | accepted | marked published (`published_at`), removed after the [retention](RelayOptions::retention) |
+//! | accepted | marked published (`published_at`), removed after the [retention](RelayOptions::retention) (at once with a retention of zero) |
 //! | a retryable error (throttling, an outage), or no answer within the lease | stays waiting, `available_at` pushed back by the backoff: [`retry_backoff`](RelayOptions::retry_backoff) doubled per attempt, ±25 % jitter, at most [`max_backoff`](RelayOptions::max_backoff); the rows behind it in its aggregate wait with it, other aggregates flow |
 //! | a permanent error (too large, malformed, access denied), or a detail that cannot be read | becomes a **dead letter** (`dead_at`, error, attempts, last attempt), listed by [`list_dead_letters`](crate::list_dead_letters), put back by [`requeue`](crate::requeue) |
 //!
@@ -103,12 +112,18 @@ pub struct RelayOptions {
     /// The longest wait between two attempts of one row. Default 5 min.
     pub max_backoff: Duration,
     /// How long published rows are kept (for inspection) before they are
-    /// deleted. Default 1 h; `Duration::ZERO` deletes them at the next
-    /// cleanup.
+    /// deleted. Default 1 h. `Duration::ZERO` deletes each row in the round
+    /// that saw it accepted instead of marking it (the fastest relay: no new
+    /// row version, no index entries; [`stats`](crate::stats) then counts no
+    /// published rows).
     pub retention: Duration,
     /// How often the relay deletes published rows older than the retention.
     /// Default 1 min.
     pub cleanup_interval: Duration,
+    /// Commit the relay's marks without waiting for the disk
+    /// (`synchronous_commit = off` in its transactions only; see the
+    /// [module docs](self)). Default `false`.
+    pub async_commit: bool,
 }
 
 impl Default for RelayOptions {
@@ -122,6 +137,7 @@ impl Default for RelayOptions {
             max_backoff: Duration::from_secs(300),
             retention: Duration::from_secs(3600),
             cleanup_interval: Duration::from_secs(60),
+            async_commit: false,
         }
     }
 }

@@ -324,3 +324,44 @@ async fn published_rows_are_deleted_after_the_retention() {
     );
     assert_eq!(events_outbox::stats(&pool).await.unwrap().pending, 1);
 }
+
+/// With a retention of zero the relay deletes each row as soon as it was
+/// accepted; refused rows are kept as ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retention_of_zero_deletes_accepted_rows_at_once() {
+    let (_db, pool) = support::database(4).await;
+    let publisher = Scripted::default();
+    support::commit(
+        &pool,
+        Some("poison"),
+        vec![tick("poison", 0), tick("poison", 1)],
+    )
+    .await;
+    support::commit(&pool, Some("acme"), vec![tick("acme", 0)]).await;
+    let relay = Relay::spawn(
+        pool.clone(),
+        remote_bus(&publisher),
+        RelayOptions {
+            retention: Duration::ZERO,
+            ..support::quick()
+        },
+    );
+    support::until("both accepted rows gone", || {
+        let pool = pool.clone();
+        async move {
+            let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM events_outbox.messages")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            rows == 1
+        }
+    })
+    .await;
+    relay.stop().await.unwrap();
+    assert_eq!(publisher.accepted(), 2);
+    let stats = events_outbox::stats(&pool).await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.dead_letters, stats.published),
+        (0, 1, 0)
+    );
+}
