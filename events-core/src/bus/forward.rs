@@ -207,4 +207,20 @@ mod tests {
         assert!(store.peek(10).await.unwrap().is_empty());
         assert!(store.dead_letters(10).await.unwrap().is_empty());
     }
+
+    #[tokio::test]
+    async fn a_disabled_bus_accepts_and_runs_nothing_as_publish_drops() {
+        let seen = Seen::default();
+        let bus = EventBus::builder()
+            .without_store()
+            .discover(false)
+            .enabled(false)
+            .register_handler::<ThingMade, _>(seen.clone())
+            .build()
+            .unwrap();
+        let results = bus.forward(vec![raw(1), raw(2)]).await;
+        assert_eq!(results.len(), 2);
+        assert!(results.iter().all(Result::is_ok));
+        assert!(seen.0.lock().unwrap().is_empty());
+    }
 }

@@ -27,6 +27,8 @@ struct Attempt {
 #[derive(Clone, Default)]
 struct Scripted {
     attempts: Arc<Mutex<Vec<Attempt>>>,
+    /// The `Detail` of every event sent, as the wire writes it.
+    details: Arc<Mutex<Vec<String>>>,
 }
 
 impl Scripted {
@@ -46,6 +48,10 @@ impl Scripted {
     }
 
     fn answer(&self, raw: &RawEvent) -> Result<Accepted, PublishError> {
+        self.details
+            .lock()
+            .unwrap()
+            .push(events_core::wire::encode_detail(raw));
         let tick = raw.decode::<Tick>().unwrap().into_payload();
         let mut attempts = self.attempts.lock().unwrap();
         let before = attempts.iter().filter(|a| a.id == raw.id.as_str()).count();
@@ -364,4 +370,30 @@ async fn a_retention_of_zero_deletes_accepted_rows_at_once() {
         (stats.pending, stats.dead_letters, stats.published),
         (0, 1, 0)
     );
+}
+
+/// What the remote bus is sent is byte for byte the detail the row holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remote_bus_gets_the_rows_detail_byte_for_byte() {
+    let (_db, pool) = support::database(4).await;
+    let publisher = Scripted::default();
+    let events = vec![tick("acme", 0), tick("acme \"quoted\" \u{e9}", 1)];
+    support::commit(&pool, None, events).await;
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT detail FROM events_outbox.messages ORDER BY seq")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let relay = Relay::spawn(pool.clone(), remote_bus(&publisher), support::quick());
+    support::until("both sent", || {
+        let p = publisher.clone();
+        async move { p.accepted() == 2 }
+    })
+    .await;
+    relay.stop().await.unwrap();
+    let mut sent = publisher.details.lock().unwrap().clone();
+    sent.sort();
+    let mut stored = stored;
+    stored.sort();
+    assert_eq!(sent, stored);
 }
