@@ -35,7 +35,9 @@ impl EventBus {
     /// - **local mode** (no publisher): each event runs the in-process
     ///   handlers of its name, one event after another, in order, through
     ///   [`receive_raw`](Self::receive_raw) (so everything a received event
-    ///   goes through applies), and is reported accepted. A handler's error
+    ///   goes through applies), and is reported accepted once they ran
+    ///   (awaited, whatever `EVENT_BUS_ASYNC` says: a caller marks an event
+    ///   handed over only after its handlers ran). A handler's error
     ///   or panic is isolated and logged, as on `publish`: the event was
     ///   handed over. An event that cannot be decoded for its handlers (its
     ///   attributes do not fit the type, or no type of that name is linked)
