@@ -166,7 +166,16 @@ async fn the_relay_reconnects_after_the_database_restarts() {
     let pool = support::pool(&db.url, 4).await;
     events_outbox::migrate(&pool).await.unwrap();
     let sightings = Sightings::default();
-    let relay = Relay::spawn(pool.clone(), sightings.bus(0), support::quick());
+    // Polling an hour apart: what leaves after the restart was woken by the
+    // listener, reconnected by itself.
+    let relay = Relay::spawn(
+        pool.clone(),
+        sightings.bus(0),
+        RelayOptions {
+            poll_interval: Duration::from_secs(3600),
+            ..support::quick()
+        },
+    );
     support::commit(&pool, Some("acme"), vec![tick("acme", 0)]).await;
     support::until("the first event", || {
         let s = sightings.clone();
