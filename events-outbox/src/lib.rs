@@ -54,14 +54,15 @@ pub mod admin;
 mod backoff;
 pub mod error;
 pub mod relay;
+mod retention;
 pub mod schema;
 pub mod write;
 
 pub use admin::{
-    explain_claim, list_dead_letters, list_pending, purge_published, requeue, stats, OutboxRow,
-    OutboxStats,
+    explain_claim, list_dead_letters, list_pending, requeue, stats, OutboxRow, OutboxStats,
 };
 pub use error::OutboxError;
 pub use relay::{run, run_until, Relay, RelayOptions};
+pub use retention::purge_published;
 pub use schema::{migrate, CHANNEL, SCHEMA_VERSION};
 pub use write::{write, write_raw, write_recorded};

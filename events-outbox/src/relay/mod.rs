@@ -69,12 +69,10 @@
 //! do the rounds: a database restart costs a few failed rounds (logged at
 //! `warn`), nothing more.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
-
 use events_core::EventBus;
 use sqlx::PgPool;
+use std::future::Future;
+use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -83,71 +81,15 @@ use crate::backoff;
 use crate::error::OutboxError;
 
 mod cleanup;
+mod options;
 mod round;
 mod wake;
+
+pub use options::RelayOptions;
 
 #[doc(hidden)]
 pub use round::APPLICATION_NAME;
 pub(crate) use round::CLAIM;
-
-/// The longest wait between attempts to reach the database again.
-const MAX_RECONNECT: Duration = Duration::from_secs(10);
-/// The first wait before reaching the database again.
-const FIRST_RECONNECT: Duration = Duration::from_millis(100);
-
-/// Options of a [`Relay`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RelayOptions {
-    /// Rows claimed per round (one transaction, one hand-off to the bus).
-    /// Default 250.
-    pub batch: usize,
-    /// Rounds run at once by this relay, each on its own connection (so the
-    /// pool needs `workers + 1` connections, the extra one for `LISTEN`):
-    /// one round hands rows to the bus while the other claims or commits.
-    /// Default 2.
-    pub workers: usize,
-    /// The polling fallback: the longest wait between rounds when no
-    /// notification comes. Default 1 s.
-    pub poll_interval: Duration,
-    /// The longest a hand-off may take before it counts as a retryable
-    /// failure; a relay that stops responding holds its rows for this plus
-    /// a quarter (at least 1 s). Default 30 s.
-    pub lease: Duration,
-    /// The wait after a row's first retryable failure; doubled after each
-    /// further one. Default 1 s.
-    pub retry_backoff: Duration,
-    /// The longest wait between two attempts of one row. Default 5 min.
-    pub max_backoff: Duration,
-    /// How long published rows are kept (for inspection) before they are
-    /// deleted. Default 1 h. `Duration::ZERO` deletes each row in the round
-    /// that saw it accepted instead of marking it (the fastest relay: no new
-    /// row version, no index entries; [`stats`](crate::stats) then counts no
-    /// published rows).
-    pub retention: Duration,
-    /// How often the relay deletes published rows older than the retention.
-    /// Default 1 min.
-    pub cleanup_interval: Duration,
-    /// Commit the relay's marks without waiting for the disk
-    /// (`synchronous_commit = off` in its transactions only; see the
-    /// [module docs](self)). Default `false`.
-    pub async_commit: bool,
-}
-
-impl Default for RelayOptions {
-    fn default() -> Self {
-        RelayOptions {
-            batch: 250,
-            workers: 2,
-            poll_interval: Duration::from_secs(1),
-            lease: Duration::from_secs(30),
-            retry_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(300),
-            retention: Duration::from_secs(3600),
-            cleanup_interval: Duration::from_secs(60),
-            async_commit: false,
-        }
-    }
-}
 
 /// A running relay (see the [module docs](self)). Stop it with
 /// [`Relay::stop`]; dropping the handle stops it too, without waiting.
@@ -319,7 +261,8 @@ async fn work(
             }
             Err(error) => {
                 failures = failures.saturating_add(1);
-                let wait = backoff::delay(failures, FIRST_RECONNECT, MAX_RECONNECT);
+                let wait =
+                    backoff::delay(failures, backoff::RECONNECT_FIRST, backoff::RECONNECT_MAX);
                 tracing::warn!(%error, failures, retry_in = ?wait, "outbox relay round failed");
                 wait
             }

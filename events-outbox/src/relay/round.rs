@@ -6,7 +6,7 @@ use std::time::Duration;
 use events_core::{wire, EventBus, PublishError, RawEvent};
 use sqlx::{PgPool, Row};
 
-use super::RelayOptions;
+use super::options::RelayOptions;
 use crate::backoff;
 use crate::error::OutboxError;
 
