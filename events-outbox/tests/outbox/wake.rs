@@ -1,5 +1,6 @@
-//! Waking up: a commit's notification starts a round at once; without one,
-//! the polling fallback finds the row.
+//! Waking up and running: a commit's notification starts a round at once;
+//! without one, the polling fallback finds the row; `run_until` runs a relay
+//! as a process's `main` does.
 
 use std::time::Duration;
 
@@ -81,4 +82,47 @@ async fn polling_finds_a_row_nobody_notified() {
     .await;
     relay.stop().await.unwrap();
     assert_eq!(sightings.by_aggregate()["acme"], [0, 1]);
+}
+
+/// `run_until`, the `main` of a relay process: migrates a fresh database,
+/// relays until the shutdown future completes, then stops and returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_until_migrates_relays_and_stops_on_shutdown() {
+    let db = tokio::task::spawn_blocking(|| events_pg_tests::shared().database())
+        .await
+        .unwrap();
+    let pool = support::pool(&db.url, 4).await;
+    let sightings = Sightings::default();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let process = tokio::spawn(events_outbox::run_until(
+        pool.clone(),
+        sightings.bus(0),
+        support::quick(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    // The schema appears (migrated by run_until), then events leave.
+    support::until("the schema", || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<String>>(
+                "SELECT to_regclass('events_outbox.messages')::text",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .is_some()
+        }
+    })
+    .await;
+    support::commit(&pool, Some("acme"), vec![tick("acme", 0)]).await;
+    support::until("the event", || {
+        let s = sightings.clone();
+        async move { s.count() == 1 }
+    })
+    .await;
+    assert!(!process.is_finished());
+    stop.send(()).unwrap();
+    process.await.unwrap().unwrap();
 }
