@@ -62,7 +62,11 @@
 //!
 //! Writers `NOTIFY` on the channel [`CHANNEL`](crate::CHANNEL) in their
 //! transaction, delivered on commit; the relay `LISTEN`s on its own
-//! connection and starts a round at once. It also polls every
+//! connection and starts a round at once (but after a round whose every
+//! row was refused for now, as in an outage: then the next round waits for
+//! the earliest retry, at most the poll interval, so a relay facing a down
+//! bus runs one round per interval rather than one per commit). It also
+//! polls every
 //! [`poll_interval`](RelayOptions::poll_interval), so a notification lost
 //! while its connection was down delays nothing for longer than that. The
 //! listener reconnects by itself (from 100 ms, doubling, up to 10 s), and so
@@ -248,25 +252,37 @@ async fn work(
         if stop.is_cancelled() {
             return;
         }
-        let wait = match round::run(&pool, &bus, &options).await {
+        // After a round whose every row was refused for now (the bus looks
+        // down), commits do not start rounds: the next one waits for the
+        // earliest retry (at most the poll interval), so an outage costs one
+        // round per interval, not one per commit.
+        let (wait, deaf) = match round::run(&pool, &bus, &options).await {
             Ok(round) => {
                 failures = 0;
                 if round.settled > 0 {
                     // Accepted or dead-lettered rows may have made new heads.
                     continue;
                 }
-                round
-                    .retry_in
-                    .map_or(options.poll_interval, |d| d.min(options.poll_interval))
+                match round.retry_in {
+                    Some(retry) => (retry.min(options.poll_interval), true),
+                    None => (options.poll_interval, false),
+                }
             }
             Err(error) => {
                 failures = failures.saturating_add(1);
                 let wait =
                     backoff::delay(failures, backoff::RECONNECT_FIRST, backoff::RECONNECT_MAX);
                 tracing::warn!(%error, failures, retry_in = ?wait, "outbox relay round failed");
-                wait
+                (wait, false)
             }
         };
+        if deaf {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            continue;
+        }
         tokio::select! {
             () = stop.cancelled() => return,
             () = wake.notified() => {}
