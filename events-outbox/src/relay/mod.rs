@@ -34,7 +34,10 @@
 //! the server ends its session, [`lease`](RelayOptions::lease) plus a
 //! quarter (at least 1 s) after its last statement; the relay itself gives a
 //! hand-off at most the lease, then counts it as a retryable failure, so its
-//! session is never ended under a hand-off still running.
+//! session is never ended under a hand-off still running. (A relay whose
+//! whole process is frozen past that, and then thaws, may still finish the
+//! hand-off it was in while another relay has taken the row: at least once
+//! again; its mark then fails.)
 //!
 //! A relay's marks commit with the server's `synchronous_commit` (durable
 //! before they are visible): once a row is seen published it stays so, even
@@ -66,17 +69,17 @@
 //! row was refused for now, as in an outage: then the next round waits for
 //! the earliest retry, at most the poll interval, so a relay facing a down
 //! bus runs one round per interval rather than one per commit). It also
-//! polls every
-//! [`poll_interval`](RelayOptions::poll_interval), so a notification lost
+//! polls every [`poll_interval`](RelayOptions::poll_interval), so a notification lost
 //! while its connection was down delays nothing for longer than that. The
 //! listener reconnects by itself (from 100 ms, doubling, up to 10 s), and so
 //! do the rounds: a database restart costs a few failed rounds (logged at
 //! `warn`), nothing more.
 
-use events_core::EventBus;
-use sqlx::PgPool;
 use std::future::Future;
 use std::sync::Arc;
+
+use events_core::EventBus;
+use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
