@@ -135,7 +135,7 @@ impl Processor {
         let name = received.name().to_owned();
         let id = received.id().as_str().to_owned();
         if !received.is_routed() {
-            tracing::debug!("no handler here: deleted");
+            tracing::debug!("no handler here: done with");
             return Processed::Unrouted { name, id };
         }
         let done: Vec<String> = match &self.dedup {
@@ -150,7 +150,7 @@ impl Processor {
                     Err(e) => {
                         // Without the table, running again is the safe side
                         // of at-least-once; the message stays for redelivery.
-                        tracing::error!(error = %e, "deduplication table unreadable: message left for redelivery");
+                        tracing::error!(event = %name, %id, error = %e, "deduplication table unreadable: reported failed, for delivery again");
                         return Processed::Failed {
                             name,
                             id,
@@ -169,7 +169,7 @@ impl Processor {
             Ok(outcomes) => outcomes,
             Err(BusError::Decode(e)) => return undecodable(e.to_string()),
             Err(e) => {
-                tracing::error!(error = %e, "cannot dispatch: message left for redelivery");
+                tracing::error!(event = %name, %id, error = %e, "cannot dispatch: reported failed, for delivery again");
                 return Processed::Failed {
                     name,
                     id,
@@ -183,7 +183,7 @@ impl Processor {
         if let Some(dedup) = &self.dedup {
             if !succeeded.is_empty() {
                 if let Err(e) = dedup.mark(&id, &succeeded).await {
-                    tracing::warn!(error = %e, "could not mark the handlers that succeeded: a redelivery runs them again");
+                    tracing::warn!(event = %name, %id, error = %e, "could not mark the handlers that succeeded: a redelivery runs them again");
                 }
             }
         }
@@ -196,7 +196,10 @@ impl Processor {
             }
         } else {
             for (handler, error) in &failures {
-                tracing::warn!(handler = %handler, %error, "handler failed: message left for redelivery");
+                // The fields on the line itself: `RUST_LOG=warn` drops the
+                // info-level `consume` span. No queue words: the HTTP and
+                // Lambda adapters report this too.
+                tracing::warn!(event = %name, %id, handler = %handler, %error, "handler failed: reported failed, for delivery again");
             }
             Processed::Failed { name, id, failures }
         }
@@ -204,7 +207,7 @@ impl Processor {
 }
 
 fn undecodable(reason: String) -> Processed {
-    tracing::warn!(%reason, "message is not an event: left for the queue's redrive policy");
+    tracing::warn!(%reason, "message is not an event: reported as such, not handled");
     Processed::Undecodable { reason }
 }
 
