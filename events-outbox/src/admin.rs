@@ -1,6 +1,6 @@
 //! Looking into the outbox and repairing it: stats (the outbox lag), waiting
-//! rows, dead letters, requeue, retention, the claim's plan (what the
-//! `events outbox ...` commands run).
+//! rows, dead letters, requeue, the claim's plan (what the `events outbox
+//! ...` commands run).
 
 use std::time::Duration;
 
@@ -181,37 +181,6 @@ async fn notify(pool: &PgPool) {
         .await
     {
         tracing::debug!(%error, "relays not notified; they find the row on their next poll");
-    }
-}
-
-/// Deletes the published rows older than `older_than` (the retention),
-/// 10,000 at a time; returns how many were deleted. The relay runs it every
-/// [`cleanup_interval`](crate::RelayOptions::cleanup_interval).
-///
-/// # Errors
-///
-/// [`OutboxError::Database`] when a delete fails (what was deleted before
-/// stays deleted).
-pub async fn purge_published(pool: &PgPool, older_than: Duration) -> Result<u64, OutboxError> {
-    const CHUNK: i64 = 10_000;
-    let millis = older_than.as_secs_f64() * 1000.0;
-    let mut total = 0;
-    loop {
-        let done = sqlx::query(
-            "DELETE FROM events_outbox.messages WHERE seq IN (
-                SELECT seq FROM events_outbox.messages
-                WHERE published_at < now() - $1 * interval '1 millisecond'
-                ORDER BY published_at LIMIT $2
-                FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(millis)
-        .bind(CHUNK)
-        .execute(pool)
-        .await?;
-        total += done.rows_affected();
-        if done.rows_affected() < u64::try_from(CHUNK).unwrap_or(0) {
-            return Ok(total);
-        }
     }
 }
 

@@ -29,7 +29,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - **Writing** ([`write_recorded`], [`write`], [`write_raw`]): inside the
+//! - **Writing** ([`write_recorded`], [`write()`], [`write_raw`]): inside the
 //!   caller's transaction, so a row exists if and only if it commits;
 //!   `write_recorded` empties the aggregate's [`Recorder`](events_core::Recorder),
 //!   so the events cannot also be published directly before the commit.
@@ -54,14 +54,15 @@ pub mod admin;
 mod backoff;
 pub mod error;
 pub mod relay;
+mod retention;
 pub mod schema;
 pub mod write;
 
 pub use admin::{
-    explain_claim, list_dead_letters, list_pending, purge_published, requeue, stats, OutboxRow,
-    OutboxStats,
+    explain_claim, list_dead_letters, list_pending, requeue, stats, OutboxRow, OutboxStats,
 };
 pub use error::OutboxError;
 pub use relay::{run, run_until, Relay, RelayOptions};
+pub use retention::purge_published;
 pub use schema::{migrate, CHANNEL, SCHEMA_VERSION};
 pub use write::{write, write_raw, write_recorded};

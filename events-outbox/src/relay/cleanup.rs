@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use super::RelayOptions;
+use super::options::RelayOptions;
 
 /// Deletes, every `cleanup_interval`, the published rows older than the
 /// retention, until `stop`.
@@ -15,7 +15,7 @@ pub(crate) async fn run(pool: PgPool, options: Arc<RelayOptions>, stop: Cancella
             () = stop.cancelled() => return,
             () = tokio::time::sleep(options.cleanup_interval) => {}
         }
-        match crate::admin::purge_published(&pool, options.retention).await {
+        match crate::retention::purge_published(&pool, options.retention).await {
             Ok(0) => {}
             Ok(deleted) => tracing::debug!(deleted, "published outbox rows deleted"),
             Err(error) => {

@@ -27,6 +27,8 @@ struct Attempt {
 #[derive(Clone, Default)]
 struct Scripted {
     attempts: Arc<Mutex<Vec<Attempt>>>,
+    /// The `Detail` of every event sent, as the wire writes it.
+    details: Arc<Mutex<Vec<String>>>,
 }
 
 impl Scripted {
@@ -46,6 +48,10 @@ impl Scripted {
     }
 
     fn answer(&self, raw: &RawEvent) -> Result<Accepted, PublishError> {
+        self.details
+            .lock()
+            .unwrap()
+            .push(events_core::wire::encode_detail(raw));
         let tick = raw.decode::<Tick>().unwrap().into_payload();
         let mut attempts = self.attempts.lock().unwrap();
         let before = attempts.iter().filter(|a| a.id == raw.id.as_str()).count();
@@ -323,4 +329,71 @@ async fn published_rows_are_deleted_after_the_retention() {
         1
     );
     assert_eq!(events_outbox::stats(&pool).await.unwrap().pending, 1);
+}
+
+/// With a retention of zero the relay deletes each row as soon as it was
+/// accepted; refused rows are kept as ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retention_of_zero_deletes_accepted_rows_at_once() {
+    let (_db, pool) = support::database(4).await;
+    let publisher = Scripted::default();
+    support::commit(
+        &pool,
+        Some("poison"),
+        vec![tick("poison", 0), tick("poison", 1)],
+    )
+    .await;
+    support::commit(&pool, Some("acme"), vec![tick("acme", 0)]).await;
+    let relay = Relay::spawn(
+        pool.clone(),
+        remote_bus(&publisher),
+        RelayOptions {
+            retention: Duration::ZERO,
+            ..support::quick()
+        },
+    );
+    support::until("both accepted rows gone", || {
+        let pool = pool.clone();
+        async move {
+            let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM events_outbox.messages")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            rows == 1
+        }
+    })
+    .await;
+    relay.stop().await.unwrap();
+    assert_eq!(publisher.accepted(), 2);
+    let stats = events_outbox::stats(&pool).await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.dead_letters, stats.published),
+        (0, 1, 0)
+    );
+}
+
+/// What the remote bus is sent is byte for byte the detail the row holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remote_bus_gets_the_rows_detail_byte_for_byte() {
+    let (_db, pool) = support::database(4).await;
+    let publisher = Scripted::default();
+    let events = vec![tick("acme", 0), tick("acme \"quoted\" \u{e9}", 1)];
+    support::commit(&pool, None, events).await;
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT detail FROM events_outbox.messages ORDER BY seq")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let relay = Relay::spawn(pool.clone(), remote_bus(&publisher), support::quick());
+    support::until("both sent", || {
+        let p = publisher.clone();
+        async move { p.accepted() == 2 }
+    })
+    .await;
+    relay.stop().await.unwrap();
+    let mut sent = publisher.details.lock().unwrap().clone();
+    sent.sort();
+    let mut stored = stored;
+    stored.sort();
+    assert_eq!(sent, stored);
 }

@@ -10,4 +10,5 @@ mod failures;
 mod plan;
 mod relays;
 mod restart;
+mod wake;
 mod write;
