@@ -19,7 +19,7 @@ pub enum ConsumerError {
     #[error(transparent)]
     Dedup(#[from] crate::dedup::DedupError),
     /// No AWS region: not in `AWS_REGION`, the profile, or the SDK
-    /// configuration given (as [`crate::Error::NoRegion`] for the
+    /// configuration given (as [`PublisherBuildError::NoRegion`](crate::PublisherBuildError::NoRegion) for the
     /// publisher).
     #[error(
         "the SQS consumer needs an AWS region: set AWS_REGION (e.g. `eu-west-1`), \
