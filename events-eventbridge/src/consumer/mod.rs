@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use crate::dedup::Dedup;
 
+mod metrics;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 
@@ -114,7 +115,11 @@ impl Processor {
     pub async fn process(&self, body: &str) -> Processed {
         match self.bus.receive(body) {
             Ok(received) => self.process_received(received).await,
-            Err(e) => undecodable(e.to_string()),
+            Err(e) => {
+                let processed = undecodable(e.to_string());
+                metrics::record(&processed);
+                processed
+            }
         }
     }
 
@@ -128,7 +133,10 @@ impl Processor {
     /// into every caller's future.)
     fn process_received(&self, received: Received) -> impl Future<Output = Processed> + '_ {
         let span = tracing::info_span!("consume", event = %received.name(), id = %received.id());
-        self.process_inner(received).instrument(span)
+        futures_util::FutureExt::map(self.process_inner(received).instrument(span), |processed| {
+            metrics::record(&processed);
+            processed
+        })
     }
 
     async fn process_inner(&self, received: Received) -> Processed {
