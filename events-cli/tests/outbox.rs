@@ -158,6 +158,7 @@ async fn a_refused_event_is_listed_as_a_dead_letter_and_requeued_by_id() {
         name: OrderPlaced::EVENT_NAME.to_owned(),
         occurred_on: chrono::Utc::now(),
         attributes: r#"{"total":"not a number"}"#.to_owned(),
+        trace: None,
     };
     let mut tx = pool.begin().await.unwrap();
     events_outbox::write_raw(&mut tx, Some("order-9"), &[bad])
