@@ -658,7 +658,8 @@ fn build_from_config(
     Box::pin(async move {
         match EventBridgePublisher::from_config(&config).await {
             Ok(publisher) => Ok(Arc::new(publisher) as Arc<dyn Publisher>),
-            Err(err) => Err(PublishError::permanent("", err.to_string())),
+            // The causes too (the `Display` of the error is its own sentence).
+            Err(err) => Err(PublishError::permanent("", one_line(&err))),
         }
     })
 }

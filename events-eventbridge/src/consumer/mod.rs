@@ -11,8 +11,10 @@ use events_core::{BusError, EventBus, HandlerOutcome, HandlerStatus, RawEvent, R
 use tracing::Instrument;
 
 use crate::dedup::Dedup;
+use crate::sdk_error::one_line;
 
 #[cfg(feature = "sqs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqs")))]
 pub mod sqs;
 
 /// What became of one received message.
@@ -150,11 +152,12 @@ impl Processor {
                     Err(e) => {
                         // Without the table, running again is the safe side
                         // of at-least-once; the message stays for redelivery.
-                        tracing::error!(error = %e, "deduplication table unreadable: message left for redelivery");
+                        let error = one_line(&e);
+                        tracing::error!(%error, "deduplication table unreadable: message left for redelivery");
                         return Processed::Failed {
                             name,
                             id,
-                            failures: vec![("dedup".to_owned(), e.to_string())],
+                            failures: vec![("dedup".to_owned(), error)],
                         };
                     }
                 }
@@ -183,7 +186,7 @@ impl Processor {
         if let Some(dedup) = &self.dedup {
             if !succeeded.is_empty() {
                 if let Err(e) = dedup.mark(&id, &succeeded).await {
-                    tracing::warn!(error = %e, "could not mark the handlers that succeeded: a redelivery runs them again");
+                    tracing::warn!(error = %one_line(&e), "could not mark the handlers that succeeded: a redelivery runs them again");
                 }
             }
         }
