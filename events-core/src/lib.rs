@@ -54,6 +54,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod metrics;
 pub mod name;
 pub mod publisher;
 pub mod registry;

@@ -401,6 +401,7 @@ fn run_one<'a>(
         entry,
         id,
         timeout,
+        started: std::time::Instant::now(),
         deadline: None,
         span,
         state: CallState::Start(event),
@@ -415,6 +416,8 @@ struct Call<'a> {
     entry: &'a HandlerEntry,
     id: &'a EventId,
     timeout: Duration,
+    /// When the call started (the `events_handler_duration_seconds` metric).
+    started: std::time::Instant,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     span: tracing::Span,
     state: CallState,
@@ -437,7 +440,11 @@ impl Future for Call<'_> {
         let this = &mut *self;
         let _entered = this.span.enter();
         let (entry, id) = (this.entry, this.id);
-        let log = |status| logged(entry, id, status);
+        let started = this.started;
+        let log = |status| {
+            crate::metrics::handler_call(entry.event_name, &entry.name, &status, started.elapsed());
+            logged(entry, id, status)
+        };
         let mut future = match std::mem::replace(&mut this.state, CallState::Done) {
             CallState::Start(event) => {
                 match std::panic::catch_unwind(AssertUnwindSafe(|| entry.handler.call(event))) {

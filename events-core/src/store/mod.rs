@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+mod clock;
 mod error;
 mod event;
 mod event_store;
@@ -57,6 +58,7 @@ mod schema;
 mod sqlite;
 mod time;
 
+pub use clock::StoreClock;
 pub use error::StoreError;
 pub use event::{EventState, StoreStats, StoredEvent, UnreadableRow};
 pub use event_store::{EventStore, DEFAULT_CLAIM_LEASE};

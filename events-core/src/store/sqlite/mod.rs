@@ -189,6 +189,7 @@ impl SqliteStore {
             conn,
             read_only,
             lease: options.claim_lease,
+            clock: options.clock.clone(),
             retention: options.retention,
             owner: uuid::Uuid::new_v4().to_string(),
             handled: u64::try_from(handled).unwrap_or(0),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::store::clock::StoreClock;
 use crate::store::error::StoreError;
 use crate::store::event_store::DEFAULT_CLAIM_LEASE;
 use crate::store::retention::Retention;
@@ -19,6 +20,9 @@ pub struct SqliteOptions {
     /// Run the integrity check at open even after a clean close (what
     /// `events check --repair` does).
     pub check_integrity: bool,
+    /// The clock claim leases are measured by (the system's by default; a
+    /// test may move it forward instead of waiting for a lease to expire).
+    pub clock: StoreClock,
 }
 
 impl Default for SqliteOptions {
@@ -28,6 +32,7 @@ impl Default for SqliteOptions {
             retention: Retention::default(),
             claim_lease: DEFAULT_CLAIM_LEASE,
             check_integrity: false,
+            clock: StoreClock::system(),
         }
     }
 }

@@ -19,10 +19,6 @@ fn limit(max: usize) -> Value {
     Value::Integer(i64::try_from(max).unwrap_or(i64::MAX))
 }
 
-fn now_ms() -> i64 {
-    now().timestamp_millis()
-}
-
 const FREE_PENDING: &str =
     "WHERE state = 0 AND (claim_until IS NULL OR claim_until <= ?1) ORDER BY seq LIMIT ?2";
 
@@ -87,7 +83,7 @@ impl EventStore for SqliteStore {
 
     fn claim(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
         self.write_job(move |ctx| {
-            let now = now_ms();
+            let now = ctx.clock.now_ms();
             let until =
                 now.saturating_add(i64::try_from(ctx.lease.as_millis()).unwrap_or(i64::MAX));
             let owner = ctx.owner.clone();
@@ -126,11 +122,12 @@ impl EventStore for SqliteStore {
 
     fn consume(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
         self.write_job(move |ctx| {
+            let now = ctx.clock.now_ms();
             let tx = ctx.immediate()?;
             let events = select_in(
                 &tx,
                 "WHERE state IN (0, 2) AND (claim_until IS NULL OR claim_until <= ?1) ORDER BY seq LIMIT ?2",
-                &[Value::Integer(now_ms()), limit(max)],
+                &[Value::Integer(now), limit(max)],
             )?;
             {
                 let mut delete = tx.prepare_cached("DELETE FROM events WHERE seq = ?1")?;
@@ -286,7 +283,7 @@ impl EventStore for SqliteStore {
                 "SELECT COALESCE(SUM(state = 0), 0), COALESCE(SUM(state = 1), 0), COALESCE(SUM(state = 2), 0),
                         COALESCE(SUM(state = 0 AND claim_until > ?1), 0)
                  FROM events",
-                [now_ms()],
+                [ctx.clock.now_ms()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )?;
             let unreadable: i64 =

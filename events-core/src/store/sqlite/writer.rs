@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use crate::envelope::{now, EventId, RawEvent};
+use crate::store::clock::StoreClock;
 use crate::store::error::{is_corruption, StoreError};
 use crate::store::presence::StateWriter;
 use crate::store::retention::Retention;
@@ -35,6 +36,8 @@ pub(super) struct Ctx {
     pub(super) conn: Connection,
     pub(super) read_only: bool,
     pub(super) lease: Duration,
+    /// What claims are measured by.
+    pub(super) clock: StoreClock,
     pub(super) retention: Retention,
     /// This store's claim token.
     pub(super) owner: String,
@@ -347,6 +350,7 @@ mod tests {
             conn,
             read_only: false,
             lease: Duration::from_secs(60),
+            clock: StoreClock::system(),
             retention: Retention::default(),
             owner: "test".to_owned(),
             handled: 0,
