@@ -58,6 +58,11 @@ pub enum DedupError {
 /// Remembers which handlers of an event succeeded.
 pub trait Dedup: Send + Sync + 'static {
     /// Of `handlers`, the names already marked for `event_id`.
+    ///
+    /// # Errors
+    ///
+    /// The table cannot be read; the consumer then leaves the message for
+    /// redelivery.
     fn handled<'a>(
         &'a self,
         event_id: &'a str,
@@ -65,6 +70,11 @@ pub trait Dedup: Send + Sync + 'static {
     ) -> DedupFuture<'a, Vec<String>>;
 
     /// Marks `handlers` as succeeded for `event_id`.
+    ///
+    /// # Errors
+    ///
+    /// The table cannot be written; a redelivery then runs those handlers
+    /// again.
     fn mark<'a>(&'a self, event_id: &'a str, handlers: &'a [String]) -> DedupFuture<'a, ()>;
 }
 
@@ -295,11 +305,22 @@ mod sqlite {
     impl SqliteDedup {
         /// Opens (or creates) the table in the SQLite file at `path`, with
         /// entries kept [`DEFAULT_TTL`].
+        ///
+        /// # Errors
+        ///
+        /// As [`open_with_ttl`](Self::open_with_ttl).
         pub fn open(path: impl AsRef<Path>) -> Result<Self, DedupError> {
             Self::open_with_ttl(path, DEFAULT_TTL)
         }
 
         /// Opens (or creates) the table, with entries kept `ttl`.
+        ///
+        /// # Errors
+        ///
+        /// [`DedupError::Create`] when the file or its folder cannot be
+        /// created, [`DedupError::NotADedupFile`] when `path` is another
+        /// file (not SQLite, or another application's database: left
+        /// untouched), [`DedupError::Sqlite`] when SQLite fails.
         pub fn open_with_ttl(path: impl AsRef<Path>, ttl: Duration) -> Result<Self, DedupError> {
             Self::open_on(path.as_ref(), ttl, Clock(Arc::new(now_secs)))
         }
@@ -357,6 +378,10 @@ mod sqlite {
         }
 
         /// The number of (event id, handler) marks in the table.
+        ///
+        /// # Errors
+        ///
+        /// [`DedupError::Sqlite`] when the table cannot be read.
         pub fn marked(&self) -> Result<usize, DedupError> {
             let conn = self.lock()?;
             let n: i64 = conn
