@@ -54,12 +54,14 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod metrics;
 pub mod name;
 pub mod publisher;
 pub mod registry;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trace;
 pub mod wire;
 
 #[doc(hidden)]

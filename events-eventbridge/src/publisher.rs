@@ -511,6 +511,7 @@ impl EventBridgePublisher {
                     .source(&q.entry.source)
                     .detail_type(&q.entry.detail_type)
                     .detail(&q.entry.detail)
+                    .set_trace_header(q.entry.trace_header.clone())
                     .build()
             })
             .collect();

@@ -22,6 +22,7 @@ use crate::envelope::SharedEvent;
 use crate::envelope::{EventId, RawEvent};
 use crate::error::DecodeError;
 use crate::handler::HandlerEntry;
+use crate::trace::TraceContext;
 use crate::wire;
 
 /// A received event (from SQS, Lambda, HTTP), read and decoded for this
@@ -33,6 +34,8 @@ pub struct Received {
     id: EventId,
     name: Cow<'static, str>,
     route: Option<ReceivedRoute>,
+    /// The trace context it carried (`_trace`, SPEC §13).
+    trace: Option<TraceContext>,
 }
 
 /// The handlers of a received event and the event decoded for them (or
@@ -64,6 +67,39 @@ impl Received {
     /// The event's name (`detail-type`).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The trace context of its publish, if it carried one (`_trace`).
+    pub fn trace(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
+    }
+
+    /// The span to process it in, following OpenTelemetry's messaging
+    /// conventions: `consume` (event name and id as fields), exported as
+    /// `process {event name}` with `messaging.system`,
+    /// `messaging.message.id` (the event id) and
+    /// `messaging.destination.name` (`destination`, when given: the queue,
+    /// the function, the route). With the `otel` feature, a child of the span
+    /// that published the event when it carried its context. Enter it (or
+    /// `.instrument()` with it) around the work; the consumers of
+    /// `events-eventbridge` do.
+    pub fn span(&self, destination: Option<&str>) -> tracing::Span {
+        let span = tracing::info_span!(
+            "consume",
+            event = %self.name,
+            id = %self.id,
+            otel.name = tracing::field::Empty,
+            otel.kind = "consumer",
+            messaging.system = "aws.eventbridge",
+            messaging.operation.type = "process",
+            messaging.destination.name = destination,
+            messaging.message.id = %self.id,
+        );
+        if !span.is_disabled() {
+            span.record("otel.name", format!("process {}", self.name));
+            crate::trace::adopt(&span, self.trace.as_ref());
+        }
+        span
     }
 
     /// Whether any handler here handles it.
@@ -214,6 +250,7 @@ impl EventBus {
                 id: raw.id.clone(),
                 name: Cow::Owned(raw.name.clone()),
                 route: None,
+                trace: raw.trace.clone(),
             };
         };
         let event = match route.event_type {
@@ -232,6 +269,7 @@ impl EventBus {
                 name,
                 timeout: self.inner.config.handler_timeout,
             }),
+            trace: raw.trace.clone(),
         }
     }
 
@@ -260,6 +298,7 @@ impl EventBus {
                 id: read.id,
                 name: Cow::Owned(read.name.into_owned()),
                 route: None,
+                trace: read.trace,
             });
         };
         let event = match route.event_type {
@@ -288,6 +327,7 @@ impl EventBus {
                 name,
                 timeout: self.inner.config.handler_timeout,
             }),
+            trace: read.trace,
         })
     }
 
@@ -401,6 +441,7 @@ fn run_one<'a>(
         entry,
         id,
         timeout,
+        started: std::time::Instant::now(),
         deadline: None,
         span,
         state: CallState::Start(event),
@@ -415,6 +456,8 @@ struct Call<'a> {
     entry: &'a HandlerEntry,
     id: &'a EventId,
     timeout: Duration,
+    /// When the call started (the `events_handler_duration_seconds` metric).
+    started: std::time::Instant,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     span: tracing::Span,
     state: CallState,
@@ -437,7 +480,11 @@ impl Future for Call<'_> {
         let this = &mut *self;
         let _entered = this.span.enter();
         let (entry, id) = (this.entry, this.id);
-        let log = |status| logged(entry, id, status);
+        let started = this.started;
+        let log = |status| {
+            crate::metrics::handler_call(entry.event_name, &entry.name, &status, started.elapsed());
+            logged(entry, id, status)
+        };
         let mut future = match std::mem::replace(&mut this.state, CallState::Done) {
             CallState::Start(event) => {
                 match std::panic::catch_unwind(AssertUnwindSafe(|| entry.handler.call(event))) {

@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use crate::dedup::Dedup;
 
+mod metrics;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 
@@ -80,6 +81,7 @@ impl Processed {
 pub struct Processor {
     bus: EventBus,
     dedup: Option<Arc<dyn Dedup>>,
+    destination: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Processor {
@@ -93,7 +95,18 @@ impl std::fmt::Debug for Processor {
 impl Processor {
     /// Runs the handlers of `bus`, without deduplication.
     pub fn new(bus: EventBus) -> Self {
-        Processor { bus, dedup: None }
+        Processor {
+            bus,
+            dedup: None,
+            destination: None,
+        }
+    }
+
+    /// Names what it consumes (the queue, the function, the route) in its
+    /// spans' `messaging.destination.name`.
+    pub fn with_destination(mut self, destination: impl Into<Arc<str>>) -> Self {
+        self.destination = Some(destination.into());
+        self
     }
 
     /// Skips the handlers that `dedup` says already succeeded, and marks
@@ -114,7 +127,11 @@ impl Processor {
     pub async fn process(&self, body: &str) -> Processed {
         match self.bus.receive(body) {
             Ok(received) => self.process_received(received).await,
-            Err(e) => undecodable(e.to_string()),
+            Err(e) => {
+                let processed = undecodable(e.to_string());
+                metrics::record(&processed);
+                processed
+            }
         }
     }
 
@@ -127,8 +144,13 @@ impl Processor {
     /// (Not an `async fn`: one future less around the work, which is moved
     /// into every caller's future.)
     fn process_received(&self, received: Received) -> impl Future<Output = Processed> + '_ {
-        let span = tracing::info_span!("consume", event = %received.name(), id = %received.id());
-        self.process_inner(received).instrument(span)
+        // `consume`, exported as `process {event name}`: with the `otel`
+        // feature, a child of the publisher's span.
+        let span = received.span(self.destination.as_deref());
+        futures_util::FutureExt::map(self.process_inner(received).instrument(span), |processed| {
+            metrics::record(&processed);
+            processed
+        })
     }
 
     async fn process_inner(&self, received: Received) -> Processed {

@@ -61,10 +61,12 @@ mod settings;
 mod signal;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_shutdown;
 
 pub use builder::SqsConsumerBuilder;
 pub use consumer::{Observer, SqsConsumer, PERMANENT_ERRORS_BEFORE_STOP};
 pub use error::ConsumerError;
 pub use report::ConsumeReport;
-pub use settings::ConsumerSettings;
+pub use settings::{ConsumerSettings, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use tokio_util::sync::CancellationToken;
