@@ -5,11 +5,11 @@
 //! 1. **commit cost**: transactions "insert a company" alone beside "insert
 //!    a company + its event in the outbox" (the example's
 //!    `PostgresCompanyRepository::insert` and `save`), one at a time on one
-//!    connection, in alternating blocks; the ratio of their times per
-//!    commit (goal <= 1.2x).
+//!    connection, in 20 alternating blocks; the ratio of the medians of
+//!    their blocks' times per commit (goal <= 1.2x).
 //! 2. **relay throughput to the in-memory bus**: N committed events (one
-//!    aggregate each), then one relay (default options: batch 100, one
-//!    worker) to a local-mode bus with one counting handler, timed from
+//!    aggregate each), then one relay (default options unless set, below)
+//!    to a local-mode bus with one counting handler, timed from
 //!    its start until every row is marked published (goal >= 20,000
 //!    events/s).
 //! 3. **relay throughput to moto** beside a raw SDK loop of PutEvents calls
@@ -25,7 +25,9 @@
 //! `scripts/bench-outbox`, or `cargo bench -p events-outbox-tests --bench
 //! outbox`; sizes from `OUTBOX_BENCH_COMMITS` (1,000 per side),
 //! `OUTBOX_BENCH_EVENTS` (20,000), `OUTBOX_BENCH_MOTO_EVENTS` (1,000),
-//! `OUTBOX_BENCH_ROUNDS` (3), `OUTBOX_BENCH_LATENCY` (500).
+//! `OUTBOX_BENCH_ROUNDS` (3), `OUTBOX_BENCH_LATENCY` (500); the relay's
+//! options from `OUTBOX_BENCH_WORKERS` and `OUTBOX_BENCH_BATCH` (default:
+//! `RelayOptions::default()`).
 
 #![allow(missing_docs)]
 
@@ -54,6 +56,17 @@ fn size(var: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The relay's options: the defaults, or `OUTBOX_BENCH_WORKERS` and
+/// `OUTBOX_BENCH_BATCH`.
+fn relay_options() -> RelayOptions {
+    let defaults = RelayOptions::default();
+    RelayOptions {
+        workers: size("OUTBOX_BENCH_WORKERS", defaults.workers),
+        batch: size("OUTBOX_BENCH_BATCH", defaults.batch),
+        ..defaults
+    }
 }
 
 fn company(i: usize) -> Event<CompanyCreated> {
@@ -132,14 +145,18 @@ fn local_bus<H: Handler<CompanyCreated>>(handler: H) -> EventBus {
         .unwrap()
 }
 
-/// 1. Time per commit, company alone vs company + event.
+/// Part 1, time per commit of a company alone and of a company and its
+/// event: alternating blocks of `n / 10` commits each, the median time per
+/// commit of each side's blocks (a shared disk's fsync times wander;
+/// medians resist that).
 async fn commit_cost(server: &PgServer, n: usize) -> (f64, f64) {
     let repository = fresh(server).await;
-    let blocks = 4;
-    let (mut alone, mut with_event) = (Duration::ZERO, Duration::ZERO);
-    for block in 0..blocks * 2 {
+    let blocks = 20;
+    let per_block = (n / (blocks / 2)).max(1);
+    let (mut alone, mut with_event) = (Vec::new(), Vec::new());
+    for block in 0..blocks {
         let start = Instant::now();
-        for _ in 0..n / blocks {
+        for _ in 0..per_block {
             let mut company = CompanyAggregate::create("Bench Company", Uuid::new_v4());
             if block % 2 == 0 {
                 let mut tx = repository.pool().begin().await.unwrap();
@@ -151,14 +168,14 @@ async fn commit_cost(server: &PgServer, n: usize) -> (f64, f64) {
                 repository.save(&mut company).await.unwrap();
             }
         }
+        let us = start.elapsed().as_secs_f64() * 1e6 / per_block as f64;
         if block % 2 == 0 {
-            alone += start.elapsed();
+            alone.push(us);
         } else {
-            with_event += start.elapsed();
+            with_event.push(us);
         }
     }
-    let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
-    (per(alone), per(with_event))
+    (median(alone), median(with_event))
 }
 
 /// 2. Events/s of one relay to a local bus.
@@ -169,7 +186,7 @@ async fn relay_local(server: &PgServer, n: usize) -> f64 {
     let count = Arc::new(AtomicUsize::new(0));
     let bus = local_bus(Count(count.clone()));
     let start = Instant::now();
-    let relay = Relay::spawn(repository.pool().clone(), bus, RelayOptions::default());
+    let relay = Relay::spawn(repository.pool().clone(), bus, relay_options());
     wait_empty(repository.pool()).await;
     let took = start.elapsed();
     relay.stop().await.unwrap();
@@ -201,7 +218,7 @@ async fn relay_moto(server: &PgServer, moto: &Moto, bus_name: &str, n: usize) ->
     preload(repository.pool(), &events).await;
     let bus = eventbridge_bus(moto, bus_name).await;
     let start = Instant::now();
-    let relay = Relay::spawn(repository.pool().clone(), bus, RelayOptions::default());
+    let relay = Relay::spawn(repository.pool().clone(), bus, relay_options());
     wait_empty(repository.pool()).await;
     let took = start.elapsed();
     relay.stop().await.unwrap();
@@ -253,7 +270,7 @@ async fn latency(server: &PgServer, n: usize) -> Vec<Duration> {
     let repository = fresh(server).await;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let bus = local_bus(Arrivals(tx));
-    let relay = Relay::spawn(repository.pool().clone(), bus, RelayOptions::default());
+    let relay = Relay::spawn(repository.pool().clone(), bus, relay_options());
     // Let the relay settle (its LISTEN connection up, a first round done).
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut samples = Vec::with_capacity(n);
@@ -291,7 +308,12 @@ async fn main() {
     let samples = size("OUTBOX_BENCH_LATENCY", 500).max(1);
     let server = PgServer::start();
     let version = server.query("postgres", "SHOW server_version");
-    println!("PostgreSQL {version} (harness server, default durability), one run");
+    let options = relay_options();
+    println!(
+        "PostgreSQL {version} (harness server, default durability), one run; \
+         one relay: batch {}, {} worker(s)",
+        options.batch, options.workers
+    );
 
     let (alone, with_event) = commit_cost(&server, commits).await;
     println!(
