@@ -43,7 +43,7 @@ impl Publisher for Accepts {
         &'a self,
         events: &'a [RawEvent],
     ) -> BoxFuture<'a, Vec<Result<Accepted, PublishError>>> {
-        black_box(events.iter().map(|e| e.trace.is_some()).count());
+        black_box(events.iter().filter(|e| e.trace.is_some()).count());
         Box::pin(std::future::ready(
             events.iter().map(|_| Ok(Accepted::default())).collect(),
         ))

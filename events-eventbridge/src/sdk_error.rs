@@ -115,11 +115,8 @@ pub(crate) fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
             events_core::error::write_chain(self.0, f)
         }
     }
-    // `write_chain` puts the causes under `Caused by:`, one per line.
-    Chain(err)
-        .to_string()
-        .replacen("\n\nCaused by:\n    ", ": ", 1)
-        .replace("\n    ", ": ")
+    // The alternate form: on one line.
+    format!("{:#}", Chain(err))
 }
 
 #[cfg(test)]

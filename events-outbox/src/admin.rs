@@ -1,6 +1,6 @@
 //! Looking into the outbox and repairing it: stats (the outbox lag), waiting
-//! rows, dead letters, requeue, retention, the claim's plan (what the
-//! `events outbox ...` commands run).
+//! rows, dead letters, requeue, the claim's plan (what the `events outbox
+//! ...` commands run).
 
 use std::time::Duration;
 
@@ -114,6 +114,25 @@ pub async fn stats(pool: &PgPool) -> Result<OutboxStats, OutboxError> {
     })
 }
 
+/// Reads [`stats`] and sets the gauges `events_outbox_pending` and
+/// `events_outbox_oldest_pending_age_seconds` (0 when nothing waits)
+/// through the `metrics` facade (names in `events_core::metrics`; no
+/// recorder installed: without one this only reads). A running [`Relay`](crate::Relay)
+/// calls it every [`gauges_interval`](crate::RelayOptions::gauges_interval).
+///
+/// # Errors
+///
+/// As [`stats`]; the gauges keep their last values.
+pub async fn record_gauges(pool: &PgPool) -> Result<OutboxStats, OutboxError> {
+    let stats = stats(pool).await?;
+    // Counts far below 2^53: exact as f64.
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!(events_core::metrics::OUTBOX_PENDING).set(stats.pending as f64);
+    metrics::gauge!(events_core::metrics::OUTBOX_OLDEST_PENDING_AGE)
+        .set(stats.lag.unwrap_or_default().as_secs_f64());
+    Ok(stats)
+}
+
 /// Up to `max` waiting rows, oldest first.
 ///
 /// # Errors
@@ -181,37 +200,6 @@ async fn notify(pool: &PgPool) {
         .await
     {
         tracing::debug!(%error, "relays not notified; they find the row on their next poll");
-    }
-}
-
-/// Deletes the published rows older than `older_than` (the retention),
-/// 10,000 at a time; returns how many were deleted. The relay runs it every
-/// [`cleanup_interval`](crate::RelayOptions::cleanup_interval).
-///
-/// # Errors
-///
-/// [`OutboxError::Database`] when a delete fails (what was deleted before
-/// stays deleted).
-pub async fn purge_published(pool: &PgPool, older_than: Duration) -> Result<u64, OutboxError> {
-    const CHUNK: i64 = 10_000;
-    let millis = older_than.as_secs_f64() * 1000.0;
-    let mut total = 0;
-    loop {
-        let done = sqlx::query(
-            "DELETE FROM events_outbox.messages WHERE seq IN (
-                SELECT seq FROM events_outbox.messages
-                WHERE published_at < now() - $1 * interval '1 millisecond'
-                ORDER BY published_at LIMIT $2
-                FOR UPDATE SKIP LOCKED)",
-        )
-        .bind(millis)
-        .bind(CHUNK)
-        .execute(pool)
-        .await?;
-        total += done.rows_affected();
-        if done.rows_affected() < u64::try_from(CHUNK).unwrap_or(0) {
-            return Ok(total);
-        }
     }
 }
 

@@ -2,6 +2,12 @@
 
 use std::time::Duration;
 
+/// The first wait before reaching the database again (the relay's rounds
+/// and its listener).
+pub(crate) const RECONNECT_FIRST: Duration = Duration::from_millis(100);
+/// The longest wait between attempts to reach the database again.
+pub(crate) const RECONNECT_MAX: Duration = Duration::from_secs(10);
+
 /// The delay after `failures` failures in a row (1 for the first): `base`
 /// doubled for each further failure, capped at `max`, then multiplied by a
 /// random factor in 0.75..1.25 (never above `max`), so relays and rows that

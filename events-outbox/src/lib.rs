@@ -29,7 +29,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - **Writing** ([`write_recorded`], [`write`], [`write_raw`]): inside the
+//! - **Writing** ([`write_recorded`], [`write()`], [`write_raw`]): inside the
 //!   caller's transaction, so a row exists if and only if it commits;
 //!   `write_recorded` empties the aggregate's [`Recorder`](events_core::Recorder),
 //!   so the events cannot also be published directly before the commit.
@@ -42,7 +42,7 @@
 //!   outcomes).
 //! - **Schema** ([`migrate`]): the tables and indexes in the schema
 //!   `events_outbox`, with their own version table ([`schema`] lists them).
-//! - **Operating** ([`stats`] with the outbox lag, [`list_pending`],
+//! - **Operating** ([`stats`] with the outbox lag, [`record_gauges`], [`list_pending`],
 //!   [`list_dead_letters`], [`requeue`], [`purge_published`],
 //!   [`explain_claim`]).
 //!
@@ -54,14 +54,16 @@ pub mod admin;
 mod backoff;
 pub mod error;
 pub mod relay;
+mod retention;
 pub mod schema;
 pub mod write;
 
 pub use admin::{
-    explain_claim, list_dead_letters, list_pending, purge_published, requeue, stats, OutboxRow,
+    explain_claim, list_dead_letters, list_pending, record_gauges, requeue, stats, OutboxRow,
     OutboxStats,
 };
 pub use error::OutboxError;
 pub use relay::{run, run_until, Relay, RelayOptions};
+pub use retention::purge_published;
 pub use schema::{migrate, CHANNEL, SCHEMA_VERSION};
 pub use write::{write, write_raw, write_recorded};

@@ -30,6 +30,14 @@
 //! | `dead_at` | when it became a dead letter (`NULL` otherwise) |
 //!
 //! A row is *pending* while both `published_at` and `dead_at` are `NULL`.
+//!
+//! Later migrations add to this schema (the inbox of SPEC §10, a table of
+//! `(event id, handler name)` marks written in the handler's transaction,
+//! will be the next), each applied once, in order, by the same [`migrate`].
+//! The `detail` column holds whatever the wire writes, so a field the detail
+//! gains (the trace context of SPEC §13) is kept with the row without a
+//! migration; the relay reads it back into a `RawEvent`, which must then
+//! carry that field on to the bus.
 
 use sqlx::{Connection, PgPool};
 

@@ -35,7 +35,9 @@ impl EventBus {
     /// - **local mode** (no publisher): each event runs the in-process
     ///   handlers of its name, one event after another, in order, through
     ///   [`receive_raw`](Self::receive_raw) (so everything a received event
-    ///   goes through applies), and is reported accepted. A handler's error
+    ///   goes through applies), and is reported accepted once they ran
+    ///   (awaited, whatever `EVENT_BUS_ASYNC` says: a caller marks an event
+    ///   handed over only after its handlers ran). A handler's error
     ///   or panic is isolated and logged, as on `publish`: the event was
     ///   handed over. An event that cannot be decoded for its handlers (its
     ///   attributes do not fit the type, or no type of that name is linked)
@@ -206,5 +208,21 @@ mod tests {
         use crate::store::EventStore;
         assert!(store.peek(10).await.unwrap().is_empty());
         assert!(store.dead_letters(10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_disabled_bus_accepts_and_runs_nothing_as_publish_drops() {
+        let seen = Seen::default();
+        let bus = EventBus::builder()
+            .without_store()
+            .discover(false)
+            .enabled(false)
+            .register_handler::<ThingMade, _>(seen.clone())
+            .build()
+            .unwrap();
+        let results = bus.forward(vec![raw(1), raw(2)]).await;
+        assert_eq!(results.len(), 2);
+        assert!(results.iter().all(Result::is_ok));
+        assert!(seen.0.lock().unwrap().is_empty());
     }
 }

@@ -11,9 +11,11 @@ use events_core::{BusError, EventBus, HandlerOutcome, HandlerStatus, RawEvent, R
 use tracing::Instrument;
 
 use crate::dedup::Dedup;
+use crate::sdk_error::one_line;
 
 mod metrics;
 #[cfg(feature = "sqs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqs")))]
 pub mod sqs;
 
 /// What became of one received message.
@@ -129,7 +131,7 @@ impl Processor {
             Ok(received) => self.process_received(received).await,
             Err(e) => {
                 let processed = undecodable(e.to_string());
-                metrics::record(&processed);
+                record(&processed);
                 processed
             }
         }
@@ -148,7 +150,7 @@ impl Processor {
         // feature, a child of the publisher's span.
         let span = received.span(self.destination.as_deref());
         futures_util::FutureExt::map(self.process_inner(received).instrument(span), |processed| {
-            metrics::record(&processed);
+            record(&processed);
             processed
         })
     }
@@ -157,7 +159,7 @@ impl Processor {
         let name = received.name().to_owned();
         let id = received.id().as_str().to_owned();
         if !received.is_routed() {
-            tracing::debug!("no handler here: deleted");
+            tracing::debug!("no handler here: done with");
             return Processed::Unrouted { name, id };
         }
         let done: Vec<String> = match &self.dedup {
@@ -172,11 +174,12 @@ impl Processor {
                     Err(e) => {
                         // Without the table, running again is the safe side
                         // of at-least-once; the message stays for redelivery.
-                        tracing::error!(error = %e, "deduplication table unreadable: message left for redelivery");
+                        let error = one_line(&e);
+                        tracing::error!(event = %name, %id, %error, "deduplication table unreadable: reported failed, for delivery again");
                         return Processed::Failed {
                             name,
                             id,
-                            failures: vec![("dedup".to_owned(), e.to_string())],
+                            failures: vec![("dedup".to_owned(), error)],
                         };
                     }
                 }
@@ -191,7 +194,7 @@ impl Processor {
             Ok(outcomes) => outcomes,
             Err(BusError::Decode(e)) => return undecodable(e.to_string()),
             Err(e) => {
-                tracing::error!(error = %e, "cannot dispatch: message left for redelivery");
+                tracing::error!(event = %name, %id, error = %e, "cannot dispatch: reported failed, for delivery again");
                 return Processed::Failed {
                     name,
                     id,
@@ -205,7 +208,7 @@ impl Processor {
         if let Some(dedup) = &self.dedup {
             if !succeeded.is_empty() {
                 if let Err(e) = dedup.mark(&id, &succeeded).await {
-                    tracing::warn!(error = %e, "could not mark the handlers that succeeded: a redelivery runs them again");
+                    tracing::warn!(event = %name, %id, error = %one_line(&e), "could not mark the handlers that succeeded: a redelivery runs them again");
                 }
             }
         }
@@ -218,15 +221,34 @@ impl Processor {
             }
         } else {
             for (handler, error) in &failures {
-                tracing::warn!(handler = %handler, %error, "handler failed: message left for redelivery");
+                // The fields on the line itself: `RUST_LOG=warn` drops the
+                // info-level `consume` span. No queue words: the HTTP and
+                // Lambda adapters report this too.
+                tracing::warn!(event = %name, %id, handler = %handler, %error, "handler failed: reported failed, for delivery again");
             }
             Processed::Failed { name, id, failures }
         }
     }
 }
 
+/// Counts `processed` in the consumers' metrics.
+fn record(processed: &Processed) {
+    let (event, done, why) = match processed {
+        Processed::Handled { name, .. } => (name.as_str(), true, "handled"),
+        Processed::Duplicate { name, .. } => (name.as_str(), true, "duplicate"),
+        Processed::Unrouted { name, .. } => (name.as_str(), true, "unrouted"),
+        Processed::Failed { name, .. } => (name.as_str(), false, "failed"),
+        Processed::Undecodable { .. } => (
+            events_core::metrics::label::UNKNOWN_EVENT,
+            false,
+            "undecodable",
+        ),
+    };
+    metrics::record(event, done, why);
+}
+
 fn undecodable(reason: String) -> Processed {
-    tracing::warn!(%reason, "message is not an event: left for the queue's redrive policy");
+    tracing::warn!(%reason, "message is not an event: reported as such, not handled");
     Processed::Undecodable { reason }
 }
 

@@ -21,6 +21,12 @@
 //!   and several relays (or [`workers`](RelayOptions::workers)) take
 //!   different ones.
 //!
+//! The claim walks the waiting rows in `seq` order on their index and skips
+//! those that are not heads, each skip one index probe: a backlog of many
+//! rows of a *single* aggregate is relayed one row a round and costs every
+//! claim a probe per row of it. Aggregates with few events each, the usual
+//! case, cost nothing of the kind.
+//!
 //! A relay that dies (killed, its connection cut) loses its locks with its
 //! session, and its rows are claimed again by the next round anywhere: at
 //! least once, so an event accepted by the bus just before the crash, but
@@ -28,13 +34,25 @@
 //! the server ends its session, [`lease`](RelayOptions::lease) plus a
 //! quarter (at least 1 s) after its last statement; the relay itself gives a
 //! hand-off at most the lease, then counts it as a retryable failure, so its
-//! session is never ended under a hand-off still running.
+//! session is never ended under a hand-off still running. (A relay whose
+//! whole process is frozen past that, and then thaws, may still finish the
+//! hand-off it was in while another relay has taken the row: at least once
+//! again; its mark then fails.)
+//!
+//! A relay's marks commit with the server's `synchronous_commit` (durable
+//! before they are visible): once a row is seen published it stays so, even
+//! across a server crash. [`async_commit`](RelayOptions::async_commit) trades
+//! that for speed (no disk flush per round): a server crash may then forget
+//! the marks of the last fraction of a second, and those rows are handed
+//! over again, possibly after later rows of their aggregate that were
+//! accepted meanwhile (duplicates, which consumers deduplicate by id);
+//! nothing is lost either way.
 //!
 //! # What each outcome becomes
 //!
 //! | the bus said | the row |
 //! | --- | --- |
-//! | accepted | marked published (`published_at`), removed after the [retention](RelayOptions::retention) |
+//! | accepted | marked published (`published_at`), removed after the [retention](RelayOptions::retention) (at once with a retention of zero) |
 //! | a retryable error (throttling, an outage), or no answer within the lease | stays waiting, `available_at` pushed back by the backoff: [`retry_backoff`](RelayOptions::retry_backoff) doubled per attempt, ±25 % jitter, at most [`max_backoff`](RelayOptions::max_backoff); the rows behind it in its aggregate wait with it, other aggregates flow |
 //! | a permanent error (too large, malformed, access denied), or a detail that cannot be read | becomes a **dead letter** (`dead_at`, error, attempts, last attempt), listed by [`list_dead_letters`](crate::list_dead_letters), put back by [`requeue`](crate::requeue) |
 //!
@@ -47,8 +65,11 @@
 //!
 //! Writers `NOTIFY` on the channel [`CHANNEL`](crate::CHANNEL) in their
 //! transaction, delivered on commit; the relay `LISTEN`s on its own
-//! connection and starts a round at once. It also polls every
-//! [`poll_interval`](RelayOptions::poll_interval), so a notification lost
+//! connection and starts a round at once (but after a round whose every
+//! row was refused for now, as in an outage: then the next round waits for
+//! the earliest retry, at most the poll interval, so a relay facing a down
+//! bus runs one round per interval rather than one per commit). It also
+//! polls every [`poll_interval`](RelayOptions::poll_interval), so a notification lost
 //! while its connection was down delays nothing for longer than that. The
 //! listener reconnects by itself (from 100 ms, doubling, up to 10 s), and so
 //! do the rounds: a database restart costs a few failed rounds (logged at
@@ -56,7 +77,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use events_core::EventBus;
 use sqlx::PgPool;
@@ -68,63 +88,15 @@ use crate::backoff;
 use crate::error::OutboxError;
 
 mod cleanup;
+mod options;
 mod round;
 mod wake;
+
+pub use options::RelayOptions;
 
 #[doc(hidden)]
 pub use round::APPLICATION_NAME;
 pub(crate) use round::CLAIM;
-
-/// The longest wait between attempts to reach the database again.
-const MAX_RECONNECT: Duration = Duration::from_secs(10);
-/// The first wait before reaching the database again.
-const FIRST_RECONNECT: Duration = Duration::from_millis(100);
-
-/// Options of a [`Relay`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RelayOptions {
-    /// Rows claimed per round (one transaction, one hand-off to the bus).
-    /// Default 100.
-    pub batch: usize,
-    /// Rounds run at once by this relay, each on its own connection (so the
-    /// pool needs `workers + 1` connections, the extra one for `LISTEN`).
-    /// Default 1.
-    pub workers: usize,
-    /// The polling fallback: the longest wait between rounds when no
-    /// notification comes. Default 1 s.
-    pub poll_interval: Duration,
-    /// The longest a hand-off may take before it counts as a retryable
-    /// failure; a relay that stops responding holds its rows for this plus
-    /// a quarter (at least 1 s). Default 30 s.
-    pub lease: Duration,
-    /// The wait after a row's first retryable failure; doubled after each
-    /// further one. Default 1 s.
-    pub retry_backoff: Duration,
-    /// The longest wait between two attempts of one row. Default 5 min.
-    pub max_backoff: Duration,
-    /// How long published rows are kept (for inspection) before they are
-    /// deleted. Default 1 h; `Duration::ZERO` deletes them at the next
-    /// cleanup.
-    pub retention: Duration,
-    /// How often the relay deletes published rows older than the retention.
-    /// Default 1 min.
-    pub cleanup_interval: Duration,
-}
-
-impl Default for RelayOptions {
-    fn default() -> Self {
-        RelayOptions {
-            batch: 100,
-            workers: 1,
-            poll_interval: Duration::from_secs(1),
-            lease: Duration::from_secs(30),
-            retry_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(300),
-            retention: Duration::from_secs(3600),
-            cleanup_interval: Duration::from_secs(60),
-        }
-    }
-}
 
 /// A running relay (see the [module docs](self)). Stop it with
 /// [`Relay::stop`]; dropping the handle stops it too, without waiting.
@@ -283,24 +255,37 @@ async fn work(
         if stop.is_cancelled() {
             return;
         }
-        let wait = match round::run(&pool, &bus, &options).await {
+        // After a round whose every row was refused for now (the bus looks
+        // down), commits do not start rounds: the next one waits for the
+        // earliest retry (at most the poll interval), so an outage costs one
+        // round per interval, not one per commit.
+        let (wait, deaf) = match round::run(&pool, &bus, &options).await {
             Ok(round) => {
                 failures = 0;
                 if round.settled > 0 {
                     // Accepted or dead-lettered rows may have made new heads.
                     continue;
                 }
-                round
-                    .retry_in
-                    .map_or(options.poll_interval, |d| d.min(options.poll_interval))
+                match round.retry_in {
+                    Some(retry) => (retry.min(options.poll_interval), true),
+                    None => (options.poll_interval, false),
+                }
             }
             Err(error) => {
                 failures = failures.saturating_add(1);
-                let wait = backoff::delay(failures, FIRST_RECONNECT, MAX_RECONNECT);
+                let wait =
+                    backoff::delay(failures, backoff::RECONNECT_FIRST, backoff::RECONNECT_MAX);
                 tracing::warn!(%error, failures, retry_in = ?wait, "outbox relay round failed");
-                wait
+                (wait, false)
             }
         };
+        if deaf {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            continue;
+        }
         tokio::select! {
             () = stop.cancelled() => return,
             () = wake.notified() => {}

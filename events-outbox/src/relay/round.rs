@@ -6,7 +6,7 @@ use std::time::Duration;
 use events_core::{wire, EventBus, PublishError, RawEvent};
 use sqlx::{PgPool, Row};
 
-use super::RelayOptions;
+use super::options::RelayOptions;
 use crate::backoff;
 use crate::error::OutboxError;
 
@@ -32,8 +32,18 @@ LIMIT $1
 FOR UPDATE OF m SKIP LOCKED";
 
 /// What became of every claimed row, in one statement: outcome 0 published,
-/// 1 retry after `delay_ms`, 2 dead letter.
+/// 1 retry after `delay_ms`, 2 dead letter. With `$5` (a retention of zero)
+/// published rows are deleted at once rather than marked: no new row
+/// version, no index entries to add.
 const SETTLE: &str = "
+WITH f AS (
+    SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::float8[])
+        AS f(seq, outcome, error, delay_ms)
+),
+gone AS (
+    DELETE FROM events_outbox.messages AS m USING f
+    WHERE $5 AND f.outcome = 0 AND m.seq = f.seq
+)
 UPDATE events_outbox.messages AS m SET
     attempts = m.attempts + 1,
     last_attempt_at = now(),
@@ -43,9 +53,8 @@ UPDATE events_outbox.messages AS m SET
     available_at = CASE WHEN f.outcome = 1
         THEN now() + f.delay_ms * interval '1 millisecond'
         ELSE m.available_at END
-FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::float8[])
-    AS f(seq, outcome, error, delay_ms)
-WHERE m.seq = f.seq";
+FROM f
+WHERE m.seq = f.seq AND NOT ($5 AND f.outcome = 0)";
 
 const PUBLISHED: i16 = 0;
 const RETRY: i16 = 1;
@@ -75,9 +84,14 @@ pub(crate) async fn run(
 ) -> Result<Round, OutboxError> {
     let lease_ms = options.lease.as_millis();
     let idle_ms = lease_ms.saturating_add((lease_ms / 4).max(1000));
+    let commit = if options.async_commit {
+        "; SET LOCAL synchronous_commit = off"
+    } else {
+        ""
+    };
     let begin = format!(
         "BEGIN; SET LOCAL idle_in_transaction_session_timeout = {idle_ms}; \
-         SET LOCAL application_name = '{APPLICATION_NAME}'"
+         SET LOCAL application_name = '{APPLICATION_NAME}'{commit}"
     );
     let mut tx = pool.begin_with(sqlx::AssertSqlSafe(begin)).await?;
     let rows = sqlx::query(CLAIM)
@@ -112,10 +126,8 @@ pub(crate) async fn run(
             )))),
         }
     }
-    for (index, result) in sent
-        .into_iter()
-        .zip(hand_off(bus, raws, options.lease).await)
-    {
+    let hand = hand_off(bus, raws, options.lease).await;
+    for (index, result) in sent.into_iter().zip(hand) {
         outcomes[index] = Some(result.map(|_| ()));
     }
     let mut round = Round::default();
@@ -162,6 +174,7 @@ pub(crate) async fn run(
         .bind(codes)
         .bind(errors)
         .bind(delays)
+        .bind(options.retention.is_zero())
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

@@ -8,7 +8,6 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{FIRST_RECONNECT, MAX_RECONNECT};
 use crate::backoff;
 use crate::schema::CHANNEL;
 
@@ -32,7 +31,8 @@ pub(crate) async fn listen(pool: PgPool, wakers: Vec<Arc<Notify>>, stop: Cancell
             Ok(listener) => listener,
             Err(error) => {
                 failures = failures.saturating_add(1);
-                let wait = backoff::delay(failures, FIRST_RECONNECT, MAX_RECONNECT);
+                let wait =
+                    backoff::delay(failures, backoff::RECONNECT_FIRST, backoff::RECONNECT_MAX);
                 tracing::warn!(%error, retry_in = ?wait, "outbox relay cannot listen for commits; polling meanwhile");
                 tokio::select! {
                     () = stop.cancelled() => return,

@@ -27,6 +27,10 @@ struct Attempt {
 #[derive(Clone, Default)]
 struct Scripted {
     attempts: Arc<Mutex<Vec<Attempt>>>,
+    /// The `Detail` of every event sent, as the wire writes it.
+    details: Arc<Mutex<Vec<String>>>,
+    /// Calls of `publish`.
+    calls: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Scripted {
@@ -46,6 +50,10 @@ impl Scripted {
     }
 
     fn answer(&self, raw: &RawEvent) -> Result<Accepted, PublishError> {
+        self.details
+            .lock()
+            .unwrap()
+            .push(events_core::wire::encode_detail(raw));
         let tick = raw.decode::<Tick>().unwrap().into_payload();
         let mut attempts = self.attempts.lock().unwrap();
         let before = attempts.iter().filter(|a| a.id == raw.id.as_str()).count();
@@ -53,6 +61,10 @@ impl Scripted {
             ("poison", 0, 0) => Err(PublishError::permanent(
                 "ValidationException",
                 "event too large",
+            )),
+            ("down", _, _) => Err(PublishError::retryable(
+                "InternalFailure",
+                "the bus is down",
             )),
             ("flaky", 0, 0 | 1) => Err(PublishError::retryable(
                 "ThrottlingException",
@@ -82,6 +94,7 @@ impl Publisher for Scripted {
         &'a self,
         events: &'a [RawEvent],
     ) -> BoxFuture<'a, Vec<Result<Accepted, PublishError>>> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Box::pin(async move { events.iter().map(|raw| self.answer(raw)).collect() })
     }
 }
@@ -323,4 +336,113 @@ async fn published_rows_are_deleted_after_the_retention() {
         1
     );
     assert_eq!(events_outbox::stats(&pool).await.unwrap().pending, 1);
+}
+
+/// With a retention of zero the relay deletes each row as soon as it was
+/// accepted; refused rows are kept as ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retention_of_zero_deletes_accepted_rows_at_once() {
+    let (_db, pool) = support::database(4).await;
+    let publisher = Scripted::default();
+    support::commit(
+        &pool,
+        Some("poison"),
+        vec![tick("poison", 0), tick("poison", 1)],
+    )
+    .await;
+    support::commit(&pool, Some("acme"), vec![tick("acme", 0)]).await;
+    let relay = Relay::spawn(
+        pool.clone(),
+        remote_bus(&publisher),
+        RelayOptions {
+            retention: Duration::ZERO,
+            ..support::quick()
+        },
+    );
+    support::until("both accepted rows gone", || {
+        let pool = pool.clone();
+        async move {
+            let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM events_outbox.messages")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            rows == 1
+        }
+    })
+    .await;
+    relay.stop().await.unwrap();
+    assert_eq!(publisher.accepted(), 2);
+    let stats = events_outbox::stats(&pool).await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.dead_letters, stats.published),
+        (0, 1, 0)
+    );
+}
+
+/// What the remote bus is sent is byte for byte the detail the row holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remote_bus_gets_the_rows_detail_byte_for_byte() {
+    let (_db, pool) = support::database(4).await;
+    let publisher = Scripted::default();
+    let events = vec![tick("acme", 0), tick("acme \"quoted\" \u{e9}", 1)];
+    support::commit(&pool, None, events).await;
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT detail FROM events_outbox.messages ORDER BY seq")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let relay = Relay::spawn(pool.clone(), remote_bus(&publisher), support::quick());
+    support::until("both sent", || {
+        let p = publisher.clone();
+        async move { p.accepted() == 2 }
+    })
+    .await;
+    relay.stop().await.unwrap();
+    let mut sent = publisher.details.lock().unwrap().clone();
+    sent.sort();
+    let mut stored = stored;
+    stored.sort();
+    assert_eq!(sent, stored);
+}
+
+/// While the bus refuses everything, commits do not each start a round: the
+/// relay tries once per poll interval (here 1 s), however many commits
+/// notify it meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_bus_is_tried_once_per_interval_not_once_per_commit() {
+    let (_db, pool) = support::database(4).await;
+    let publisher = Scripted::default();
+    let poll = Duration::from_secs(1);
+    let relay = Relay::spawn(
+        pool.clone(),
+        remote_bus(&publisher),
+        RelayOptions {
+            poll_interval: poll,
+            retry_backoff: Duration::from_secs(60),
+            workers: 1,
+            ..support::quick()
+        },
+    );
+    support::commit(&pool, Some("down-0"), vec![tick("down", 0)]).await;
+    support::until("the first refusal", || {
+        let p = publisher.clone();
+        async move { !p.attempts().is_empty() }
+    })
+    .await;
+    let before = publisher.calls.load(std::sync::atomic::Ordering::SeqCst);
+    let start = Instant::now();
+    for a in 1..=30 {
+        let key = format!("down-{a}");
+        support::commit(&pool, Some(&key), vec![tick("down", a)]).await;
+    }
+    let elapsed = start.elapsed();
+    relay.stop().await.unwrap();
+    let calls = publisher.calls.load(std::sync::atomic::Ordering::SeqCst) - before;
+    // One round per interval elapsed, plus the one in flight at each end.
+    let bound = (elapsed.as_secs_f64() / poll.as_secs_f64()).floor() as usize + 2;
+    assert!(
+        calls <= bound,
+        "{calls} calls in {elapsed:?} (at most {bound})"
+    );
+    assert_eq!(events_outbox::stats(&pool).await.unwrap().pending, 31);
 }

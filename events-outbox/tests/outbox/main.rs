@@ -7,7 +7,9 @@
 mod support;
 
 mod failures;
+mod gauges;
 mod plan;
 mod relays;
 mod restart;
+mod wake;
 mod write;

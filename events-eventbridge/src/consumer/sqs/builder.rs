@@ -8,7 +8,7 @@ use events_core::{ConfigError, EventBus};
 
 use super::consumer::{Observer, SqsConsumer};
 use super::error::{ConsumerError, QUEUE_URL_EXPECTED};
-use super::settings::ConsumerSettings;
+use super::settings::{ConsumerSettings, MAX_VISIBILITY_TIMEOUT, MAX_WAIT_TIME};
 use crate::consumer::{Processed, Processor};
 use crate::dedup::Dedup;
 
@@ -49,6 +49,12 @@ pub(super) fn config_error(
 }
 
 impl SqsConsumerBuilder {
+    /// The settings so far (from [`SqsConsumer::builder_from_env`], or
+    /// given).
+    pub fn settings(&self) -> &ConsumerSettings {
+        &self.settings
+    }
+
     /// The queue's URL (required; `EVENT_BUS_QUEUE_URL` in [`SqsConsumer::from_env`]).
     pub fn queue_url(mut self, url: impl Into<String>) -> Self {
         self.queue_url = Some(url.into());
@@ -87,15 +93,26 @@ impl SqsConsumerBuilder {
         self
     }
 
-    /// Long-polling wait, 0 to 20 seconds.
-    pub fn wait_seconds(mut self, seconds: i32) -> Self {
-        self.settings.wait_seconds = seconds;
+    /// The long-polling wait of each ReceiveMessage, 0 to 20 s in whole
+    /// seconds (default 20 s; `EVENT_BUS_WAIT_SECONDS` in
+    /// [`SqsConsumer::from_env`]).
+    pub fn wait_time(mut self, wait: Duration) -> Self {
+        self.settings.wait_time = wait;
         self
     }
 
-    /// The visibility timeout in seconds (renewed while a handler runs).
-    pub fn visibility_timeout(mut self, seconds: i32) -> Self {
-        self.settings.visibility_timeout = seconds;
+    /// The long-polling wait in seconds.
+    #[deprecated(since = "0.2.0", note = "use `wait_time(Duration)`")]
+    pub fn wait_seconds(self, seconds: i32) -> Self {
+        // A negative wait is kept out of range, for `build` to refuse.
+        self.wait_time(u64::try_from(seconds).map_or(Duration::MAX, Duration::from_secs))
+    }
+
+    /// The visibility timeout asked for on receive, 1 s to 12 h in whole
+    /// seconds, and renewed every half of it while a handler runs (default
+    /// 30 s; `EVENT_BUS_VISIBILITY_TIMEOUT` in [`SqsConsumer::from_env`]).
+    pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.visibility_timeout = timeout;
         self
     }
 
@@ -105,7 +122,10 @@ impl SqsConsumerBuilder {
         self
     }
 
-    /// How long a shutdown waits for in-flight messages.
+    /// How long a graceful shutdown waits for in-flight messages before it
+    /// abandons them (default 30 s; `EVENT_BUS_SHUTDOWN_TIMEOUT` in
+    /// [`SqsConsumer::from_env`]). A second signal in
+    /// [`SqsConsumer::run_until_signal`] stops at once whatever is left.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.settings.shutdown_timeout = timeout;
         self
@@ -123,24 +143,39 @@ impl SqsConsumerBuilder {
     /// Checks the settings and builds the consumer of `bus`'s handlers.
     ///
     /// Without a [`client`](Self::client), an AWS configuration with no
-    /// region (`AWS_REGION`, the profile) is refused:
-    /// [`ConsumerError::NoRegion`]. Unless [`check_queue`](Self::check_queue)
-    /// is `false`, the queue is then checked with one GetQueueAttributes call:
-    /// [`ConsumerError::QueueNotFound`], [`ConsumerError::QueueAccessDenied`]
-    /// or [`ConsumerError::Check`] when it fails.
+    /// region (`AWS_REGION`, the profile) is refused. Unless
+    /// [`check_queue`](Self::check_queue) is `false`, the queue is then
+    /// checked with one GetQueueAttributes call.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConsumerError::Config`] for a setting out of range (naming its
+    ///   variable), or a queue URL that is not a URL;
+    ///   [`ConsumerError::NoQueueUrl`] without one.
+    /// - [`ConsumerError::NoRegion`] for an AWS configuration with no region.
+    /// - [`ConsumerError::QueueNotFound`], [`ConsumerError::QueueAccessDenied`]
+    ///   or [`ConsumerError::Check`] when the queue check fails.
     pub async fn build(self, bus: EventBus) -> Result<SqsConsumer, ConsumerError> {
         let s = &self.settings;
         if !(1..=10).contains(&s.max_messages) {
             return Err(config_error("max_messages", s.max_messages, "1 to 10").into());
         }
-        if !(0..=20).contains(&s.wait_seconds) {
-            return Err(config_error("EVENT_BUS_WAIT_SECONDS", s.wait_seconds, "0 to 20").into());
+        if s.wait_time > MAX_WAIT_TIME || s.wait_time.subsec_nanos() != 0 {
+            return Err(config_error(
+                "EVENT_BUS_WAIT_SECONDS",
+                seconds(s.wait_time),
+                "0 to 20 whole seconds",
+            )
+            .into());
         }
-        if !(1..=43_200).contains(&s.visibility_timeout) {
+        if s.visibility_timeout.is_zero()
+            || s.visibility_timeout > MAX_VISIBILITY_TIMEOUT
+            || s.visibility_timeout.subsec_nanos() != 0
+        {
             return Err(config_error(
                 "EVENT_BUS_VISIBILITY_TIMEOUT",
-                s.visibility_timeout,
-                "1 to 43200 seconds",
+                seconds(s.visibility_timeout),
+                "1 to 43200 whole seconds",
             )
             .into());
         }
@@ -184,16 +219,29 @@ impl SqsConsumerBuilder {
     }
 }
 
+/// A duration as its variable takes it: whole seconds, else as written.
+fn seconds(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        d.as_secs().to_string()
+    } else {
+        format!("{d:?}")
+    }
+}
+
+/// The value of `var` per `lookup`, unless unset or blank.
+fn set(lookup: &impl Fn(&str) -> Option<String>, var: &str) -> Option<String> {
+    lookup(var).filter(|v| !v.trim().is_empty())
+}
+
 fn env_number<T: std::str::FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
     var: &'static str,
     default: T,
     expected: &'static str,
 ) -> Result<T, ConfigError> {
-    match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => {
-            v.trim().parse().map_err(|_| config_error(var, v, expected))
-        }
-        _ => Ok(default),
+    match set(lookup, var) {
+        Some(v) => v.trim().parse().map_err(|_| config_error(var, v, expected)),
+        None => Ok(default),
     }
 }
 
@@ -211,6 +259,7 @@ impl SqsConsumer {
     /// | `EVENT_BUS_CONSUMER_CONCURRENCY` | messages in flight | `10` |
     /// | `EVENT_BUS_WAIT_SECONDS` | long-polling wait, 0 to 20 | `20` |
     /// | `EVENT_BUS_VISIBILITY_TIMEOUT` | seconds, renewed while a handler runs | `30` |
+    /// | `EVENT_BUS_SHUTDOWN_TIMEOUT` | how long a graceful shutdown waits for in-flight messages (`500ms`, `30s`, `5m`; a bare number is seconds) | `30s` |
     /// | `EVENT_BUS_DEDUP` | `none`, `memory` or `sqlite` | `none` |
     /// | `EVENT_BUS_DEDUP_PATH` | the SQLite file of `sqlite` | `.events-bus/dedup.db` |
     /// | `EVENT_BUS_CHECK` | `false`: no GetQueueAttributes check of the queue at start-up | `true` for the consumer |
@@ -220,41 +269,76 @@ impl SqsConsumer {
     /// is `false` (the publisher's DescribeEventBus check is off unless it is
     /// `true`): a consumer of a mistyped queue would otherwise start and
     /// handle nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`builder_from_lookup`](Self::builder_from_lookup) and
+    /// [`SqsConsumerBuilder::build`].
     pub async fn from_env(bus: EventBus) -> Result<SqsConsumer, ConsumerError> {
         SqsConsumer::builder_from_env()?.build(bus).await
     }
 
     /// The builder [`from_env`](Self::from_env) uses, to add to (an
     /// observer, a client).
+    ///
+    /// # Errors
+    ///
+    /// As [`builder_from_lookup`](Self::builder_from_lookup), with the
+    /// process's environment.
     pub fn builder_from_env() -> Result<SqsConsumerBuilder, ConsumerError> {
+        SqsConsumer::builder_from_lookup(|var| std::env::var(var).ok())
+    }
+
+    /// The builder [`from_env`](Self::from_env) uses, reading each
+    /// variable with `lookup` instead of the process's environment (tests,
+    /// or settings from elsewhere).
+    ///
+    /// # Errors
+    ///
+    /// [`ConsumerError::Config`] naming the variable when a value cannot be
+    /// used (a number that is not one, `EVENT_BUS_CHECK` not a boolean,
+    /// `EVENT_BUS_SHUTDOWN_TIMEOUT` not a duration, an unknown
+    /// `EVENT_BUS_DEDUP`); [`ConsumerError::Dedup`] when the SQLite
+    /// deduplication file cannot be opened.
+    pub fn builder_from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<SqsConsumerBuilder, ConsumerError> {
         let mut builder = SqsConsumer::builder()
-            .queue_url(std::env::var("EVENT_BUS_QUEUE_URL").unwrap_or_default())
+            .queue_url(lookup("EVENT_BUS_QUEUE_URL").unwrap_or_default())
             .concurrency(env_number(
+                &lookup,
                 "EVENT_BUS_CONSUMER_CONCURRENCY",
                 10,
                 "a number of messages, at least 1",
             )?)
-            .wait_seconds(env_number("EVENT_BUS_WAIT_SECONDS", 20, "0 to 20")?)
-            .visibility_timeout(env_number(
+            .wait_time(Duration::from_secs(env_number(
+                &lookup,
+                "EVENT_BUS_WAIT_SECONDS",
+                20,
+                "0 to 20",
+            )?))
+            .visibility_timeout(Duration::from_secs(env_number(
+                &lookup,
                 "EVENT_BUS_VISIBILITY_TIMEOUT",
                 30,
                 "1 to 43200 seconds",
+            )?));
+        if let Some(v) = set(&lookup, "EVENT_BUS_SHUTDOWN_TIMEOUT") {
+            builder = builder.shutdown_timeout(events_core::config::parse_duration(
+                "EVENT_BUS_SHUTDOWN_TIMEOUT",
+                &v,
             )?);
-        if let Some(v) = std::env::var("EVENT_BUS_CHECK")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-        {
+        }
+        if let Some(v) = set(&lookup, "EVENT_BUS_CHECK") {
             builder = builder.check_queue(events_core::config::parse_bool("EVENT_BUS_CHECK", &v)?);
         }
-        let dedup = std::env::var("EVENT_BUS_DEDUP").unwrap_or_default();
+        let dedup = lookup("EVENT_BUS_DEDUP").unwrap_or_default();
         match dedup.trim().to_ascii_lowercase().as_str() {
             "" | "none" | "off" => {}
             "memory" => builder = builder.dedup(Arc::new(crate::dedup::MemoryDedup::default())),
             #[cfg(feature = "sqlite")]
             "sqlite" => {
-                let path = std::env::var("EVENT_BUS_DEDUP_PATH")
-                    .ok()
-                    .filter(|p| !p.trim().is_empty())
+                let path = set(&lookup, "EVENT_BUS_DEDUP_PATH")
                     .unwrap_or_else(|| ".events-bus/dedup.db".to_owned());
                 if let Some(parent) = std::path::Path::new(&path).parent() {
                     if !parent.as_os_str().is_empty() {

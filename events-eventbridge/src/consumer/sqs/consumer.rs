@@ -7,6 +7,7 @@ use std::time::Duration;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use aws_sdk_sqs::Client;
+use futures_util::Stream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +17,7 @@ use super::delete::{delete_loop, Delete};
 use super::error::ConsumerError;
 use super::report::{ConsumeReport, Counters};
 use super::settings::{ConsumerSettings, BATCH_FILL_WAIT};
-use super::signal::shutdown_signal;
+use super::signal::{os_signals, watch};
 use crate::consumer::{Processed, Processor};
 use crate::sdk_error::{classify, describe, is_access_denied, Fault};
 
@@ -84,6 +85,13 @@ impl SqsConsumer {
 
     /// Checks the queue with one GetQueueAttributes call (what
     /// [`SqsConsumerBuilder::build`](super::SqsConsumerBuilder::build) does unless told not to).
+    ///
+    /// # Errors
+    ///
+    /// [`ConsumerError::QueueNotFound`] when the queue does not exist,
+    /// [`ConsumerError::QueueAccessDenied`] when the credentials may not use
+    /// it, [`ConsumerError::Check`] when the call failed otherwise (network,
+    /// no credentials).
     pub async fn check_queue(&self) -> Result<(), ConsumerError> {
         let checked = self
             .client
@@ -120,18 +128,36 @@ impl SqsConsumer {
         }
     }
 
-    /// Runs until SIGTERM or ctrl-c, then shuts down gracefully; as
-    /// [`run`](Self::run), it stops by itself on an error retrying cannot
-    /// fix.
+    /// Runs until SIGTERM or ctrl-c, then shuts down gracefully (in-flight
+    /// messages finish within the shutdown timeout); a second SIGTERM or
+    /// ctrl-c stops at once. As [`run`](Self::run), it stops by itself on
+    /// an error retrying cannot fix.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
     pub async fn run_until_signal(&self) -> Result<ConsumeReport, ConsumerError> {
-        let token = CancellationToken::new();
-        let trigger = token.clone();
-        let watcher = tokio::spawn(async move {
-            shutdown_signal().await;
-            tracing::info!("shutdown signal: finishing in-flight messages");
-            trigger.cancel();
-        });
-        let report = self.run(token).await;
+        self.run_until_signals(os_signals()).await
+    }
+
+    /// [`run_until_signal`](Self::run_until_signal) with the signals from
+    /// `signals` instead of the operating system's: the first item shuts
+    /// down gracefully, the second stops at once (in-flight messages
+    /// abandoned and deletes not yet sent dropped: SQS delivers those
+    /// messages again). For a program that handles its signals itself, and
+    /// for tests.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    pub async fn run_until_signals(
+        &self,
+        signals: impl Stream<Item = ()> + Send + 'static,
+    ) -> Result<ConsumeReport, ConsumerError> {
+        let shutdown = CancellationToken::new();
+        let stop_now = CancellationToken::new();
+        let watcher = tokio::spawn(watch(signals, shutdown.clone(), stop_now.clone()));
+        let report = self.run_with_stop(shutdown, stop_now).await;
         watcher.abort();
         report
     }
@@ -145,12 +171,38 @@ impl SqsConsumer {
     /// [`PERMANENT_ERRORS_BEFORE_STOP`] times in a row, stop it the same way
     /// (in-flight messages finished and deleted), and it returns
     /// [`ConsumerError::Stopped`] saying why.
+    ///
+    /// # Errors
+    ///
+    /// [`ConsumerError::Stopped`], when ReceiveMessage failed with an error
+    /// retrying cannot fix.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<ConsumeReport, ConsumerError> {
-        let span = tracing::info_span!("consume", queue = %self.queue_url);
-        self.run_inner(shutdown).instrument(span).await
+        self.run_with_stop(shutdown, CancellationToken::new()).await
     }
 
-    async fn run_inner(&self, shutdown: CancellationToken) -> Result<ConsumeReport, ConsumerError> {
+    /// [`run`](Self::run), which also stops at once when `stop_now` is
+    /// cancelled, during the graceful shutdown or before it: in-flight
+    /// messages are abandoned (counted in [`ConsumeReport::abandoned`]) and
+    /// deletes not yet sent are dropped; SQS delivers those messages again
+    /// (with deduplication, the handlers that succeeded are skipped).
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run).
+    pub async fn run_with_stop(
+        &self,
+        shutdown: CancellationToken,
+        stop_now: CancellationToken,
+    ) -> Result<ConsumeReport, ConsumerError> {
+        let span = tracing::info_span!("consume", queue = %self.queue_url);
+        self.run_inner(shutdown, stop_now).instrument(span).await
+    }
+
+    async fn run_inner(
+        &self,
+        shutdown: CancellationToken,
+        stop_now: CancellationToken,
+    ) -> Result<ConsumeReport, ConsumerError> {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
         let (deletes, to_delete) = mpsc::unbounded_channel::<Delete>();
         // Messages being handled, whose deletes may come any moment.
@@ -176,7 +228,7 @@ impl SqsConsumer {
             }
             let first = tokio::select! {
                 biased;
-                () = shutdown.cancelled() => break,
+                () = either(&shutdown, &stop_now) => break,
                 permit = Arc::clone(&permits).acquire_owned() => match permit {
                     Ok(p) => p,
                     Err(_) => break,
@@ -198,7 +250,7 @@ impl SqsConsumer {
                 let missing = u32::try_from(want - held.len()).unwrap_or(u32::MAX);
                 let more = tokio::select! {
                     biased;
-                    () = shutdown.cancelled() => break,
+                    () = either(&shutdown, &stop_now) => break,
                     more = tokio::time::timeout(BATCH_FILL_WAIT, Arc::clone(&permits).acquire_many_owned(missing)) => more,
                 };
                 if let Ok(Ok(mut more)) = more {
@@ -210,7 +262,7 @@ impl SqsConsumer {
             }
             let received = tokio::select! {
                 biased;
-                () = shutdown.cancelled() => break,
+                () = either(&shutdown, &stop_now) => break,
                 r = self.receive(held.len()) => r,
             };
             let messages = match received {
@@ -258,7 +310,7 @@ impl SqsConsumer {
                     }
                     drop(held);
                     tokio::select! {
-                        () = shutdown.cancelled() => break,
+                        () = either(&shutdown, &stop_now) => break,
                         () = tokio::time::sleep(pause) => {}
                     }
                     pause = (pause * 2).min(Duration::from_secs(20));
@@ -289,22 +341,35 @@ impl SqsConsumer {
                 log_join(done);
             }
         };
-        if tokio::time::timeout(self.settings.shutdown_timeout, drain)
-            .await
-            .is_err()
-        {
+        let drained = tokio::select! {
+            biased;
+            () = stop_now.cancelled() => Err("stopping at once"),
+            done = tokio::time::timeout(self.settings.shutdown_timeout, drain) => {
+                done.map_err(|_| "shutdown timeout")
+            }
+        };
+        if let Err(why) = drained {
             let abandoned = tasks.len();
             tracing::warn!(
                 abandoned,
                 timeout = ?self.settings.shutdown_timeout,
-                "shutdown timeout: in-flight messages abandoned (not deleted: SQS delivers them again)"
+                "{why}: in-flight messages abandoned (not deleted: SQS delivers them again)"
             );
             Counters::add(&self.counters.abandoned, abandoned as u64);
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
         drop(deletes);
-        if let Err(e) = deleter.await {
+        let mut deleter = deleter;
+        let deleted = tokio::select! {
+            done = &mut deleter => done,
+            () = stop_now.cancelled() => {
+                tracing::warn!("stopping at once: deletes not yet sent are dropped (SQS delivers those messages again)");
+                deleter.abort();
+                Ok(())
+            }
+        };
+        if let Err(e) = deleted {
             tracing::error!(error = %e, "the delete task failed");
         }
         let report = self.report();
@@ -329,8 +394,8 @@ impl SqsConsumer {
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(n)
-            .wait_time_seconds(self.settings.wait_seconds)
-            .visibility_timeout(self.settings.visibility_timeout)
+            .wait_time_seconds(whole_seconds(self.settings.wait_time))
+            .visibility_timeout(whole_seconds(self.settings.visibility_timeout))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .send()
             .await
@@ -393,9 +458,8 @@ impl SqsConsumer {
     }
 
     async fn with_heartbeat<F: std::future::Future>(&self, work: F, receipt: &str) -> F::Output {
-        let visibility = self.settings.visibility_timeout;
-        let every = Duration::from_millis(u64::try_from(visibility).unwrap_or(30) * 500)
-            .max(Duration::from_millis(500));
+        let visibility = whole_seconds(self.settings.visibility_timeout);
+        let every = (self.settings.visibility_timeout / 2).max(Duration::from_millis(500));
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(work);
@@ -419,6 +483,19 @@ impl SqsConsumer {
             }
         }
     }
+}
+
+/// Waits until `a` or `b` is cancelled.
+async fn either(a: &CancellationToken, b: &CancellationToken) {
+    tokio::select! {
+        () = a.cancelled() => {}
+        () = b.cancelled() => {}
+    }
+}
+
+/// A duration the builder checked (at most 12 h) in the seconds SQS takes.
+fn whole_seconds(d: Duration) -> i32 {
+    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
 }
 
 /// Takes free permits until `held` has `want`.

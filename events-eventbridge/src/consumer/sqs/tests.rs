@@ -109,7 +109,7 @@ async fn a_failed_entry_of_delete_message_batch_is_counted_not_taken_as_deleted(
     let consumer = SqsConsumer::builder()
         .client(client)
         .queue_url("https://sqs.us-east-1.amazonaws.com/1/q")
-        .wait_seconds(0)
+        .wait_time(Duration::ZERO)
         .check_queue(false)
         .build(bus)
         .await
@@ -169,7 +169,7 @@ async fn consume_until(
     let mut builder = SqsConsumer::builder()
         .client(client)
         .queue_url("https://sqs.us-east-1.amazonaws.com/1/q")
-        .wait_seconds(0)
+        .wait_time(Duration::ZERO)
         .check_queue(false);
     if let Some(dedup) = dedup {
         builder = builder.dedup(dedup);
@@ -416,7 +416,7 @@ async fn run_alone(client: Client, limit: Duration) -> Result<ConsumeReport, Con
     let consumer = SqsConsumer::builder()
         .client(client)
         .queue_url("https://sqs.us-east-1.amazonaws.com/1/q")
-        .wait_seconds(0)
+        .wait_time(Duration::ZERO)
         .check_queue(false)
         .build(bus())
         .await
