@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio_util::task::TaskTracker;
 
-use super::{BusError, EventBus, Inner, Route};
+use super::{BusError, EventBus, Inner};
 use crate::config::{BusConfig, Mode};
 use crate::event::DomainEvent;
 use crate::handler::{discovered_handlers, Handler, HandlerEntry};
@@ -217,6 +217,8 @@ impl EventBusBuilder {
                  make sure it is linked: add `use my_handlers as _;` to main.rs (the linker drops crates nothing references)"
             );
         }
+        // Each name's handlers, with those of newer versions it is upcast to.
+        let routes = super::versions::routes(handlers, &types)?;
         let config = self.config;
         if config.mode != Mode::Local && self.publisher.is_none() && config.enabled {
             let mode = config.mode;
@@ -255,7 +257,7 @@ impl EventBusBuilder {
         let dispatch_in_process = self
             .dispatch_in_process
             .unwrap_or(config.mode == Mode::Local);
-        let count: usize = handlers.values().map(Vec::len).sum();
+        let count: usize = routes.values().map(|r| r.handlers.len()).sum();
         tracing::info!(
             mode = %config.mode,
             enabled = config.enabled,
@@ -265,10 +267,7 @@ impl EventBusBuilder {
         );
         Ok(EventBus {
             inner: Arc::new(Inner {
-                handlers: handlers
-                    .into_iter()
-                    .map(|(k, v)| (k, Route::new(v, types.get(k))))
-                    .collect(),
+                handlers: routes,
                 store,
                 publisher,
                 dispatch_in_process,
