@@ -18,6 +18,9 @@ pub fn upcast(input: &Input, name: &ValidName, source: &syn::Path) -> TokenStrea
     let span = source.span();
     let private = respan(quote!(#krate::__private), span);
     let event_trait = respan(quote!(#krate::DomainEvent), span);
+    // The target at the user's path too: a missing `From` impl is reported
+    // at `upcast_from = ..`.
+    let target = respan(quote!(#ident), span);
     let source_text = quote!(#source).to_string().replace(' ', "");
     let older = name.version.saturating_sub(1).max(1);
     let example = format!(
@@ -73,7 +76,7 @@ pub fn upcast(input: &Input, name: &ValidName, source: &syn::Path) -> TokenStrea
         }
 
         #private::inventory::submit! {
-            #private::Upcaster::of::<#ident, #source>()
+            #private::Upcaster::of::<#target, #source>()
         }
     }
 }

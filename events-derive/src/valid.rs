@@ -245,9 +245,8 @@ fn check_part(cx: &mut Ctxt, key: &str, lit: &LitStr, command: bool) -> bool {
             cx.error_spanned_by(
                 lit,
                 format!(
-                    "the `action` of a command is an infinitive, what to do: `{word}` is in the past tense \
-                     (past forms name events: `invoice.sent` is the event of the command `invoice.send`); \
-                     e.g. `action = \"{suggestion}\"`"
+                    "the `action` of a command is an infinitive, what to do: `{word}` is in the past tense, \
+                     the form that names the event after it; e.g. `action = \"{suggestion}\"`"
                 ),
             );
             false
@@ -327,12 +326,17 @@ pub fn name(cx: &mut Ctxt, attrs: &ContainerAttrs, ident: &syn::Ident) -> Option
         }
     };
     let command = message_type == rules::MESSAGE_TYPE_COMMAND;
+    // Which rule the action follows depends on a valid message type.
+    let check_action = ok;
     for (key, lit) in [
         (COMPANY, &attrs.company),
         (SERVICE, &attrs.service),
         (RESOURCE, &attrs.resource),
         (ACTION, &attrs.action),
     ] {
+        if key == ACTION && !check_action {
+            continue;
+        }
         if let Some(lit) = lit {
             ok &= check_part(cx, key.as_str(), lit, command);
         }
