@@ -166,13 +166,14 @@ async fn a_v2_raw_event_reaches_only_the_v3_handler() {
     };
     let outcomes = bus.dispatch_raw(&raw).await.unwrap();
     assert_eq!(outcomes.len(), 1);
-    let seen = v3.lock().unwrap();
-    assert_eq!(seen[0].0.currency, "XXX");
-    assert_eq!(seen[0].0.cents, 5);
-    assert_eq!(seen[0].3, DealClosedV2::EVENT_NAME);
-    assert!(v1.lock().unwrap().is_empty());
+    {
+        let seen = v3.lock().unwrap();
+        assert_eq!(seen[0].0.currency, "XXX");
+        assert_eq!(seen[0].0.cents, 5);
+        assert_eq!(seen[0].3, DealClosedV2::EVENT_NAME);
+        assert!(v1.lock().unwrap().is_empty());
+    }
     // A v3 event is not upcast: its published name is its own.
-    drop(seen);
     let raw = RawEvent {
         name: DealClosedV3::EVENT_NAME.to_owned(),
         attributes: r#"{"title": "t", "cents": 5, "currency": "USD"}"#.to_owned(),
