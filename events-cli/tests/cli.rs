@@ -401,6 +401,12 @@ impl Publisher for Remote {
     }
 }
 
+/// The environment of a program in eventbridge mode, passed in rather than
+/// set in this (multi-threaded) test binary.
+fn eventbridge_mode(var: &str) -> Option<String> {
+    (var == "EVENT_BUS_MODE").then(|| "eventbridge".to_owned())
+}
+
 #[tokio::test]
 async fn replay_with_a_publisher_reports_progress_and_results() {
     let f = fixture(26).await;
@@ -415,10 +421,14 @@ async fn replay_with_a_publisher_reports_progress_and_results() {
         "--batch",
         "10",
     ];
-    // SAFETY of the test: nothing else in this binary reads EVENT_BUS_MODE.
-    std::env::set_var("EVENT_BUS_MODE", "eventbridge");
-    let code = events_core::cli::run(args, Some(remote.clone()), &mut out, &mut err).await;
-    std::env::remove_var("EVENT_BUS_MODE");
+    let code = events_cli::run_with_env(
+        args,
+        eventbridge_mode,
+        Some(remote.clone()),
+        &mut out,
+        &mut err,
+    )
+    .await;
     let (out, err) = (
         String::from_utf8(out).unwrap(),
         String::from_utf8(err).unwrap(),
@@ -446,15 +456,14 @@ async fn replay_with_a_publisher_reports_progress_and_results() {
         ..Remote::default()
     });
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    std::env::set_var("EVENT_BUS_MODE", "eventbridge");
-    let code = events_core::cli::run(
+    let code = events_cli::run_with_env(
         ["events", "--store", f.path.to_str().unwrap(), "replay"],
+        eventbridge_mode,
         Some(remote.clone()),
         &mut out,
         &mut err,
     )
     .await;
-    std::env::remove_var("EVENT_BUS_MODE");
     assert_eq!(code, 4);
     assert_eq!(
         String::from_utf8(out).unwrap().trim(),

@@ -112,7 +112,9 @@ impl EncodeError {
 }
 
 /// Writes `error`'s message, then each cause its message does not already
-/// include, one per line under `Caused by:`: the way `anyhow` reports.
+/// include, one per line under `Caused by:`: the way `anyhow` reports. With
+/// the alternate flag (`{:#}`), on one line instead, each cause after `: `
+/// (the `events` tool's `error:` line).
 ///
 /// It is the `Debug` of this workspace's error types, so that
 /// `main() -> Result<(), Box<dyn Error>>` shows a person the sentence rather
@@ -133,6 +135,15 @@ impl EncodeError {
 ///
 /// let err = SettingsError(std::io::Error::other("disk on fire"));
 /// assert_eq!(format!("{err:?}"), "cannot load the settings\n\nCaused by:\n    disk on fire");
+///
+/// // On one line:
+/// struct OneLine<'a>(&'a SettingsError);
+/// impl fmt::Display for OneLine<'_> {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+///         events_core::error::write_chain(self.0, f)
+///     }
+/// }
+/// assert_eq!(format!("{:#}", OneLine(&err)), "cannot load the settings: disk on fire");
 /// ```
 pub fn write_chain(
     error: &dyn std::error::Error,
@@ -150,7 +161,11 @@ pub fn write_chain(
         }
         source = cause.source();
     }
-    if !causes.is_empty() {
+    if f.alternate() {
+        for cause in causes {
+            write!(f, ": {cause}")?;
+        }
+    } else if !causes.is_empty() {
         f.write_str("\n\nCaused by:")?;
         for cause in causes {
             write!(f, "\n    {cause}")?;

@@ -49,13 +49,12 @@ extern crate self as events_core;
 pub mod aggregate;
 pub mod attributes;
 pub mod bus;
-#[cfg(feature = "cli")]
-pub mod cli;
 pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod metrics;
 pub mod name;
 pub mod publisher;
 pub mod registry;

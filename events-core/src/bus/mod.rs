@@ -49,6 +49,7 @@ use crate::store::EventStore;
 mod builder;
 mod dispatch;
 pub(crate) mod error;
+mod forward;
 mod global;
 mod outcome;
 mod publish;
@@ -58,6 +59,7 @@ mod versions;
 pub use builder::EventBusBuilder;
 pub use dispatch::Received;
 pub use error::BusError;
+pub use forward::UNDECODABLE;
 pub use global::{get_event_bus, reset_event_bus, set_event_bus};
 pub use outcome::{
     BatchOutcome, Delivery, HandlerOutcome, HandlerOutcomes, HandlerStatus, PublishOutcome,

@@ -235,9 +235,45 @@ impl PublishOutcome {
     }
 }
 
-/// What happened to each event of a batch, in order.
+/// What happened to each event of a batch, in order. Iterate it (by
+/// reference or by value) for each event's [`PublishOutcome`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BatchOutcome {
     /// One outcome per event.
     pub events: Vec<PublishOutcome>,
+}
+
+impl BatchOutcome {
+    /// Each event's outcome, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, PublishOutcome> {
+        self.events.iter()
+    }
+
+    /// How many events the batch had.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Whether the batch was empty.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+impl IntoIterator for BatchOutcome {
+    type Item = PublishOutcome;
+    type IntoIter = std::vec::IntoIter<PublishOutcome>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.events.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a BatchOutcome {
+    type Item = &'a PublishOutcome;
+    type IntoIter = std::slice::Iter<'a, PublishOutcome>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.events.iter()
+    }
 }

@@ -39,6 +39,7 @@ impl EventBus {
                 id, name, shared, ..
             } = event;
             let mut out = PublishOutcome::new(id, name, delivery);
+            crate::metrics::delivered(out.name, &out.delivery);
             if bus.dispatches(&out) {
                 bus.dispatch(shared, &mut out).await;
             }
@@ -92,6 +93,7 @@ impl EventBus {
         let mut outcomes = Vec::with_capacity(events.len());
         for (event, delivery) in events.iter().zip(deliveries) {
             let mut out = PublishOutcome::new(event.id().clone(), event.name(), delivery);
+            crate::metrics::delivered(out.name, &out.delivery);
             if self.dispatches(&out) {
                 self.dispatch(event.shared.clone(), &mut out).await;
             }

@@ -62,6 +62,7 @@ impl EventBus {
                     Delivery::DeadLettered { error } => (error, true),
                     // Accepted by the remote bus.
                     _ => {
+                        crate::metrics::replayed(stored.event.name.clone(), true);
                         report.sent.push(id);
                         continue;
                     }
@@ -69,7 +70,9 @@ impl EventBus {
                 let dead = permanent && stored.attempts + 1 >= self.inner.max_permanent_failures;
                 tracing::warn!(event = %stored.event.name, id = %id, %error, dead, "replay failed");
                 store.record_failure(id.clone(), error, dead).await?;
+                crate::metrics::replayed(stored.event.name.clone(), false);
                 if dead {
+                    crate::metrics::dead_lettered(stored.event.name.clone());
                     report.dead_lettered.push(id);
                 } else {
                     report.failed.push(id);
@@ -119,6 +122,13 @@ impl EventBus {
                         Ok(true) => options.interval,
                         Ok(false) | Err(_) => backoff(delay, options.max_backoff),
                     };
+                    if let Some(store) = bus.store() {
+                        if let Err(error) =
+                            crate::metrics::record_store_gauges(store.as_ref()).await
+                        {
+                            tracing::debug!(%error, "store gauges not updated");
+                        }
+                    }
                 }
             }
             .instrument(tracing::info_span!("replayer")),

@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use crate::dedup::Dedup;
 
+mod metrics;
 #[cfg(feature = "sqs")]
 pub mod sqs;
 
@@ -114,7 +115,11 @@ impl Processor {
     pub async fn process(&self, body: &str) -> Processed {
         match self.bus.receive(body) {
             Ok(received) => self.process_received(received).await,
-            Err(e) => undecodable(e.to_string()),
+            Err(e) => {
+                let processed = undecodable(e.to_string());
+                metrics::record(&processed);
+                processed
+            }
         }
     }
 
@@ -128,14 +133,17 @@ impl Processor {
     /// into every caller's future.)
     fn process_received(&self, received: Received) -> impl Future<Output = Processed> + '_ {
         let span = tracing::info_span!("consume", event = %received.name(), id = %received.id());
-        self.process_inner(received).instrument(span)
+        futures_util::FutureExt::map(self.process_inner(received).instrument(span), |processed| {
+            metrics::record(&processed);
+            processed
+        })
     }
 
     async fn process_inner(&self, received: Received) -> Processed {
         let name = received.name().to_owned();
         let id = received.id().as_str().to_owned();
         if !received.is_routed() {
-            tracing::debug!("no handler here: deleted");
+            tracing::debug!("no handler here: done with");
             return Processed::Unrouted { name, id };
         }
         let done: Vec<String> = match &self.dedup {
@@ -150,7 +158,7 @@ impl Processor {
                     Err(e) => {
                         // Without the table, running again is the safe side
                         // of at-least-once; the message stays for redelivery.
-                        tracing::error!(error = %e, "deduplication table unreadable: message left for redelivery");
+                        tracing::error!(event = %name, %id, error = %e, "deduplication table unreadable: reported failed, for delivery again");
                         return Processed::Failed {
                             name,
                             id,
@@ -169,7 +177,7 @@ impl Processor {
             Ok(outcomes) => outcomes,
             Err(BusError::Decode(e)) => return undecodable(e.to_string()),
             Err(e) => {
-                tracing::error!(error = %e, "cannot dispatch: message left for redelivery");
+                tracing::error!(event = %name, %id, error = %e, "cannot dispatch: reported failed, for delivery again");
                 return Processed::Failed {
                     name,
                     id,
@@ -183,7 +191,7 @@ impl Processor {
         if let Some(dedup) = &self.dedup {
             if !succeeded.is_empty() {
                 if let Err(e) = dedup.mark(&id, &succeeded).await {
-                    tracing::warn!(error = %e, "could not mark the handlers that succeeded: a redelivery runs them again");
+                    tracing::warn!(event = %name, %id, error = %e, "could not mark the handlers that succeeded: a redelivery runs them again");
                 }
             }
         }
@@ -196,7 +204,10 @@ impl Processor {
             }
         } else {
             for (handler, error) in &failures {
-                tracing::warn!(handler = %handler, %error, "handler failed: message left for redelivery");
+                // The fields on the line itself: `RUST_LOG=warn` drops the
+                // info-level `consume` span. No queue words: the HTTP and
+                // Lambda adapters report this too.
+                tracing::warn!(event = %name, %id, handler = %handler, %error, "handler failed: reported failed, for delivery again");
             }
             Processed::Failed { name, id, failures }
         }
@@ -204,7 +215,7 @@ impl Processor {
 }
 
 fn undecodable(reason: String) -> Processed {
-    tracing::warn!(%reason, "message is not an event: left for the queue's redrive policy");
+    tracing::warn!(%reason, "message is not an event: reported as such, not handled");
     Processed::Undecodable { reason }
 }
 

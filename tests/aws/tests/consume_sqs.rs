@@ -124,8 +124,8 @@ async fn consumer(moto: &Moto, queue_url: &str) -> events_eventbridge::SqsConsum
     SqsConsumer::builder()
         .client(moto.sqs().await)
         .queue_url(queue_url)
-        .wait_seconds(1)
-        .visibility_timeout(1)
+        .wait_time(Duration::from_secs(1))
+        .visibility_timeout(Duration::from_secs(1))
 }
 
 /// A queue URL that does not exist: `build` refuses it at start-up
@@ -486,8 +486,8 @@ async fn shutdown_finishes_20_messages_in_flight_and_deletes_them() {
     let consumer = SqsConsumer::builder()
         .client(moto.sqs().await)
         .queue_url(&q.queue_url)
-        .wait_seconds(1)
-        .visibility_timeout(30)
+        .wait_time(Duration::from_secs(1))
+        .visibility_timeout(Duration::from_secs(30))
         .concurrency(20)
         .shutdown_timeout(Duration::from_secs(10))
         .build(bus)
@@ -554,8 +554,8 @@ async fn shutdown_past_its_timeout_abandons_the_messages_to_redelivery() {
     let consumer = SqsConsumer::builder()
         .client(moto.sqs().await)
         .queue_url(&q.queue_url)
-        .wait_seconds(1)
-        .visibility_timeout(2)
+        .wait_time(Duration::from_secs(1))
+        .visibility_timeout(Duration::from_secs(2))
         .shutdown_timeout(Duration::from_millis(500))
         .build(bus)
         .await

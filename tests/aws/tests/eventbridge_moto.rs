@@ -188,7 +188,10 @@ async fn the_start_up_check_fails_clearly_on_a_missing_bus_and_publish_never_des
         .await
         .unwrap_err();
     assert!(
-        matches!(err, events_eventbridge::Error::BusNotFound { .. }),
+        matches!(
+            err,
+            events_eventbridge::PublisherBuildError::BusNotFound { .. }
+        ),
         "{err:?}"
     );
     let text = err.to_string();
@@ -227,16 +230,22 @@ async fn the_start_up_check_fails_clearly_on_a_missing_bus_and_publish_never_des
     assert_eq!(bus.store().unwrap().stats().await.unwrap().pending, 3);
 }
 
-/// 1,000 concurrent `bus.publish` calls (one event each, from 1,000 tasks)
-/// share PutEvents calls: every event reaches the queue exactly once, with
-/// at most 100 calls.
+/// 1,000 concurrent `bus.publish` calls (one event each) share PutEvents
+/// calls: every event reaches the queue exactly once, with at most 100
+/// calls.
 ///
-/// The linger is 50 ms, not the default 1 ms: a debug build on a loaded
-/// machine can pause the spawning of the 1,000 tasks for more than 1 ms,
-/// and then a call goes out before it is full (one extra call of 101).
-/// The default's calls per event are measured in release by the publish
-/// benchmark (`tests/aws/benches/publish_moto.rs`, BENCHMARKS.md).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Not a matter of the machine's speed: the 1,000 publish futures are
+/// polled together from one task (`join_all` on a current-thread runtime),
+/// so they are queued back to back with no other task between them; a call
+/// leaves as soon as it is full, and once every call slot is taken the rest
+/// wait in the queue for full calls. The linger is the longest accepted
+/// (1 s), so only a stall of a second between ten consecutive enqueues
+/// could send a call before it is full. (From 1,000 tasks spawned on a
+/// multi-threaded runtime, a loaded machine paused the spawning for longer
+/// than a 50 ms linger: 101 calls.) The default linger's calls per
+/// event are measured in release by the publish benchmark
+/// (`tests/aws/benches/publish_moto.rs`, BENCHMARKS.md).
+#[tokio::test(flavor = "current_thread")]
 async fn a_thousand_concurrent_publishes_share_calls_and_arrive_once_each() {
     let moto = Moto::start();
     let route = moto.bus_to_queue("concurrent").await;
@@ -244,7 +253,7 @@ async fn a_thousand_concurrent_publishes_share_calls_and_arrive_once_each() {
     let publisher = EventBridgePublisher::builder()
         .bus(&route.bus)
         .client(moto.counted_eventbridge(&counter).await)
-        .linger(std::time::Duration::from_millis(50))
+        .linger(events_eventbridge::MAX_LINGER)
         .build()
         .await
         .unwrap();
@@ -256,13 +265,11 @@ async fn a_thousand_concurrent_publishes_share_calls_and_arrive_once_each() {
         .unwrap();
 
     let events: Vec<Event<CompanyCreated>> = (0..1000).map(|i| company(i, 40)).collect();
-    let tasks: Vec<_> = events
-        .iter()
-        .map(|e| tokio::spawn(bus.publish(e.clone())))
-        .collect();
+    let outcomes =
+        futures_util::future::join_all(events.iter().map(|e| bus.publish(e.clone()))).await;
     let mut remote_ids = HashMap::new();
-    for (task, event) in tasks.into_iter().zip(&events) {
-        let outcome = task.await.unwrap().unwrap();
+    for (outcome, event) in outcomes.into_iter().zip(&events) {
+        let outcome = outcome.unwrap();
         assert_eq!(outcome.id(), event.id(), "each caller gets its own outcome");
         match outcome.delivery() {
             Delivery::Published {
