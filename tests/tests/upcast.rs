@@ -238,3 +238,93 @@ proptest! {
         prop_assert_eq!(&seen[1].0, &expected);
     }
 }
+
+#[derive(DomainEvent, Debug, Clone)]
+#[event(
+    company = "acme",
+    service = "billing",
+    version = 1,
+    message_type = "command",
+    resource = "invoice",
+    action = "send"
+)]
+pub struct SendInvoiceV1 {
+    pub invoice: String,
+}
+
+#[derive(DomainEvent, Debug, Clone)]
+#[event(
+    company = "acme",
+    service = "billing",
+    version = 2,
+    message_type = "command",
+    resource = "invoice",
+    action = "send",
+    upcast_from = SendInvoiceV1
+)]
+pub struct SendInvoiceV2 {
+    pub invoice: String,
+    pub copies: u32,
+}
+
+impl From<SendInvoiceV1> for SendInvoiceV2 {
+    fn from(old: SendInvoiceV1) -> Self {
+        SendInvoiceV2 {
+            invoice: old.invoice,
+            copies: 1,
+        }
+    }
+}
+
+/// A command has exactly one handler in a program: a second one (of the
+/// same version, or of a newer version it is upcast to) fails the build of
+/// the bus, naming both.
+#[test]
+fn a_second_handler_of_a_command_is_a_start_up_error_naming_both() {
+    let seen: Seen<SendInvoiceV1> = Arc::default();
+    let err = EventBus::builder()
+        .discover(false)
+        .without_store()
+        .register_handler_named("billing::send", Record(Arc::clone(&seen)))
+        .register_handler_named("mailing::send", Record(Arc::clone(&seen)))
+        .build()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, events_core::BusError::DuplicateCommandHandler { .. }),
+        "{text}"
+    );
+    assert!(
+        text.starts_with(
+            "command `acme.billing.1.command.invoice.send` has two handlers, `billing::send` and `mailing::send`"
+        ),
+        "{text}"
+    );
+
+    let v2: Seen<SendInvoiceV2> = Arc::default();
+    let err = EventBus::builder()
+        .discover(false)
+        .without_store()
+        .register_handler_named("billing::send", Record(Arc::clone(&seen)))
+        .register_handler_named("billing::send_v2", Record(v2))
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("has two handlers, `billing::send` and `billing::send_v2`"),
+        "{err}"
+    );
+
+    // One handler, of v2: a v1 command reaches it upcast.
+    let v2: Seen<SendInvoiceV2> = Arc::default();
+    let bus = EventBus::builder()
+        .discover(false)
+        .without_store()
+        .register_handler_named("billing::send_v2", Record(Arc::clone(&v2)))
+        .build()
+        .unwrap();
+    assert_eq!(
+        bus.handlers_of(SendInvoiceV1::EVENT_NAME),
+        ["billing::send_v2"]
+    );
+}
