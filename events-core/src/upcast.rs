@@ -30,6 +30,12 @@
 //!     }
 //! }
 //!
+//! #[events_core::handler]
+//! async fn on_created(event: &Event<CompanyCreatedV2>) {
+//!     assert_eq!(event.published_as(), "acme.crm.1.event.company.created");
+//!     assert_eq!(event.country, "unknown");
+//! }
+//!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let bus = EventBus::builder().in_memory_store().build()?;
@@ -41,6 +47,9 @@
 //!              "attributes": "{\"name\": \"Acme\"}"}}"#;
 //! let received = bus.receive(body)?;
 //! assert_eq!(received.name(), "acme.crm.1.event.company.created");
+//! let outcomes = received.dispatch().await?;
+//! assert!(outcomes.iter().any(|o| o.handler.ends_with("::on_created")
+//!     && o.status == events_core::HandlerStatus::Succeeded));
 //! # Ok(()) }
 //! ```
 //!
