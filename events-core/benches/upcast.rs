@@ -9,6 +9,7 @@
 //! chunk of each), which a loaded machine skews less.
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn.
+#![allow(clippy::unwrap_used)] // A bench, like a test: a failure stops it.
 
 use std::time::Instant;
 
