@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{check, dead_letters, list, purge, replay, requeue, show, stats};
+use crate::commands::{check, dead_letters, list, outbox, purge, replay, requeue, show, stats};
 
 /// `events [--store PATH] [--json] COMMAND`.
 #[derive(Parser, Debug)]
@@ -44,4 +44,6 @@ pub(crate) enum Command {
     Requeue(requeue::Args),
     /// Deletes every dead letter.
     Purge(purge::Args),
+    /// The PostgreSQL outbox of DATABASE_URL: migrate, stats, list, dead-letters, requeue.
+    Outbox(outbox::Args),
 }

@@ -9,6 +9,9 @@
 //! events replay [--max N]            send stored events through the configured bus
 //! events requeue ID                  a dead letter back to the queue
 //! events purge --dead                delete every dead letter
+//!
+//! events outbox [--database-url URL] migrate|stats|list|dead-letters|requeue ID
+//!                                    the PostgreSQL outbox (events-outbox) of DATABASE_URL
 //! ```
 //!
 //! # The store
@@ -19,6 +22,17 @@
 //! write, migrate or repair it, and work whatever `EVENT_BUS_MODE` says.
 //! `replay` builds the bus from the environment (`EVENT_BUS_MODE=eventbridge`
 //! and a linked publisher).
+//!
+//! # The outbox
+//!
+//! `events outbox ...` acts on the transactional outbox (`events-outbox`)
+//! in the PostgreSQL database of `--database-url`, else `DATABASE_URL`:
+//! `migrate` creates or upgrades its tables (idempotent), `stats` prints
+//! the waiting rows, dead letters, kept published rows and the outbox lag
+//! (the age of the oldest waiting row), `list` and `dead-letters` the
+//! oldest rows of each (`--max N`), `requeue ID` puts a dead letter back
+//! (exit code `3` when there is none with that id). The store options do
+//! not apply.
 //!
 //! # Exit codes
 //!

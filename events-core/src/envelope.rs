@@ -281,6 +281,11 @@ pub struct RawEvent {
     pub occurred_on: DateTime<Utc>,
     /// The JSON text of the attributes object.
     pub attributes: String,
+    /// The trace context of the publish that produced it (the detail's
+    /// `_trace`, SPEC §13): kept through the store, failover, the outbox and
+    /// replay; `None` when there was none (a Python publisher, a publish
+    /// outside a traced span, a build without the `otel` feature).
+    pub trace: Option<crate::trace::TraceContext>,
 }
 
 impl RawEvent {
@@ -291,6 +296,7 @@ impl RawEvent {
             name: E::EVENT_NAME.to_owned(),
             occurred_on: event.occurred_on,
             attributes: event.payload.to_json()?,
+            trace: None,
         })
     }
 
@@ -325,6 +331,7 @@ impl fmt::Debug for RawEvent {
             .field("name", &self.name)
             .field("occurred_on", &self.occurred_on)
             .field("attributes_len", &self.attributes.len())
+            .field("trace", &self.trace.as_ref().map(|t| t.traceparent()))
             .finish()
     }
 }

@@ -143,6 +143,9 @@ impl<E: DomainEvent> EventArg for E {
     }
 }
 
+// Listing this impl under a wrong argument ("the trait `EventArg` is
+// implemented for `Event<E>`") would point the user into this file.
+#[diagnostic::do_not_recommend]
 impl<E: DomainEvent> EventArg for Event<E> {
     type Event = E;
     fn borrow(event: &Event<E>) -> &Self {
@@ -314,8 +317,33 @@ pub(crate) mod private {
     }
 
     /// Builds the erased handler of an `impl` block.
-    pub fn make_instance<E: DomainEvent, H: Handler<E> + Default>() -> HandlerEntryParts {
-        HandlerEntryParts(Arc::new(TypedHandler::<E, H>::new(H::default())))
+    pub fn make_instance<E: DomainEvent, H: Handler<E> + DefaultHandler>() -> HandlerEntryParts {
+        HandlerEntryParts(Arc::new(TypedHandler::<E, H>::new(H::instance())))
+    }
+
+    /// A handler type `#[handler] impl` can build on its own: `Default`.
+    /// Its own trait so that a handler with dependencies is told what to
+    /// do instead (not to derive `Default` on a struct holding an SMTP
+    /// endpoint).
+    #[diagnostic::on_unimplemented(
+        message = "`#[handler] impl` needs `{Self}: Default`: discovery builds the handler itself, with `Default::default()`",
+        label = "`{Self}` does not implement `Default`",
+        note = "a handler with dependencies (a client, a pool, settings) drops `#[handler]` and is registered with them: \
+                `EventBus::builder_from_env()?.register_handler({Self} {{ .. }})`",
+        note = "a handler without dependencies can `#[derive(Default)]`"
+    )]
+    pub trait DefaultHandler: Sized {
+        /// The handler, built by `Default`.
+        fn instance() -> Self;
+    }
+
+    // Reporting this impl's bound would say only "`Default` is not
+    // implemented", with rustc's hint to derive it.
+    #[diagnostic::do_not_recommend]
+    impl<T: Default> DefaultHandler for T {
+        fn instance() -> Self {
+            T::default()
+        }
     }
 
     /// The shared event type handlers receive (hidden).

@@ -61,6 +61,7 @@ pub mod registry;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trace;
 pub mod upcast;
 pub mod wire;
 

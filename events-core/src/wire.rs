@@ -42,6 +42,7 @@ use std::borrow::Cow;
 use crate::envelope::{Event, EventId, RawEvent};
 use crate::error::DecodeError;
 use crate::event::DomainEvent;
+use crate::trace::{TraceContext, TraceField};
 
 /// The parts of one PutEvents request entry (without the bus name).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +53,10 @@ pub struct Entry {
     pub detail_type: String,
     /// `Detail`: the JSON text of the detail object.
     pub detail: String,
+    /// `TraceHeader`: the event's trace context as an X-Ray header
+    /// (SPEC §13), when it has one. Not counted in [`Entry::size`], as
+    /// EventBridge does not count it.
+    pub trace_header: Option<String>,
 }
 
 impl Entry {
@@ -70,6 +75,9 @@ struct DetailOut<'a> {
     kind: &'a str,
     occurred_on: String,
     attributes: &'a str,
+    /// The trace context (SPEC §13), only when there is one.
+    #[serde(rename = "_trace", skip_serializing_if = "Option::is_none")]
+    trace: Option<&'a TraceContext>,
 }
 
 /// Formats a time as the wire writes it: RFC 3339, microseconds, `+00:00`.
@@ -174,6 +182,7 @@ pub fn encode_detail(event: &RawEvent) -> String {
         kind: &event.name,
         occurred_on: format_time(event.occurred_on),
         attributes: &event.attributes,
+        trace: event.trace.as_ref(),
     };
     // A struct of strings always serializes; the fallback keeps this total.
     serde_json::to_string(&out).unwrap_or_default()
@@ -189,6 +198,7 @@ pub fn encode_detail(event: &RawEvent) -> String {
 ///     name: "testclean.api.1.event.company.created".into(),
 ///     occurred_on: events_core::envelope::now(),
 ///     attributes: "{}".into(),
+///     trace: None,
 /// };
 /// assert_eq!(wire::source_of(&raw, None), "testclean.api");
 /// assert_eq!(wire::source_of(&raw, Some("billing.worker")), "billing.worker");
@@ -210,6 +220,7 @@ pub fn entry(event: &RawEvent, source: &str) -> Entry {
         source: source.to_owned(),
         detail_type: event.name.clone(),
         detail: encode_detail(event),
+        trace_header: event.trace.as_ref().map(TraceContext::xray_header),
     }
 }
 
@@ -230,6 +241,9 @@ struct DetailFields<'a> {
     occurred_on: Option<Json<'a>>,
     #[serde(borrow, default, deserialize_with = "present")]
     attributes: Option<Json<'a>>,
+    /// The reserved trace field: any value, never an error.
+    #[serde(rename = "_trace", default)]
+    trace: TraceField,
 }
 
 /// One JSON value as the decoders need it: a string (borrowed when it has
@@ -420,6 +434,7 @@ fn attributes_text<'a>(fields: DetailFields<'a>, event: &str) -> Result<Cow<'a, 
 fn decode_detail_in(json: &str, detail_type: Option<&str>) -> Result<RawEvent, DecodeError> {
     let mut fields: DetailFields = parse_object(json, detail_type, "detail")?;
     let (name, id, occurred_on) = identity(&mut fields, detail_type)?;
+    let trace = std::mem::take(&mut fields.trace).0;
     let attributes = attributes_text(fields, &name)?;
     // Validate now, so a stored or forwarded event is always readable.
     check_object(&attributes)
@@ -429,6 +444,7 @@ fn decode_detail_in(json: &str, detail_type: Option<&str>) -> Result<RawEvent, D
         name: name.into_owned(),
         occurred_on,
         attributes: attributes.into_owned(),
+        trace,
     })
 }
 
@@ -552,6 +568,7 @@ pub(crate) struct Received<'a> {
     pub(crate) id: EventId,
     pub(crate) occurred_on: DateTime<Utc>,
     pub(crate) attributes: Cow<'a, str>,
+    pub(crate) trace: Option<TraceContext>,
 }
 
 /// Reads an envelope in one pass, with every check [`decode_envelope`]
@@ -567,6 +584,7 @@ pub(crate) fn read_envelope(json: &str) -> Option<Received<'_>> {
     };
     let mut detail = fields.detail?;
     let (name, id, occurred_on) = identity(&mut detail, Some(&detail_type)).ok()?;
+    let trace = std::mem::take(&mut detail.trace).0;
     let attributes = attributes_text(detail, &name).ok()?;
     let name = match (name, detail_type) {
         // The detail's `type` borrows from the body when it has no escapes.
@@ -578,6 +596,7 @@ pub(crate) fn read_envelope(json: &str) -> Option<Received<'_>> {
         id,
         occurred_on,
         attributes,
+        trace,
     })
 }
 

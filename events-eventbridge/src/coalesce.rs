@@ -339,6 +339,7 @@ mod tests {
                 source: String::new(),
                 detail_type: String::new(),
                 detail: String::new(),
+                trace_header: None,
             },
             size,
             ready_at,

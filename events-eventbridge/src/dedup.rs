@@ -12,7 +12,11 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock (the system's unless a test pauses it): expiry is testable
+// without waiting.
+use tokio::time::Instant;
 
 /// A boxed, sendable future: what the [`Dedup`] methods return.
 pub type DedupFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, DedupError>> + Send + 'a>>;
@@ -23,7 +27,8 @@ pub type DedupFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, DedupError>>
 pub enum DedupError {
     /// The SQLite table failed.
     #[cfg(feature = "sqlite")]
-    #[error("deduplication table: {0}")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    #[error("the deduplication table failed")]
     Sqlite(#[from] rusqlite::Error),
     /// The blocking task that reads the table did not finish.
     #[error("deduplication task failed: {0}")]
@@ -53,6 +58,11 @@ pub enum DedupError {
 /// Remembers which handlers of an event succeeded.
 pub trait Dedup: Send + Sync + 'static {
     /// Of `handlers`, the names already marked for `event_id`.
+    ///
+    /// # Errors
+    ///
+    /// The table cannot be read; the consumer then leaves the message for
+    /// redelivery.
     fn handled<'a>(
         &'a self,
         event_id: &'a str,
@@ -60,6 +70,11 @@ pub trait Dedup: Send + Sync + 'static {
     ) -> DedupFuture<'a, Vec<String>>;
 
     /// Marks `handlers` as succeeded for `event_id`.
+    ///
+    /// # Errors
+    ///
+    /// The table cannot be written; a redelivery then runs those handlers
+    /// again.
     fn mark<'a>(&'a self, event_id: &'a str, handlers: &'a [String]) -> DedupFuture<'a, ()>;
 }
 
@@ -158,6 +173,7 @@ impl Dedup for MemoryDedup {
 }
 
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteDedup;
 
 #[cfg(feature = "sqlite")]
@@ -196,6 +212,18 @@ mod sqlite {
     pub struct SqliteDedup {
         conn: Arc<Mutex<Conn>>,
         ttl: Duration,
+        clock: Clock,
+    }
+
+    /// The time marks are stamped with and expire by, in seconds since the
+    /// Unix epoch: the system's, or a test's.
+    #[derive(Clone)]
+    struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+    impl std::fmt::Debug for Clock {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Clock")
+        }
     }
 
     #[derive(Debug)]
@@ -277,13 +305,38 @@ mod sqlite {
     impl SqliteDedup {
         /// Opens (or creates) the table in the SQLite file at `path`, with
         /// entries kept [`DEFAULT_TTL`].
+        ///
+        /// # Errors
+        ///
+        /// As [`open_with_ttl`](Self::open_with_ttl).
         pub fn open(path: impl AsRef<Path>) -> Result<Self, DedupError> {
             Self::open_with_ttl(path, DEFAULT_TTL)
         }
 
         /// Opens (or creates) the table, with entries kept `ttl`.
+        ///
+        /// # Errors
+        ///
+        /// [`DedupError::Create`] when the file or its folder cannot be
+        /// created, [`DedupError::NotADedupFile`] when `path` is another
+        /// file (not SQLite, or another application's database: left
+        /// untouched), [`DedupError::Sqlite`] when SQLite fails.
         pub fn open_with_ttl(path: impl AsRef<Path>, ttl: Duration) -> Result<Self, DedupError> {
-            let path = path.as_ref();
+            Self::open_on(path.as_ref(), ttl, Clock(Arc::new(now_secs)))
+        }
+
+        /// [`open_with_ttl`](Self::open_with_ttl) on `clock` (seconds since
+        /// the Unix epoch) instead of the system's.
+        #[cfg(test)]
+        pub(super) fn open_with_clock(
+            path: impl AsRef<Path>,
+            ttl: Duration,
+            clock: impl Fn() -> i64 + Send + Sync + 'static,
+        ) -> Result<Self, DedupError> {
+            Self::open_on(path.as_ref(), ttl, Clock(Arc::new(clock)))
+        }
+
+        fn open_on(path: &Path, ttl: Duration, clock: Clock) -> Result<Self, DedupError> {
             create_private(path)?;
             // The file exists now: open it without SQLite's create flag, and
             // check it is ours before anything writes to it.
@@ -299,13 +352,14 @@ mod sqlite {
             let dedup = SqliteDedup {
                 conn: Arc::new(Mutex::new(Conn { db, marks: 0 })),
                 ttl,
+                clock,
             };
             dedup.prune_now()?;
             Ok(dedup)
         }
 
         fn cutoff(&self) -> i64 {
-            now_secs().saturating_sub(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX))
+            (self.clock.0)().saturating_sub(i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX))
         }
 
         fn prune_now(&self) -> Result<usize, DedupError> {
@@ -324,6 +378,10 @@ mod sqlite {
         }
 
         /// The number of (event id, handler) marks in the table.
+        ///
+        /// # Errors
+        ///
+        /// [`DedupError::Sqlite`] when the table cannot be read.
         pub fn marked(&self) -> Result<usize, DedupError> {
             let conn = self.lock()?;
             let n: i64 = conn
@@ -351,7 +409,7 @@ mod sqlite {
         }
 
         fn insert(&self, event_id: &str, handlers: &[String]) -> Result<(), DedupError> {
-            let now = now_secs();
+            let now = (self.clock.0)();
             let mut conn = self.lock()?;
             let tx = conn.db.transaction()?;
             {
@@ -408,13 +466,16 @@ mod tests {
 
     use super::*;
 
-    #[tokio::test]
+    /// On tokio's paused clock: the TTL passes when the test says so.
+    #[tokio::test(start_paused = true)]
     async fn memory_marks_only_what_it_is_told_and_forgets_after_the_ttl() {
         let dedup = MemoryDedup::new(Duration::from_millis(50));
         dedup.mark("e1", &["a".to_owned()]).await.unwrap();
         assert_eq!(dedup.handled("e1", &["a", "b"]).await.unwrap(), ["a"]);
         assert!(dedup.handled("e2", &["a"]).await.unwrap().is_empty());
-        std::thread::sleep(Duration::from_millis(60));
+        tokio::time::advance(Duration::from_millis(49)).await;
+        assert_eq!(dedup.handled("e1", &["a"]).await.unwrap(), ["a"]);
+        tokio::time::advance(Duration::from_millis(11)).await;
         assert!(dedup.handled("e1", &["a"]).await.unwrap().is_empty());
     }
 
@@ -425,21 +486,29 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("dedup.db");
         let _ = std::fs::remove_file(&path);
+        // A clock the test moves, in seconds since the Unix epoch.
+        let now = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(1_700_000_000));
+        let clock = || {
+            let now = std::sync::Arc::clone(&now);
+            move || now.load(std::sync::atomic::Ordering::SeqCst)
+        };
         {
-            let dedup = SqliteDedup::open(&path).unwrap();
+            let dedup = SqliteDedup::open_with_clock(&path, DEFAULT_TTL, clock()).unwrap();
             dedup
                 .mark("e1", &["a".to_owned(), "c".to_owned()])
                 .await
                 .unwrap();
         }
-        let dedup = SqliteDedup::open(&path).unwrap();
+        let dedup = SqliteDedup::open_with_clock(&path, DEFAULT_TTL, clock()).unwrap();
         assert_eq!(
             dedup.handled("e1", &["a", "b", "c"]).await.unwrap(),
             ["a", "c"]
         );
         assert_eq!(dedup.marked().unwrap(), 2);
-        let expired = SqliteDedup::open_with_ttl(&path, Duration::ZERO).unwrap();
-        std::thread::sleep(Duration::from_millis(1100));
+        let expired = SqliteDedup::open_with_clock(&path, Duration::ZERO, clock()).unwrap();
+        // The same second: still there; one second later: expired.
+        assert_eq!(expired.handled("e1", &["a"]).await.unwrap(), ["a"]);
+        now.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         assert!(expired.handled("e1", &["a"]).await.unwrap().is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }

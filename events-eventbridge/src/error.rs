@@ -30,11 +30,12 @@ pub enum PublisherBuildError {
         message: String,
     },
     /// The start-up check could not be made (network, credentials, access).
-    #[error("could not check event bus `{bus}` with DescribeEventBus: {message}")]
+    /// The SDK's error is its source (its `Debug` shows the causes).
+    #[error("could not check event bus `{bus}` with DescribeEventBus")]
     Check {
         /// The bus name or ARN checked.
         bus: String,
-        /// The error, with its causes.
+        /// The SDK's error and its causes, on one line.
         message: String,
         /// The SDK's error.
         #[source]

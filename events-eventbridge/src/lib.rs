@@ -1,7 +1,20 @@
 //! AWS EventBridge for `events-core`: the production mode of the bus. The
 //! [`EventBridgePublisher`] sends events; the `SqsConsumer` (feature `sqs`,
 //! default) runs handlers on what a queue receives from the bus, and the
-//! `lambda` and `http` features add adapters feeding the same `Processor`.
+//! `lambda` and `http` features add adapters feeding the same [`Processor`].
+//!
+//! # Features
+//!
+//! | feature | what it adds | default |
+//! | --- | --- | --- |
+//! | `sqs` | `SqsConsumer`: long polling, batch deletes, visibility extension, graceful shutdown | yes |
+//! | `sqlite` | `SqliteDedup`: the deduplication table in a SQLite file | yes |
+//! | `lambda` | the `lambda` module: adapters for `aws_lambda_events` SQS and EventBridge events (no HTTP server compiled) | no |
+//! | `http` | the `http` module: the `axum` router for EventBridge API destinations (no Lambda runtime compiled) | no |
+//!
+//! Without any feature, the crate is the publisher alone.
+//!
+//! # Publishing
 //!
 //! An [`EventBridgePublisher`] sends events with PutEvents: batches of at
 //! most 10 entries and 256 KiB (or up to 1 MiB, configured), per-entry
@@ -59,7 +72,9 @@
 //! # }
 //! ```
 //!
-//! In a service, link the crate and set `EVENT_BUS_MODE=eventbridge`: the
+//! # In a service
+//!
+//! Link the crate and set `EVENT_BUS_MODE=eventbridge`: the
 //! bus finds the `eventbridge` mode at start-up with no code in `main`
 //! (inventory drops items of crates nobody references, so name it once:
 //! `use events_eventbridge as _;`). Events go out with PutEvents and fail
@@ -85,6 +100,10 @@
 //! # }
 //! ```
 //!
+//! # Settings
+//!
+//! The publisher reads these (the consumer's are in `consumer::sqs`):
+//!
 //! | variable | meaning | default |
 //! | --- | --- | --- |
 //! | `EVENT_BUS_NAME` | bus name or ARN (events-core) | `default` |
@@ -95,6 +114,8 @@
 //! | `EVENT_BUS_LINGER` | how long an event waits for concurrent publishes to share its call (`0`, `500us`, `2ms`, at most `1s`) | `1ms` |
 //! | `AWS_REGION`, credentials, `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS` | the standard AWS chain (`aws-config`) | |
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod aws;
 pub mod batch;
 mod coalesce;
@@ -103,8 +124,10 @@ pub mod dedup;
 mod entry_error;
 mod error;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 #[cfg(feature = "lambda")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
 pub mod lambda;
 mod publisher;
 pub mod retry;
@@ -124,21 +147,26 @@ pub use publisher::{
 pub use retry::RetryPolicy;
 
 #[cfg(feature = "sqs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqs")))]
 pub use consumer::sqs::{
     CancellationToken, ConsumeReport, ConsumerError, ConsumerSettings, SqsConsumer,
     SqsConsumerBuilder,
 };
 pub use consumer::{Processed, Processor};
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use dedup::SqliteDedup;
 pub use dedup::{Dedup, MemoryDedup};
 
 /// The AWS SDK crates this one is built on, for callers that configure them.
 pub use aws_config;
 #[cfg(feature = "lambda")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
 pub use aws_lambda_events;
 pub use aws_sdk_eventbridge;
 #[cfg(feature = "sqs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqs")))]
 pub use aws_sdk_sqs;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use axum;

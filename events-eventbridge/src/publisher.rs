@@ -180,6 +180,12 @@ impl EnvSettings {
     /// assert!(err.to_string().starts_with("EVENT_BUS_MAX_REQUEST_BYTES=`10` is not valid"));
     /// ```
     /// Empty values count as unset, as in [`BusConfig::from_lookup`].
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the variable whose value cannot be used (a
+    /// size out of range, `EVENT_BUS_CHECK` not a boolean, a concurrency of
+    /// 0, a linger that is not one).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let lookup = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
         let mut settings = EnvSettings::default();
@@ -278,7 +284,17 @@ impl EventBridgePublisherBuilder {
 
     /// Builds the publisher (and runs the start-up check if asked). Without
     /// a [`client`](Self::client), an AWS configuration with no region
-    /// (`AWS_REGION`, the profile) is refused: [`PublisherBuildError::NoRegion`].
+    /// (`AWS_REGION`, the profile) is refused.
+    ///
+    /// # Errors
+    ///
+    /// - [`PublisherBuildError::Config`] for a setting that cannot be used
+    ///   (an empty bus name, a size or concurrency out of range, a source
+    ///   EventBridge refuses).
+    /// - [`PublisherBuildError::NoRegion`] for an AWS configuration with no
+    ///   region.
+    /// - With [`check_bus`](Self::check_bus): as
+    ///   [`EventBridgePublisher::check_bus`].
     pub async fn build(self) -> Result<EventBridgePublisher, PublisherBuildError> {
         let bus = self.bus.unwrap_or_else(|| "default".to_owned());
         if bus.is_empty() {
@@ -365,11 +381,20 @@ impl EventBridgePublisher {
     /// `EVENT_BUS_SOURCE`), [`EnvSettings`] (`EVENT_BUS_MAX_REQUEST_BYTES`,
     /// `EVENT_BUS_CHECK`, `EVENT_BUS_CONCURRENCY`, `EVENT_BUS_LINGER`) and the standard AWS chain
     /// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS`).
+    ///
+    /// # Errors
+    ///
+    /// [`PublisherBuildError::Config`] naming a variable whose value cannot
+    /// be used; otherwise as [`EventBridgePublisherBuilder::build`].
     pub async fn from_env() -> Result<Self, PublisherBuildError> {
         Self::from_config(&BusConfig::from_env()?).await
     }
 
     /// As [`from_env`](Self::from_env), with the bus settings given.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env).
     pub async fn from_config(config: &BusConfig) -> Result<Self, PublisherBuildError> {
         let settings = EnvSettings::from_lookup(|var| std::env::var(var).ok())?;
         let mut builder = Self::builder()
@@ -400,6 +425,12 @@ impl EventBridgePublisher {
     }
 
     /// Checks that the bus exists with one DescribeEventBus call.
+    ///
+    /// # Errors
+    ///
+    /// [`PublisherBuildError::BusNotFound`] when there is no such bus,
+    /// [`PublisherBuildError::Check`] when the call failed otherwise
+    /// (network, credentials, access).
     pub async fn check_bus(&self) -> Result<(), PublisherBuildError> {
         let bus = &self.inner.bus;
         match self
@@ -511,6 +542,7 @@ impl EventBridgePublisher {
                     .source(&q.entry.source)
                     .detail_type(&q.entry.detail_type)
                     .detail(&q.entry.detail)
+                    .set_trace_header(q.entry.trace_header.clone())
                     .build()
             })
             .collect();
@@ -658,7 +690,8 @@ fn build_from_config(
     Box::pin(async move {
         match EventBridgePublisher::from_config(&config).await {
             Ok(publisher) => Ok(Arc::new(publisher) as Arc<dyn Publisher>),
-            Err(err) => Err(PublishError::permanent("", err.to_string())),
+            // The causes too (the `Display` of the error is its own sentence).
+            Err(err) => Err(PublishError::permanent("", one_line(&err))),
         }
     })
 }

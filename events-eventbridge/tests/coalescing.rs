@@ -184,9 +184,11 @@ async fn a_publish_cancelled_while_waiting_takes_its_event_out_and_the_others_go
     let mut cancelled = Box::pin(bus.publish(y.clone()));
     poll_once(&mut cancelled).await;
     drop(cancelled);
-    // Z queues behind it.
-    let waiting = tokio::spawn(bus.publish(z.clone()));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Z queues behind it (polled here until its entry is in the queue, as
+    // Y's was), then runs on its own.
+    let mut waiting = Box::pin(bus.publish(z.clone()));
+    poll_once(&mut waiting).await;
+    let waiting = tokio::spawn(waiting);
 
     gated.open();
     gated.open();

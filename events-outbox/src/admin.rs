@@ -114,6 +114,25 @@ pub async fn stats(pool: &PgPool) -> Result<OutboxStats, OutboxError> {
     })
 }
 
+/// Reads [`stats`] and sets the gauges `events_outbox_pending` and
+/// `events_outbox_oldest_pending_age_seconds` (0 when nothing waits)
+/// through the `metrics` facade (names in `events_core::metrics`; no
+/// recorder installed: without one this only reads). A running [`Relay`](crate::Relay)
+/// calls it every [`gauges_interval`](crate::RelayOptions::gauges_interval).
+///
+/// # Errors
+///
+/// As [`stats`]; the gauges keep their last values.
+pub async fn record_gauges(pool: &PgPool) -> Result<OutboxStats, OutboxError> {
+    let stats = stats(pool).await?;
+    // Counts far below 2^53: exact as f64.
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!(events_core::metrics::OUTBOX_PENDING).set(stats.pending as f64);
+    metrics::gauge!(events_core::metrics::OUTBOX_OLDEST_PENDING_AGE)
+        .set(stats.lag.unwrap_or_default().as_secs_f64());
+    Ok(stats)
+}
+
 /// Up to `max` waiting rows, oldest first.
 ///
 /// # Errors

@@ -42,7 +42,7 @@
 //!   outcomes).
 //! - **Schema** ([`migrate`]): the tables and indexes in the schema
 //!   `events_outbox`, with their own version table ([`schema`] lists them).
-//! - **Operating** ([`stats`] with the outbox lag, [`list_pending`],
+//! - **Operating** ([`stats`] with the outbox lag, [`record_gauges`], [`list_pending`],
 //!   [`list_dead_letters`], [`requeue`], [`purge_published`],
 //!   [`explain_claim`]).
 //!
@@ -59,7 +59,8 @@ pub mod schema;
 pub mod write;
 
 pub use admin::{
-    explain_claim, list_dead_letters, list_pending, requeue, stats, OutboxRow, OutboxStats,
+    explain_claim, list_dead_letters, list_pending, record_gauges, requeue, stats, OutboxRow,
+    OutboxStats,
 };
 pub use error::OutboxError;
 pub use relay::{run, run_until, Relay, RelayOptions};

@@ -10,18 +10,22 @@
 //! default (local mode, SQLite store at `.events-bus/events.db`): no AWS.
 //! With `EVENT_BUS_MODE=eventbridge` it publishes to AWS EventBridge (or
 //! moto: see the README) through `events-eventbridge`, which it links.
+//!
+//! With `DATABASE_URL` set (e.g. `eval "$(./scripts/postgres start)"`), the
+//! company lives in PostgreSQL: the use case saves it and records its event
+//! in one transaction (the outbox, `events-outbox`), and an outbox relay
+//! publishes the event after the commit.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
+use std::time::Duration;
 
 // Linking the crate is what makes its handlers discoverable.
 use company_notifications as _;
 // Linking the EventBridge crate registers the `eventbridge` mode:
 // EVENT_BUS_MODE=eventbridge needs no other code.
 use events_eventbridge as _;
-use events_examples::application::{CreateCompanyDto, CreateCompanyUseCase};
-use events_examples::infrastructure::repository::InMemoryCompanyRepository;
-use events_examples::startup::build_event_bus;
+use events_examples::application::CreateCompanyDto;
+use events_examples::startup::{build_event_bus, company_service};
 use uuid::Uuid;
 
 #[tokio::main]
@@ -47,9 +51,15 @@ async fn main() -> anyhow::Result<()> {
         bus.config().store_path.display()
     );
 
-    let use_case =
-        CreateCompanyUseCase::new(Arc::new(InMemoryCompanyRepository::default()), bus.clone());
-    let company = use_case
+    let database_url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty());
+    let service = company_service(&bus, database_url.as_deref()).await?;
+    if service.postgres().is_some() {
+        println!("repository: PostgreSQL (DATABASE_URL), events through the outbox, relay running");
+    }
+    let company = service
+        .use_case
         .execute(CreateCompanyDto {
             name: "Test Company".to_owned(),
             country_id: Uuid::new_v4(),
@@ -74,7 +84,27 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
-    bus.shutdown(std::time::Duration::from_secs(10)).await?;
+    if let Some(repository) = service.postgres() {
+        println!(
+            "recorded {} event(s) in the outbox with the company",
+            company.recorded_in_outbox
+        );
+        let relayed = service.wait_relayed(Duration::from_secs(10)).await?;
+        let stats = events_outbox::stats(repository.pool()).await?;
+        println!(
+            "outbox: {} pending, {} published, {} dead letters{}",
+            stats.pending,
+            stats.published,
+            stats.dead_letters,
+            if relayed {
+                ""
+            } else {
+                " (not all relayed within 10 s)"
+            }
+        );
+    }
+    service.shutdown().await?;
+    bus.shutdown(Duration::from_secs(10)).await?;
     if let Some(store) = bus.store() {
         let stats = store.stats().await?;
         println!(

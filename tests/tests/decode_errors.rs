@@ -172,6 +172,7 @@ fn a_name_for_another_event() {
         name: "testclean.api.1.event.company.deleted".into(),
         occurred_on: events_core::envelope::now(),
         attributes: "{}".into(),
+        trace: None,
     };
     let err = raw.decode::<CompanyCreated>().unwrap_err();
     assert_error(
@@ -415,6 +416,7 @@ fn object_errors_read_the_same_everywhere() {
                 name: NAME.into(),
                 occurred_on: events_core::envelope::now(),
                 attributes: text.into(),
+                trace: None,
             }
             .attributes_map()
             .unwrap_err(),

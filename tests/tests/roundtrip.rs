@@ -177,6 +177,7 @@ fn detail_is_written_as_the_python_package_writes_it() {
         name: "testclean.api.1.event.company.created".into(),
         occurred_on: at,
         attributes: r#"{"company_name":"Acme"}"#.into(),
+        trace: None,
     };
     assert_eq!(
         wire::encode_detail(&raw),

@@ -20,6 +20,7 @@ use crate::args::Command;
 pub(crate) mod check;
 pub(crate) mod dead_letters;
 pub(crate) mod list;
+pub(crate) mod outbox;
 pub(crate) mod purge;
 pub(crate) mod replay;
 pub(crate) mod requeue;
@@ -67,6 +68,7 @@ pub(crate) async fn execute(
             requeue::run(args, &open_store(store, ReadWrite, ctx)?, ctx).await
         }
         Command::Purge(args) => purge::run(args, &open_store(store, ReadWrite, ctx)?, ctx).await,
+        Command::Outbox(args) => outbox::run(args, ctx).await,
     }
 }
 

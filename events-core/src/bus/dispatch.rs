@@ -22,6 +22,7 @@ use crate::envelope::SharedEvent;
 use crate::envelope::{EventId, RawEvent};
 use crate::error::DecodeError;
 use crate::handler::HandlerEntry;
+use crate::trace::TraceContext;
 use crate::wire;
 
 /// A received event (from SQS, Lambda, HTTP), read and decoded for this
@@ -33,6 +34,8 @@ pub struct Received {
     id: EventId,
     name: Cow<'static, str>,
     route: Option<ReceivedRoute>,
+    /// The trace context it carried (`_trace`, SPEC §13).
+    trace: Option<TraceContext>,
 }
 
 /// The handlers of a received event and the event decoded for them (or
@@ -64,6 +67,39 @@ impl Received {
     /// The event's name (`detail-type`).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The trace context of its publish, if it carried one (`_trace`).
+    pub fn trace(&self) -> Option<&TraceContext> {
+        self.trace.as_ref()
+    }
+
+    /// The span to process it in, following OpenTelemetry's messaging
+    /// conventions: `consume` (event name and id as fields), exported as
+    /// `process {event name}` with `messaging.system`,
+    /// `messaging.message.id` (the event id) and
+    /// `messaging.destination.name` (`destination`, when given: the queue,
+    /// the function, the route). With the `otel` feature, a child of the span
+    /// that published the event when it carried its context. Enter it (or
+    /// `.instrument()` with it) around the work; the consumers of
+    /// `events-eventbridge` do.
+    pub fn span(&self, destination: Option<&str>) -> tracing::Span {
+        let span = tracing::info_span!(
+            "consume",
+            event = %self.name,
+            id = %self.id,
+            otel.name = tracing::field::Empty,
+            otel.kind = "consumer",
+            messaging.system = "aws.eventbridge",
+            messaging.operation.type = "process",
+            messaging.destination.name = destination,
+            messaging.message.id = %self.id,
+        );
+        if !span.is_disabled() {
+            span.record("otel.name", format!("process {}", self.name));
+            crate::trace::adopt(&span, self.trace.as_ref());
+        }
+        span
     }
 
     /// Whether any handler here handles it.
@@ -216,6 +252,7 @@ impl EventBus {
                 id: raw.id.clone(),
                 name: Cow::Owned(raw.name.clone()),
                 route: None,
+                trace: raw.trace.clone(),
             };
         };
         let event = match route.decode_parts(&raw.id, raw.occurred_on, &raw.attributes) {
@@ -234,6 +271,7 @@ impl EventBus {
                 name,
                 timeout: self.inner.config.handler_timeout,
             }),
+            trace: raw.trace.clone(),
         }
     }
 
@@ -262,6 +300,7 @@ impl EventBus {
                 id: read.id,
                 name: Cow::Owned(read.name.into_owned()),
                 route: None,
+                trace: read.trace,
             });
         };
         let event = match route.decode_parts(&read.id, read.occurred_on, &read.attributes) {
@@ -290,6 +329,7 @@ impl EventBus {
                 name,
                 timeout: self.inner.config.handler_timeout,
             }),
+            trace: read.trace,
         })
     }
 

@@ -12,6 +12,7 @@ use crate::envelope::{AnyEvent, Event, EventId, RawEvent};
 use crate::event::DomainEvent;
 use crate::publisher::{Accepted, PublishError, Publisher};
 use crate::store::{EventStore, StoreError};
+use crate::trace::TraceContext;
 
 impl EventBus {
     /// Publishes one event. A bare `E` gets its id and `occurred_on` now; an
@@ -128,16 +129,35 @@ impl EventBus {
                 left: events.len(),
             });
         }
-        let span =
-            || tracing::info_span!("publish", count = events.len(), mode = %inner.config.mode);
+        let span = |system: &str| {
+            let span = tracing::info_span!(
+                "publish",
+                count = events.len(),
+                mode = %inner.config.mode,
+                otel.name = tracing::field::Empty,
+                otel.kind = "producer",
+                messaging.system = system,
+                messaging.operation.type = "send",
+                messaging.message.id = tracing::field::Empty,
+                messaging.batch.message_count = tracing::field::Empty,
+            );
+            name_publish_span(&span, events);
+            span
+        };
         // The store and remote paths wait on I/O; boxed, they do not make
         // every publish future (the in-process one too) as large as theirs.
         match (&inner.publisher, &inner.store) {
             (Some(publisher), store) => {
-                Box::pin(send(publisher.as_ref(), store.as_deref(), events).instrument(span()))
+                let span = span(publisher.name());
+                let trace = crate::trace::capture(&span);
+                Box::pin(send(publisher.as_ref(), store.as_deref(), events, trace).instrument(span))
                     .await
             }
-            (None, Some(store)) => Box::pin(keep(store.as_ref(), events).instrument(span())).await,
+            (None, Some(store)) => {
+                let span = span("events.local");
+                let trace = crate::trace::capture(&span);
+                Box::pin(keep(store.as_ref(), events, trace).instrument(span)).await
+            }
             (None, None) => Ok(Deliveries::Same {
                 delivery: Delivery::InProcess,
                 left: events.len(),
@@ -188,6 +208,27 @@ impl Iterator for Deliveries {
     }
 }
 
+/// Names an enabled `publish` span as OpenTelemetry's messaging
+/// conventions do: `publish {event name}` (the first event's, for a
+/// batch), the event id of a single event, the count of a batch. Nothing
+/// for a disabled span (no subscriber wants it: nothing is formatted).
+fn name_publish_span(span: &tracing::Span, events: &[AnyEvent]) {
+    if span.is_disabled() {
+        return;
+    }
+    match events {
+        [] => {}
+        [one] => {
+            span.record("otel.name", format!("publish {}", one.name()));
+            span.record("messaging.message.id", one.id().as_str());
+        }
+        [first, ..] => {
+            span.record("otel.name", format!("publish {}", first.name()));
+            span.record("messaging.batch.message_count", events.len());
+        }
+    }
+}
+
 /// Moves handled events from the queue to the journal; on failure they stay
 /// pending: nothing is lost.
 pub(super) async fn mark_handled(store: &dyn EventStore, ids: Vec<EventId>) {
@@ -196,16 +237,26 @@ pub(super) async fn mark_handled(store: &dyn EventStore, ids: Vec<EventId>) {
     }
 }
 
-fn encode(events: &[AnyEvent]) -> Result<Vec<RawEvent>, BusError> {
+/// The raw events of a publish, each with the publish's trace context.
+fn encode(events: &[AnyEvent], trace: Option<TraceContext>) -> Result<Vec<RawEvent>, BusError> {
     Ok(events
         .iter()
-        .map(AnyEvent::to_raw)
+        .map(|e| {
+            e.to_raw().map(|mut raw| {
+                raw.trace.clone_from(&trace);
+                raw
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Local mode: stores every event durably.
-async fn keep(store: &dyn EventStore, events: &[AnyEvent]) -> Result<Deliveries, BusError> {
-    match store.store(encode(events)?).await {
+async fn keep(
+    store: &dyn EventStore,
+    events: &[AnyEvent],
+    trace: Option<TraceContext>,
+) -> Result<Deliveries, BusError> {
+    match store.store(encode(events, trace)?).await {
         Ok(()) => {
             for e in events {
                 tracing::info!(event = e.name(), id = %e.id(), "event stored");
@@ -238,8 +289,9 @@ async fn send(
     publisher: &dyn Publisher,
     store: Option<&dyn EventStore>,
     events: &[AnyEvent],
+    trace: Option<TraceContext>,
 ) -> Result<Deliveries, BusError> {
-    let raws = encode(events)?;
+    let raws = encode(events, trace)?;
     let deliveries = deliveries_of(publisher.publish(&raws).await, raws.len());
     let mut refused = Vec::new();
     let mut dead = Vec::new();

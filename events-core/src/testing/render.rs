@@ -162,6 +162,7 @@ mod tests {
             name: "acme.shop.1.event.order.placed".into(),
             occurred_on: crate::envelope::now(),
             attributes: format!("{{\"note\":\"{}\"}}", "é".repeat(300)),
+            trace: None,
         };
         let line = event_line(&event);
         assert!(line.starts_with("acme.shop.1.event.order.placed id=e1 {\"note\":\"éé"));

@@ -2,17 +2,10 @@
 
 use events_core::metrics::{self as m, label};
 
-use super::Processed;
-
-/// Counts one processed message (SQS, Lambda or HTTP alike).
-pub(super) fn record(processed: &Processed) {
-    let (event, done, why) = match processed {
-        Processed::Handled { name, .. } => (name.as_str(), true, "handled"),
-        Processed::Duplicate { name, .. } => (name.as_str(), true, "duplicate"),
-        Processed::Unrouted { name, .. } => (name.as_str(), true, "unrouted"),
-        Processed::Failed { name, .. } => (name.as_str(), false, "failed"),
-        Processed::Undecodable { .. } => (label::UNKNOWN_EVENT, false, "undecodable"),
-    };
+/// Counts one processed message (SQS, Lambda or HTTP alike) of `event`:
+/// deleted (`done`) or left for redrive, `why` (the
+/// [`Processed`](super::Processed) variant in lower case).
+pub(super) fn record(event: &str, done: bool, why: &'static str) {
     let event = event.to_owned();
     ::metrics::counter!(m::CONSUMER_RECEIVED, label::EVENT => event.clone()).increment(1);
     if done {

@@ -11,9 +11,11 @@ use events_core::{BusError, EventBus, HandlerOutcome, HandlerStatus, RawEvent, R
 use tracing::Instrument;
 
 use crate::dedup::Dedup;
+use crate::sdk_error::one_line;
 
 mod metrics;
 #[cfg(feature = "sqs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqs")))]
 pub mod sqs;
 
 /// What became of one received message.
@@ -81,6 +83,7 @@ impl Processed {
 pub struct Processor {
     bus: EventBus,
     dedup: Option<Arc<dyn Dedup>>,
+    destination: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Processor {
@@ -94,7 +97,18 @@ impl std::fmt::Debug for Processor {
 impl Processor {
     /// Runs the handlers of `bus`, without deduplication.
     pub fn new(bus: EventBus) -> Self {
-        Processor { bus, dedup: None }
+        Processor {
+            bus,
+            dedup: None,
+            destination: None,
+        }
+    }
+
+    /// Names what it consumes (the queue, the function, the route) in its
+    /// spans' `messaging.destination.name`.
+    pub fn with_destination(mut self, destination: impl Into<Arc<str>>) -> Self {
+        self.destination = Some(destination.into());
+        self
     }
 
     /// Skips the handlers that `dedup` says already succeeded, and marks
@@ -117,7 +131,7 @@ impl Processor {
             Ok(received) => self.process_received(received).await,
             Err(e) => {
                 let processed = undecodable(e.to_string());
-                metrics::record(&processed);
+                record(&processed);
                 processed
             }
         }
@@ -132,9 +146,11 @@ impl Processor {
     /// (Not an `async fn`: one future less around the work, which is moved
     /// into every caller's future.)
     fn process_received(&self, received: Received) -> impl Future<Output = Processed> + '_ {
-        let span = tracing::info_span!("consume", event = %received.name(), id = %received.id());
+        // `consume`, exported as `process {event name}`: with the `otel`
+        // feature, a child of the publisher's span.
+        let span = received.span(self.destination.as_deref());
         futures_util::FutureExt::map(self.process_inner(received).instrument(span), |processed| {
-            metrics::record(&processed);
+            record(&processed);
             processed
         })
     }
@@ -158,11 +174,12 @@ impl Processor {
                     Err(e) => {
                         // Without the table, running again is the safe side
                         // of at-least-once; the message stays for redelivery.
-                        tracing::error!(event = %name, %id, error = %e, "deduplication table unreadable: reported failed, for delivery again");
+                        let error = one_line(&e);
+                        tracing::error!(event = %name, %id, %error, "deduplication table unreadable: reported failed, for delivery again");
                         return Processed::Failed {
                             name,
                             id,
-                            failures: vec![("dedup".to_owned(), e.to_string())],
+                            failures: vec![("dedup".to_owned(), error)],
                         };
                     }
                 }
@@ -191,7 +208,7 @@ impl Processor {
         if let Some(dedup) = &self.dedup {
             if !succeeded.is_empty() {
                 if let Err(e) = dedup.mark(&id, &succeeded).await {
-                    tracing::warn!(event = %name, %id, error = %e, "could not mark the handlers that succeeded: a redelivery runs them again");
+                    tracing::warn!(event = %name, %id, error = %one_line(&e), "could not mark the handlers that succeeded: a redelivery runs them again");
                 }
             }
         }
@@ -212,6 +229,22 @@ impl Processor {
             Processed::Failed { name, id, failures }
         }
     }
+}
+
+/// Counts `processed` in the consumers' metrics.
+fn record(processed: &Processed) {
+    let (event, done, why) = match processed {
+        Processed::Handled { name, .. } => (name.as_str(), true, "handled"),
+        Processed::Duplicate { name, .. } => (name.as_str(), true, "duplicate"),
+        Processed::Unrouted { name, .. } => (name.as_str(), true, "unrouted"),
+        Processed::Failed { name, .. } => (name.as_str(), false, "failed"),
+        Processed::Undecodable { .. } => (
+            events_core::metrics::label::UNKNOWN_EVENT,
+            false,
+            "undecodable",
+        ),
+    };
+    metrics::record(event, done, why);
 }
 
 fn undecodable(reason: String) -> Processed {

@@ -298,3 +298,53 @@ impl hyper::body::Body for DeadlineBody {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::HttpServerSettings;
+    use std::time::Duration;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<HttpServerSettings, super::HttpError> {
+        HttpServerSettings::from_lookup(|var| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    /// By default a connection that sends nothing, or its headers or body
+    /// too slowly, is closed within a minute at most.
+    #[test]
+    fn defaults_close_a_slow_connection_within_a_minute() {
+        let d = HttpServerSettings::default();
+        assert_eq!(with(&[]).unwrap(), d);
+        assert!(
+            d.header_timeout + d.body_timeout <= Duration::from_secs(60),
+            "{d:?}"
+        );
+        assert!(d.max_connections < 1024, "under the usual descriptor limit");
+    }
+
+    #[test]
+    fn reads_each_variable_and_refuses_bad_values_naming_them() {
+        let s = with(&[
+            ("EVENT_BUS_HTTP_HEADER_TIMEOUT", "500ms"),
+            ("EVENT_BUS_HTTP_BODY_TIMEOUT", "2m"),
+            ("EVENT_BUS_HTTP_MAX_CONNECTIONS", "64"),
+        ])
+        .unwrap();
+        assert_eq!(s.header_timeout, Duration::from_millis(500));
+        assert_eq!(s.body_timeout, Duration::from_secs(120));
+        assert_eq!(s.max_connections, 64);
+        for (var, bad) in [
+            ("EVENT_BUS_HTTP_HEADER_TIMEOUT", "0s"),
+            ("EVENT_BUS_HTTP_BODY_TIMEOUT", "soon"),
+            ("EVENT_BUS_HTTP_MAX_CONNECTIONS", "0"),
+            ("EVENT_BUS_HTTP_MAX_CONNECTIONS", "lots"),
+        ] {
+            let e = with(&[(var, bad)]).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("{var}=`{bad}` is not valid")), "{e}");
+        }
+    }
+}

@@ -34,7 +34,10 @@
 //! the server ends its session, [`lease`](RelayOptions::lease) plus a
 //! quarter (at least 1 s) after its last statement; the relay itself gives a
 //! hand-off at most the lease, then counts it as a retryable failure, so its
-//! session is never ended under a hand-off still running.
+//! session is never ended under a hand-off still running. (A relay whose
+//! whole process is frozen past that, and then thaws, may still finish the
+//! hand-off it was in while another relay has taken the row: at least once
+//! again; its mark then fails.)
 //!
 //! A relay's marks commit with the server's `synchronous_commit` (durable
 //! before they are visible): once a row is seen published it stays so, even
@@ -62,17 +65,21 @@
 //!
 //! Writers `NOTIFY` on the channel [`CHANNEL`](crate::CHANNEL) in their
 //! transaction, delivered on commit; the relay `LISTEN`s on its own
-//! connection and starts a round at once. It also polls every
-//! [`poll_interval`](RelayOptions::poll_interval), so a notification lost
+//! connection and starts a round at once (but after a round whose every
+//! row was refused for now, as in an outage: then the next round waits for
+//! the earliest retry, at most the poll interval, so a relay facing a down
+//! bus runs one round per interval rather than one per commit). It also
+//! polls every [`poll_interval`](RelayOptions::poll_interval), so a notification lost
 //! while its connection was down delays nothing for longer than that. The
 //! listener reconnects by itself (from 100 ms, doubling, up to 10 s), and so
 //! do the rounds: a database restart costs a few failed rounds (logged at
 //! `warn`), nothing more.
 
-use events_core::EventBus;
-use sqlx::PgPool;
 use std::future::Future;
 use std::sync::Arc;
+
+use events_core::EventBus;
+use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -248,25 +255,37 @@ async fn work(
         if stop.is_cancelled() {
             return;
         }
-        let wait = match round::run(&pool, &bus, &options).await {
+        // After a round whose every row was refused for now (the bus looks
+        // down), commits do not start rounds: the next one waits for the
+        // earliest retry (at most the poll interval), so an outage costs one
+        // round per interval, not one per commit.
+        let (wait, deaf) = match round::run(&pool, &bus, &options).await {
             Ok(round) => {
                 failures = 0;
                 if round.settled > 0 {
                     // Accepted or dead-lettered rows may have made new heads.
                     continue;
                 }
-                round
-                    .retry_in
-                    .map_or(options.poll_interval, |d| d.min(options.poll_interval))
+                match round.retry_in {
+                    Some(retry) => (retry.min(options.poll_interval), true),
+                    None => (options.poll_interval, false),
+                }
             }
             Err(error) => {
                 failures = failures.saturating_add(1);
                 let wait =
                     backoff::delay(failures, backoff::RECONNECT_FIRST, backoff::RECONNECT_MAX);
                 tracing::warn!(%error, failures, retry_in = ?wait, "outbox relay round failed");
-                wait
+                (wait, false)
             }
         };
+        if deaf {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            continue;
+        }
         tokio::select! {
             () = stop.cancelled() => return,
             () = wake.notified() => {}

@@ -1,5 +1,5 @@
 //! The options of a relay: batch, workers, polling, lease, backoff,
-//! retention, commit durability.
+//! retention, gauges, commit durability.
 
 use std::time::Duration;
 
@@ -35,6 +35,9 @@ pub struct RelayOptions {
     /// How often the relay deletes published rows older than the retention.
     /// Default 1 min.
     pub cleanup_interval: Duration,
+    /// How often the relay sets the outbox's gauges (waiting rows, the age
+    /// of the oldest: [`record_gauges`](crate::record_gauges)). Default 15 s.
+    pub gauges_interval: Duration,
     /// Commit the relay's marks without waiting for the disk
     /// (`synchronous_commit = off` in its transactions only; see the
     /// [module docs](super)). Default `false`.
@@ -52,6 +55,7 @@ impl Default for RelayOptions {
             max_backoff: Duration::from_secs(300),
             retention: Duration::from_secs(3600),
             cleanup_interval: Duration::from_secs(60),
+            gauges_interval: Duration::from_secs(15),
             async_commit: false,
         }
     }

@@ -29,6 +29,8 @@ struct Scripted {
     attempts: Arc<Mutex<Vec<Attempt>>>,
     /// The `Detail` of every event sent, as the wire writes it.
     details: Arc<Mutex<Vec<String>>>,
+    /// Calls of `publish`.
+    calls: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Scripted {
@@ -60,6 +62,10 @@ impl Scripted {
                 "ValidationException",
                 "event too large",
             )),
+            ("down", _, _) => Err(PublishError::retryable(
+                "InternalFailure",
+                "the bus is down",
+            )),
             ("flaky", 0, 0 | 1) => Err(PublishError::retryable(
                 "ThrottlingException",
                 "rate exceeded",
@@ -88,6 +94,7 @@ impl Publisher for Scripted {
         &'a self,
         events: &'a [RawEvent],
     ) -> BoxFuture<'a, Vec<Result<Accepted, PublishError>>> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Box::pin(async move { events.iter().map(|raw| self.answer(raw)).collect() })
     }
 }
@@ -396,4 +403,46 @@ async fn the_remote_bus_gets_the_rows_detail_byte_for_byte() {
     let mut stored = stored;
     stored.sort();
     assert_eq!(sent, stored);
+}
+
+/// While the bus refuses everything, commits do not each start a round: the
+/// relay tries once per poll interval (here 1 s), however many commits
+/// notify it meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_down_bus_is_tried_once_per_interval_not_once_per_commit() {
+    let (_db, pool) = support::database(4).await;
+    let publisher = Scripted::default();
+    let poll = Duration::from_secs(1);
+    let relay = Relay::spawn(
+        pool.clone(),
+        remote_bus(&publisher),
+        RelayOptions {
+            poll_interval: poll,
+            retry_backoff: Duration::from_secs(60),
+            workers: 1,
+            ..support::quick()
+        },
+    );
+    support::commit(&pool, Some("down-0"), vec![tick("down", 0)]).await;
+    support::until("the first refusal", || {
+        let p = publisher.clone();
+        async move { !p.attempts().is_empty() }
+    })
+    .await;
+    let before = publisher.calls.load(std::sync::atomic::Ordering::SeqCst);
+    let start = Instant::now();
+    for a in 1..=30 {
+        let key = format!("down-{a}");
+        support::commit(&pool, Some(&key), vec![tick("down", a)]).await;
+    }
+    let elapsed = start.elapsed();
+    relay.stop().await.unwrap();
+    let calls = publisher.calls.load(std::sync::atomic::Ordering::SeqCst) - before;
+    // One round per interval elapsed, plus the one in flight at each end.
+    let bound = (elapsed.as_secs_f64() / poll.as_secs_f64()).floor() as usize + 2;
+    assert!(
+        calls <= bound,
+        "{calls} calls in {elapsed:?} (at most {bound})"
+    );
+    assert_eq!(events_outbox::stats(&pool).await.unwrap().pending, 31);
 }

@@ -7,6 +7,7 @@
 mod support;
 
 mod failures;
+mod gauges;
 mod plan;
 mod relays;
 mod restart;

@@ -35,6 +35,16 @@ impl CompanyAggregate {
         company
     }
 
+    /// A company loaded from storage: no events recorded.
+    pub fn restore(id: Uuid, name: String, country_id: Uuid) -> Self {
+        CompanyAggregate {
+            id,
+            name,
+            country_id,
+            events: Recorder::new(),
+        }
+    }
+
     /// The events recorded and not yet published.
     pub fn events(&self) -> &Recorder {
         &self.events

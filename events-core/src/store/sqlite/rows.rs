@@ -55,6 +55,7 @@ pub(super) fn decode_row(
                 name: required(values[1], "name")?,
                 occurred_on: time(values[2], "occurred_on")?,
                 attributes: required(values[3], "attributes")?,
+                trace: None,
             },
             seq,
             stored_at: time(values[4], "stored_at")?,

@@ -53,8 +53,9 @@ pub enum ConsumerError {
         message: String,
     },
     /// The start-up check could not be made (network, credentials, ...).
+    /// The SDK's error is its source (its `Debug` shows the causes).
     #[error(
-        "could not check SQS queue `{queue_url}` with GetQueueAttributes: {message} \
+        "could not check SQS queue `{queue_url}` with GetQueueAttributes \
          (EVENT_BUS_CHECK=false skips this check)"
     )]
     Check {

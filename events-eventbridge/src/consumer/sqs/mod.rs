@@ -1,6 +1,8 @@
 //! [`SqsConsumer`]: an SQS queue subscribed to the bus (by an EventBridge
 //! rule), consumed with the same handlers the in-process bus runs.
 //!
+//! # What becomes of a message
+//!
 //! Long polling (up to 20 s, up to 10 messages a call), at most
 //! `concurrency` messages in flight, each routed on `detail-type` to the
 //! bus's handlers. A message whose handlers all succeeded (or that has no
@@ -19,12 +21,16 @@
 //! after `maxReceiveCount` receives. While a handler runs, the message's
 //! visibility is extended every half visibility timeout.
 //!
+//! # Calls
+//!
 //! Calls are kept full (SQS bills per request): while messages are being
 //! handled, a receive waits up to 20 ms for the permits of a whole batch
 //! rather than ask for the one message whose permit came back first, and a
 //! delete waits up to 20 ms for the deletes of messages still being handled.
 //! With `concurrency` at twice `max_messages`, a receive goes out while the
 //! previous batch is handled.
+//!
+//! # Errors that stop it
 //!
 //! Mistakes that retrying cannot fix stop the consumer rather than leave it
 //! polling for ever. [`SqsConsumerBuilder::build`] (and so
@@ -44,13 +50,30 @@
 //! (network, throttling, 5xx) are logged as warnings and retried with
 //! backoff for as long as it takes.
 //!
+//! # Shutdown
+//!
 //! Shutdown ([`SqsConsumer::run`] with a cancelled token, or
 //! [`SqsConsumer::run_until_signal`] on SIGTERM or ctrl-c): no new receive,
-//! in-flight messages finish (within the shutdown timeout; after it they are
+//! in-flight messages finish (within the shutdown timeout,
+//! `EVENT_BUS_SHUTDOWN_TIMEOUT`, 30 s by default; after it they are
 //! abandoned, not deleted, so SQS delivers them again), what succeeded is
-//! deleted, and a [`ConsumeReport`] is returned. A receive cut short by the
-//! shutdown may have taken messages the consumer never saw: SQS delivers
-//! them again after the visibility timeout.
+//! deleted, and a [`ConsumeReport`] is returned. A second SIGTERM or ctrl-c
+//! stops at once: in-flight messages are abandoned and deletes not yet sent
+//! are dropped ([`SqsConsumer::run_with_stop`] does the same on a second
+//! token, [`SqsConsumer::run_until_signals`] on signals of your own). A
+//! receive cut short by the shutdown may have taken messages the consumer
+//! never saw: SQS delivers them again after the visibility timeout.
+//!
+//! A handler that never returns is cut off by the bus's handler timeout
+//! (`EVENT_BUS_HANDLER_TIMEOUT`, events-core): a failure, so its message is
+//! left for redelivery.
+//!
+//! # Where things live
+//!
+//! [`SqsConsumer`] and its run loop in `consumer`, the builder and the
+//! environment in `builder`, [`ConsumerSettings`] in `settings`,
+//! [`ConsumerError`] in `error`, [`ConsumeReport`] in `report`, the delete
+//! batcher in `delete`, the signals in `signal`.
 
 mod builder;
 mod consumer;

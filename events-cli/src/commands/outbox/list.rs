@@ -1,0 +1,24 @@
+//! `events outbox list`: the oldest waiting rows.
+
+use sqlx::PgPool;
+
+use super::super::{Context, Fallible};
+use super::{explain, render};
+use crate::OK;
+
+/// `events outbox list [--max N]`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// How many.
+    #[arg(long, default_value_t = 20)]
+    max: usize,
+}
+
+/// Prints the rows, oldest first.
+pub(crate) async fn run(args: Args, pool: &PgPool, ctx: &mut Context<'_>) -> Fallible<u8> {
+    let rows = events_outbox::list_pending(pool, args.max)
+        .await
+        .map_err(explain)?;
+    render::rows(ctx.out, &rows, ctx.json, "nothing waiting in the outbox")?;
+    Ok(OK)
+}

@@ -1,0 +1,344 @@
+//! The outbox benchmark (issue 17, done-when 5), one run on one PostgreSQL
+//! server (the harness's, PostgreSQL's default durability: every commit
+//! waits for its WAL flush):
+//!
+//! 1. **commit cost**: transactions "insert a company" alone beside "insert
+//!    a company + its event in the outbox" (the example's
+//!    `PostgresCompanyRepository::insert` and `save`), one at a time on one
+//!    connection, in alternating blocks; the ratio of their times per
+//!    commit (goal <= 1.2x).
+//! 2. **relay throughput to the in-memory bus**: N committed events (one
+//!    aggregate each), then one relay (default options: batch 100, one
+//!    worker) to a local-mode bus with one counting handler, timed from
+//!    its start until every row is marked published (goal >= 20,000
+//!    events/s).
+//! 3. **relay throughput to moto** beside a raw SDK loop of PutEvents calls
+//!    of 10 entries, 8 in flight (the publisher's default concurrency), on
+//!    the same events; buses without a rule (a rule makes moto deliver to
+//!    SQS at 10-20 ms per event, which would measure moto); rounds rotate
+//!    the order; the ratio of the medians (goal >= 90 %).
+//! 4. **commit-to-publish latency** with LISTEN/NOTIFY: an idle relay, one
+//!    event committed at a time, from the moment `commit()` returned to the
+//!    handler's run (the next event after the previous one arrived); p50
+//!    and p99 (goal p50 <= 5 ms, p99 <= 20 ms).
+//!
+//! `scripts/bench-outbox`, or `cargo bench -p events-outbox-tests --bench
+//! outbox`; sizes from `OUTBOX_BENCH_COMMITS` (1,000 per side),
+//! `OUTBOX_BENCH_EVENTS` (20,000), `OUTBOX_BENCH_MOTO_EVENTS` (1,000),
+//! `OUTBOX_BENCH_ROUNDS` (3), `OUTBOX_BENCH_LATENCY` (500).
+
+#![allow(missing_docs)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use events_aws_tests::moto::Moto;
+use events_core::{wire, Event, EventBus, Handler, HandlerResult, Mode, RawEvent};
+use events_eventbridge::EventBridgePublisher;
+use events_examples::domain::aggregates::CompanyAggregate;
+use events_examples::domain::events::CompanyCreated;
+use events_examples::infrastructure::postgres::PostgresCompanyRepository;
+use events_outbox::{Relay, RelayOptions};
+use events_pg_tests::PgServer;
+use futures_util::stream::{self, StreamExt};
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+const CONCURRENCY: usize = 8;
+
+fn size(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn company(i: usize) -> Event<CompanyCreated> {
+    Event::new(CompanyCreated {
+        company_id: Uuid::new_v4(),
+        company_name: format!("company {i}"),
+        country_id: Uuid::new_v4(),
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+async fn fresh(server: &PgServer) -> PostgresCompanyRepository {
+    let db = server.database();
+    let repository = PostgresCompanyRepository::connect(&db.url).await.unwrap();
+    repository.migrate().await.unwrap();
+    repository
+}
+
+/// Commits `events`, 100 per transaction, each under its company's key.
+async fn preload(pool: &PgPool, events: &[Event<CompanyCreated>]) {
+    for chunk in events.chunks(100) {
+        let mut tx = pool.begin().await.unwrap();
+        for event in chunk {
+            let key = event.company_id.to_string();
+            events_outbox::write(&mut tx, Some(&key), [event.clone()])
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+}
+
+async fn wait_empty(pool: &PgPool) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while events_outbox::stats(pool).await.unwrap().pending > 0 {
+        assert!(Instant::now() < deadline, "the relay did not finish");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+struct Count(Arc<AtomicUsize>);
+
+impl Handler<CompanyCreated> for Count {
+    async fn handle(&self, _: &Event<CompanyCreated>) -> HandlerResult {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+struct Arrivals(mpsc::UnboundedSender<(String, Instant)>);
+
+impl Handler<CompanyCreated> for Arrivals {
+    async fn handle(&self, event: &Event<CompanyCreated>) -> HandlerResult {
+        let _ = self
+            .0
+            .send((event.id().as_str().to_owned(), Instant::now()));
+        Ok(())
+    }
+}
+
+fn local_bus<H: Handler<CompanyCreated>>(handler: H) -> EventBus {
+    EventBus::builder()
+        .without_store()
+        .discover(false)
+        .register_handler::<CompanyCreated, _>(handler)
+        .build()
+        .unwrap()
+}
+
+/// 1. Time per commit, company alone vs company + event.
+async fn commit_cost(server: &PgServer, n: usize) -> (f64, f64) {
+    let repository = fresh(server).await;
+    let blocks = 4;
+    let (mut alone, mut with_event) = (Duration::ZERO, Duration::ZERO);
+    for block in 0..blocks * 2 {
+        let start = Instant::now();
+        for _ in 0..n / blocks {
+            let mut company = CompanyAggregate::create("Bench Company", Uuid::new_v4());
+            if block % 2 == 0 {
+                let mut tx = repository.pool().begin().await.unwrap();
+                PostgresCompanyRepository::insert(&mut tx, &company)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            } else {
+                repository.save(&mut company).await.unwrap();
+            }
+        }
+        if block % 2 == 0 {
+            alone += start.elapsed();
+        } else {
+            with_event += start.elapsed();
+        }
+    }
+    let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+    (per(alone), per(with_event))
+}
+
+/// 2. Events/s of one relay to a local bus.
+async fn relay_local(server: &PgServer, n: usize) -> f64 {
+    let repository = fresh(server).await;
+    let events: Vec<_> = (0..n).map(company).collect();
+    preload(repository.pool(), &events).await;
+    let count = Arc::new(AtomicUsize::new(0));
+    let bus = local_bus(Count(count.clone()));
+    let start = Instant::now();
+    let relay = Relay::spawn(repository.pool().clone(), bus, RelayOptions::default());
+    wait_empty(repository.pool()).await;
+    let took = start.elapsed();
+    relay.stop().await.unwrap();
+    assert_eq!(count.load(Ordering::Relaxed), n);
+    n as f64 / took.as_secs_f64()
+}
+
+async fn eventbridge_bus(moto: &Moto, bus_name: &str) -> EventBus {
+    let publisher = EventBridgePublisher::builder()
+        .bus(bus_name)
+        .client(moto.eventbridge().await)
+        .concurrency(CONCURRENCY)
+        .build()
+        .await
+        .unwrap();
+    EventBus::builder()
+        .mode(Mode::EventBridge)
+        .without_store()
+        .discover(false)
+        .publisher(Arc::new(publisher))
+        .build()
+        .unwrap()
+}
+
+/// 3a. Events/s of one relay to moto.
+async fn relay_moto(server: &PgServer, moto: &Moto, bus_name: &str, n: usize) -> f64 {
+    let repository = fresh(server).await;
+    let events: Vec<_> = (0..n).map(company).collect();
+    preload(repository.pool(), &events).await;
+    let bus = eventbridge_bus(moto, bus_name).await;
+    let start = Instant::now();
+    let relay = Relay::spawn(repository.pool().clone(), bus, RelayOptions::default());
+    wait_empty(repository.pool()).await;
+    let took = start.elapsed();
+    relay.stop().await.unwrap();
+    let dead = events_outbox::stats(repository.pool())
+        .await
+        .unwrap()
+        .dead_letters;
+    assert_eq!(dead, 0, "moto refused events");
+    n as f64 / took.as_secs_f64()
+}
+
+/// 3b. Events/s of a raw SDK loop: PutEvents of 10, 8 in flight.
+async fn raw_moto(moto: &Moto, bus_name: &str, n: usize) -> f64 {
+    let client = moto.eventbridge().await;
+    let entries: Vec<PutEventsRequestEntry> = (0..n)
+        .map(|i| {
+            let raw = RawEvent::from_event(&company(i)).unwrap();
+            PutEventsRequestEntry::builder()
+                .event_bus_name(bus_name)
+                .source("testclean.api")
+                .detail_type(raw.name.clone())
+                .detail(wire::encode_detail(&raw))
+                .build()
+        })
+        .collect();
+    let start = Instant::now();
+    let calls = entries.chunks(10).map(|chunk| {
+        let client = client.clone();
+        let chunk = chunk.to_vec();
+        async move {
+            let out = client
+                .put_events()
+                .set_entries(Some(chunk))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(out.failed_entry_count(), 0);
+        }
+    });
+    stream::iter(calls)
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<()>>()
+        .await;
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// 4. Commit-to-publish latencies, sorted.
+async fn latency(server: &PgServer, n: usize) -> Vec<Duration> {
+    let repository = fresh(server).await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let bus = local_bus(Arrivals(tx));
+    let relay = Relay::spawn(repository.pool().clone(), bus, RelayOptions::default());
+    // Let the relay settle (its LISTEN connection up, a first round done).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n {
+        let event = company(i);
+        let id = event.id().as_str().to_owned();
+        let key = event.company_id.to_string();
+        let mut db = repository.pool().begin().await.unwrap();
+        events_outbox::write(&mut db, Some(&key), [event])
+            .await
+            .unwrap();
+        db.commit().await.unwrap();
+        let committed = Instant::now();
+        let (got, at) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("published within 30 s")
+            .unwrap();
+        assert_eq!(got, id);
+        samples.push(at.saturating_duration_since(committed));
+    }
+    relay.stop().await.unwrap();
+    samples.sort();
+    samples
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let commits = size("OUTBOX_BENCH_COMMITS", 1_000);
+    let events = size("OUTBOX_BENCH_EVENTS", 20_000);
+    let moto_events = size("OUTBOX_BENCH_MOTO_EVENTS", 1_000);
+    let rounds = size("OUTBOX_BENCH_ROUNDS", 3).max(1);
+    let samples = size("OUTBOX_BENCH_LATENCY", 500).max(1);
+    let server = PgServer::start();
+    let version = server.query("postgres", "SHOW server_version");
+    println!("PostgreSQL {version} (harness server, default durability), one run");
+
+    let (alone, with_event) = commit_cost(&server, commits).await;
+    println!(
+        "1. commit: company alone {alone:.0} us, company + event {with_event:.0} us per commit \
+         ({commits} each): {:.2}x the time (goal <= 1.2x)",
+        with_event / alone
+    );
+
+    let rate = relay_local(&server, events).await;
+    println!(
+        "2. relay -> in-memory bus: {rate:.0} events/s ({events} events, one relay) (goal >= 20000)"
+    );
+
+    let moto = Moto::start();
+    let eb = moto.eventbridge().await;
+    let (mut relay_rates, mut raw_rates) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let bus_name = format!("outbox-bench-{round}");
+        eb.create_event_bus().name(&bus_name).send().await.unwrap();
+        let (relay, raw) = if round % 2 == 0 {
+            let r = relay_moto(&server, &moto, &bus_name, moto_events).await;
+            (r, raw_moto(&moto, &bus_name, moto_events).await)
+        } else {
+            let raw = raw_moto(&moto, &bus_name, moto_events).await;
+            (
+                relay_moto(&server, &moto, &bus_name, moto_events).await,
+                raw,
+            )
+        };
+        println!("   round {round}: relay {relay:.0} events/s, raw PutEvents {raw:.0} events/s");
+        relay_rates.push(relay);
+        raw_rates.push(raw);
+    }
+    let (relay, raw) = (median(relay_rates), median(raw_rates));
+    println!(
+        "3. relay -> moto {relay:.0} events/s, raw PutEvents loop {raw:.0} events/s \
+         (medians of {rounds}, {moto_events} events): {:.0} % (goal >= 90 %)",
+        100.0 * relay / raw
+    );
+
+    let lat = latency(&server, samples).await;
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "4. commit -> publish (LISTEN/NOTIFY): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
+         ({samples} events) (goal p50 <= 5 ms, p99 <= 20 ms)",
+        ms(percentile(&lat, 50.0)),
+        ms(percentile(&lat, 99.0)),
+        ms(lat[lat.len() - 1])
+    );
+}
