@@ -127,12 +127,27 @@ pub fn now() -> DateTime<Utc> {
 /// let again = Event::<OrderPlaced>::from_dict(event.id().clone(), event.occurred_on(), &dict).unwrap();
 /// assert_eq!(again, event);
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Event<E> {
     id: EventId,
     occurred_on: DateTime<Utc>,
     payload: E,
+    /// The name it was published under, when that is an older version
+    /// upcast into `E` (see [`crate::upcast`]).
+    published_as: Option<&'static str>,
 }
+
+// Two events are equal when their identity and attributes are: the name an
+// event was published under is where it came from, not what it is.
+impl<E: PartialEq> PartialEq for Event<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.occurred_on == other.occurred_on
+            && self.payload == other.payload
+    }
+}
+
+impl<E: Eq> Eq for Event<E> {}
 
 impl<E> Event<E> {
     /// Wraps `payload` with a new id and the current time.
@@ -141,6 +156,7 @@ impl<E> Event<E> {
             id: EventId::new(),
             occurred_on: now(),
             payload,
+            published_as: None,
         }
     }
 
@@ -152,7 +168,15 @@ impl<E> Event<E> {
             id: id.into(),
             occurred_on: occurred_on.trunc_subsecs(6),
             payload,
+            published_as: None,
         }
+    }
+
+    /// Marks the event as published under `name`, an older version it was
+    /// upcast from.
+    pub(crate) fn published_under(mut self, name: &'static str) -> Self {
+        self.published_as = Some(name);
+        self
     }
 
     /// The event's id.
@@ -180,6 +204,19 @@ impl<E: DomainEvent> Event<E> {
     /// The full event name.
     pub fn name(&self) -> &'static str {
         E::EVENT_NAME
+    }
+
+    /// The name the event was published under: [`name`](Self::name), or
+    /// the name of the older version it was upcast from (see
+    /// [`crate::upcast`]), e.g. `acme.crm.1.event.company.created` for an
+    /// `Event<CompanyCreatedV3>`.
+    pub fn published_as(&self) -> &'static str {
+        self.published_as.unwrap_or(E::EVENT_NAME)
+    }
+
+    /// Whether the event was published as an older version and upcast.
+    pub fn is_upcast(&self) -> bool {
+        self.published_as.is_some()
     }
 
     /// The attributes as a JSON object map.
@@ -219,11 +256,14 @@ where
 
 impl<E: fmt::Debug> fmt::Debug for Event<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Event")
-            .field("id", &self.id)
+        let mut out = f.debug_struct("Event");
+        out.field("id", &self.id)
             .field("occurred_on", &self.occurred_on)
-            .field("payload", &self.payload)
-            .finish()
+            .field("payload", &self.payload);
+        if let Some(name) = self.published_as {
+            out.field("published_as", &name);
+        }
+        out.finish()
     }
 }
 

@@ -175,7 +175,7 @@ impl<E, H> TypedHandler<E, H> {
 
 impl<E: DomainEvent, H: Handler<E>> ErasedHandler for TypedHandler<E, H> {
     fn call(&self, event: SharedEvent) -> Result<HandlerFuture, SharedEvent> {
-        let event = event.downcast::<Event<E>>()?;
+        let event = crate::upcast::downcast_event::<E>(event)?;
         let handler = Arc::clone(&self.handler);
         Ok(Box::pin(async move { handler.handle(&event).await }))
     }
@@ -351,7 +351,7 @@ pub(crate) mod private {
 
     /// Downcasts the shared event to `Event<E>`.
     pub fn downcast<E: DomainEvent>(event: SharedEvent) -> Result<Arc<Event<E>>, SharedEvent> {
-        event.downcast::<Event<E>>()
+        crate::upcast::downcast_event::<E>(event)
     }
 
     /// The argument of a handler taking `&Event<E>`.

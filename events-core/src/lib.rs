@@ -62,6 +62,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trace;
+pub mod upcast;
 pub mod wire;
 
 #[doc(hidden)]

@@ -30,9 +30,12 @@ pub struct EventName<'a> {
     pub service: &'a str,
     /// The schema version, `1..=u32::MAX`.
     pub version: u32,
+    /// `event` for a domain event, `command` for a command (SPEC §11).
+    pub message_type: &'a str,
     /// The aggregate or entity, e.g. `company`.
     pub resource: &'a str,
-    /// What happened, in the past tense, e.g. `created`.
+    /// What happened, in the past tense, e.g. `created`; for a command,
+    /// what to do, an infinitive, e.g. `send`.
     pub action: &'a str,
 }
 
@@ -56,6 +59,14 @@ impl InvalidName {
 impl<'a> EventName<'a> {
     /// The message type of every domain event: `event`.
     pub const MESSAGE_TYPE: &'static str = rules::MESSAGE_TYPE_EVENT;
+
+    /// The message type of every command: `command`.
+    pub const MESSAGE_TYPE_COMMAND: &'static str = rules::MESSAGE_TYPE_COMMAND;
+
+    /// Whether this names a command (`message_type` is `command`).
+    pub fn is_command(&self) -> bool {
+        self.message_type == Self::MESSAGE_TYPE_COMMAND
+    }
 
     /// Parses and validates a full event name.
     pub fn parse(name: &'a str) -> Result<Self, InvalidName> {
@@ -87,13 +98,17 @@ impl<'a> EventName<'a> {
             rules::check_segment(value)
                 .map_err(|e| InvalidName::new(name, format!("{key}: {e}")))?;
         }
-        rules::check_action(action).map_err(|e| InvalidName::new(name, format!("action: {e}")))?;
-        if message_type != Self::MESSAGE_TYPE {
-            return Err(InvalidName::new(
-                name,
-                format!("message type is `{message_type}`, expected `event`"),
-            ));
-        }
+        let action_rule = match message_type {
+            Self::MESSAGE_TYPE => rules::check_action,
+            Self::MESSAGE_TYPE_COMMAND => rules::check_command_action,
+            _ => {
+                return Err(InvalidName::new(
+                    name,
+                    format!("message type is `{message_type}`, expected `event` or `command`"),
+                ))
+            }
+        };
+        action_rule(action).map_err(|e| InvalidName::new(name, format!("action: {e}")))?;
         let version = match version.parse::<u32>() {
             Ok(v) if v >= 1 && !version.starts_with('0') => v,
             _ => {
@@ -110,6 +125,7 @@ impl<'a> EventName<'a> {
             company,
             service,
             version,
+            message_type,
             resource,
             action,
         })
@@ -121,12 +137,7 @@ impl fmt::Display for EventName<'_> {
         write!(
             f,
             "{}.{}.{}.{}.{}.{}",
-            self.company,
-            self.service,
-            self.version,
-            Self::MESSAGE_TYPE,
-            self.resource,
-            self.action
+            self.company, self.service, self.version, self.message_type, self.resource, self.action
         )
     }
 }
@@ -201,5 +212,54 @@ mod tests {
         }
         let max = EventName::parse("a.b.4294967295.event.c.created").unwrap();
         assert_eq!(max.version, u32::MAX);
+    }
+
+    #[test]
+    fn commands_take_an_infinitive() {
+        let send = EventName::parse("acme.billing.1.command.invoice.send").unwrap();
+        assert!(send.is_command());
+        assert_eq!(send.to_string(), "acme.billing.1.command.invoice.send");
+        for ok in ["send", "create", "cancel", "reset", "feed", "email_send"] {
+            assert_eq!(check_command_action(ok), Ok(()), "{ok}");
+        }
+        for bad in ["sent", "created", "email_sent", "paid"] {
+            assert!(
+                matches!(check_command_action(bad), Err(PartError::PastTense(_))),
+                "{bad}"
+            );
+        }
+        assert!(EventName::parse("a.b.1.command.c.sent").is_err());
+        assert!(EventName::parse("a.b.1.query.c.get").is_err());
+    }
+
+    #[test]
+    fn infinitive_suggestions() {
+        for (past, verb) in [
+            ("sent", "send"),
+            ("created", "create"),
+            ("email_sent", "email_send"),
+            ("paid", "pay"),
+            ("applied", "apply"),
+            ("cancelled", "cancel"),
+            ("stopped", "stop"),
+            ("placed", "place"),
+            ("archived", "archive"),
+            ("deleted", "delete"),
+            ("booked", "book"),
+            ("opened", "open"),
+            ("changed", "change"),
+            ("closed", "close"),
+            ("enabled", "enable"),
+            ("renamed", "rename"),
+            ("noted", "note"),
+            ("edited", "edit"),
+            ("billed", "bill"),
+            ("added", "add"),
+            ("queued", "queue"),
+            ("confirmed", "confirm"),
+            ("send", "send"),
+        ] {
+            assert_eq!(suggest_infinitive(past), verb, "for `{past}`");
+        }
     }
 }

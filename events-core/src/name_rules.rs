@@ -247,6 +247,8 @@ pub enum PartError {
     BadChar(char),
     /// The action's last word is not in the past tense.
     NotPastTense(String),
+    /// A command's action whose last word is in the past tense.
+    PastTense(String),
 }
 
 impl fmt::Display for PartError {
@@ -259,6 +261,11 @@ impl fmt::Display for PartError {
                 f,
                 "`{word}` is not in the past tense (the last word must end in `ed` \
                  or be an irregular past form such as `sent`, `paid`, `built`)"
+            ),
+            PartError::PastTense(word) => write!(
+                f,
+                "`{word}` is in the past tense; a command's action is an infinitive \
+                 (what to do: `send`, `create`, `cancel`)"
             ),
         }
     }
@@ -453,4 +460,142 @@ pub fn full_name(
     action: &str,
 ) -> String {
     format!("{company}.{service}.{version}.{MESSAGE_TYPE_EVENT}.{resource}.{action}")
+}
+
+/// The `message_type` part of every command name.
+pub const MESSAGE_TYPE_COMMAND: &str = "command";
+
+/// Infinitives that the past-tense rule would take for past forms (they
+/// end in `ed`, or their past form is spelt the same): a command may use them.
+const INFINITIVE_TOO: &[&str] = &[
+    "become",
+    "bet",
+    "bid",
+    "bleed",
+    "breed",
+    "broadcast",
+    "burst",
+    "cast",
+    "come",
+    "cost",
+    "cut",
+    "embed",
+    "exceed",
+    "feed",
+    "forecast",
+    "heed",
+    "hit",
+    "hurt",
+    "let",
+    "need",
+    "overcome",
+    "proceed",
+    "put",
+    "quit",
+    "read",
+    "rerun",
+    "reset",
+    "run",
+    "seed",
+    "set",
+    "shed",
+    "shred",
+    "shut",
+    "speed",
+    "split",
+    "spread",
+    "succeed",
+    "upset",
+    "wed",
+    "weed",
+];
+
+/// Checks a command's `action`: a segment whose last `_`-separated word is
+/// an infinitive, i.e. not in the past tense (`send`, `create`, `reset`).
+pub fn check_command_action(action: &str) -> Result<(), PartError> {
+    check_segment(action)?;
+    let last = action.rsplit('_').next().unwrap_or(action);
+    if is_past_tense(last) && !INFINITIVE_TOO.contains(&last) {
+        Err(PartError::PastTense(last.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
+/// An infinitive close to `action`, for a command's error hints
+/// (`sent` → `send`, `created` → `create`, `email_sent` → `email_send`,
+/// `applied` → `apply`, `cancelled` → `cancel`). Empty when no guess is good.
+pub fn suggest_infinitive(action: &str) -> String {
+    let base = suggest_segment(action);
+    let (head, last) = match base.rfind('_') {
+        Some(i) => (&base[..=i], &base[i + 1..]),
+        None => ("", base.as_str()),
+    };
+    if last.is_empty() || !is_past_tense(last) || INFINITIVE_TOO.contains(&last) {
+        return base;
+    }
+    match infinitive_of(last) {
+        Some(verb) => format!("{head}{verb}"),
+        None => String::new(),
+    }
+}
+
+fn is_vowel(c: u8) -> bool {
+    matches!(c, b'a' | b'e' | b'i' | b'o' | b'u')
+}
+
+/// The base form of a past form (`sent` → `send`, `stopped` → `stop`,
+/// `created` → `create`): a guess, for hints only.
+fn infinitive_of(past: &str) -> Option<String> {
+    if let Some((verb, _)) = IRREGULAR_VERBS.iter().find(|(_, p)| *p == past) {
+        return Some((*verb).to_owned());
+    }
+    if let Some(stem) = past.strip_suffix("ied").filter(|s| !s.is_empty()) {
+        return Some(format!("{stem}y"));
+    }
+    let stem = past.strip_suffix("ed")?;
+    let b = stem.as_bytes();
+    let n = b.len();
+    if n < 2 {
+        return None;
+    }
+    let (last, before) = (b[n - 1], b[n - 2]);
+    // A doubled final consonant: `stopped`, `planned`, `cancelled`.
+    if last == before && matches!(last, b'b' | b'g' | b'm' | b'n' | b'p' | b'r' | b't') {
+        return Some(stem[..n - 1].to_owned());
+    }
+    if last == b'l' && before == b'l' && n >= 3 && b[n - 3] == b'e' {
+        return Some(stem[..n - 1].to_owned());
+    }
+    // Stems whose verb ends in a silent `e`: `placed`, `archived`,
+    // `queued`, `created`, `deleted`, `changed`, `closed`, `enabled`,
+    // `renamed`, `noted`, `stored`.
+    let takes_e = matches!(last, b'c' | b'v' | b'z' | b'u')
+        || (matches!(last, b't') && matches!(before, b'a' | b'e' | b'u'))
+        || (last == b'g' && matches!(before, b'n' | b'r'))
+        || (last == b's' && is_vowel(before) && before != b'u')
+        || (last == b'l' && (!is_vowel(before) || before == b'u') && before != b'l')
+        || (n >= 3
+            && matches!(last, b'k' | b'm' | b'n' | b'p' | b'r' | b's' | b't' | b'd')
+            && matches!(before, b'a' | b'i' | b'o' | b'u')
+            && !is_vowel(b[n - 3])
+            && !(before == b'i' && matches!(last, b't' | b'd' | b'n')));
+    Some(if takes_e {
+        format!("{stem}e")
+    } else {
+        stem.to_owned()
+    })
+}
+
+/// Builds the full name of a message of `message_type` (`event` or
+/// `command`) from its parts.
+pub fn full_message_name(
+    company: &str,
+    service: &str,
+    version: u32,
+    message_type: &str,
+    resource: &str,
+    action: &str,
+) -> String {
+    format!("{company}.{service}.{version}.{message_type}.{resource}.{action}")
 }

@@ -9,6 +9,7 @@ pub use serde_json;
 pub use crate::attributes::{Key, Position};
 pub use crate::handler::private::*;
 pub use crate::registry::EventType;
+pub use crate::upcast::private::*;
 
 use std::marker::PhantomData;
 

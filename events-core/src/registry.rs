@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::envelope::{Event, EventId, RawEvent, SharedEvent};
+use crate::envelope::{Event, EventId, SharedEvent};
 use crate::error::DecodeError;
 use crate::event::DomainEvent;
 
@@ -23,7 +23,6 @@ pub struct EventType {
     pub name: &'static str,
     type_name: fn() -> &'static str,
     type_id: fn() -> TypeId,
-    decode: fn(&RawEvent) -> Result<SharedEvent, DecodeError>,
     decode_parts: DecodeParts,
 }
 
@@ -38,7 +37,6 @@ impl EventType {
             name: E::EVENT_NAME,
             type_name: std::any::type_name::<E>,
             type_id: TypeId::of::<E>,
-            decode: decode_shared::<E>,
             decode_parts: decode_parts::<E>,
         }
     }
@@ -53,12 +51,8 @@ impl EventType {
         (self.type_id)()
     }
 
-    pub(crate) fn decode(&self, raw: &RawEvent) -> Result<SharedEvent, DecodeError> {
-        (self.decode)(raw)
-    }
-
-    /// As [`decode`](Self::decode), from the parts of an event of this
-    /// type's name: what [`RawEvent::decode`] does once the name is checked.
+    /// Decodes an event of this type's name from its parts: what
+    /// [`RawEvent::decode`](crate::RawEvent::decode) does once the name is checked.
     pub(crate) fn decode_parts(
         &self,
         id: EventId,
@@ -76,10 +70,6 @@ fn decode_parts<E: DomainEvent>(
 ) -> Result<SharedEvent, DecodeError> {
     let payload = E::from_json(attributes)?;
     Ok(Arc::new(Event::with_identity(id, occurred_on, payload)) as SharedEvent)
-}
-
-fn decode_shared<E: DomainEvent>(raw: &RawEvent) -> Result<SharedEvent, DecodeError> {
-    Ok(Arc::new(raw.decode::<E>()?) as SharedEvent)
 }
 
 inventory::collect!(EventType);
@@ -149,6 +139,13 @@ impl EventTypes {
 
     pub(crate) fn get(&self, name: &str) -> Option<&'static EventType> {
         self.by_name.get(name).and_then(|(_, _, reg)| *reg)
+    }
+
+    /// Every known name with its Rust type's name.
+    pub(crate) fn names(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        self.by_name
+            .iter()
+            .map(|(name, (type_name, _, _))| (*name, *type_name))
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -13,7 +13,7 @@ use syn::{Expr, ExprLit, Lit, LitInt, LitStr};
 use crate::ctxt::Ctxt;
 use crate::symbol::{
     list, Symbol, ACTION, COMPANY, CONTAINER_KEYS, CRATE, DEFAULT, EVENT, FIELD_KEYS, HANDLER_KEYS,
-    MESSAGE_TYPE, RENAME, RESOURCE, SERVICE, SKIP, VERSION,
+    MESSAGE_TYPE, RENAME, RESOURCE, SERVICE, SKIP, UPCAST_FROM, VERSION,
 };
 
 /// An example of a complete attribute, shown in messages.
@@ -31,6 +31,8 @@ pub struct ContainerAttrs {
     pub resource: Option<LitStr>,
     pub action: Option<LitStr>,
     pub message_type: Option<LitStr>,
+    /// `upcast_from = OlderType`.
+    pub upcast_from: Option<syn::Path>,
     pub krate: Option<syn::Path>,
     /// Every key written (valid or not), so an invalid value is not also
     /// reported as missing.
@@ -215,6 +217,42 @@ fn crate_path(cx: &mut Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<syn::
     )
 }
 
+/// `upcast_from = OlderType`: the path of a type (not a string).
+fn upcast_from(cx: &mut Ctxt, meta: &ParseNestedMeta) -> syn::Result<Option<syn::Path>> {
+    const EXAMPLE: &str = "upcast_from = CompanyCreatedV1";
+    if !meta.input.peek(syn::Token![=]) {
+        cx.error_spanned_by(
+            &meta.path,
+            format!("`upcast_from` expects the older event type, e.g. `{EXAMPLE}`"),
+        );
+        skip_value(meta)?;
+        return Ok(None);
+    }
+    let expr: Expr = meta.value()?.parse()?;
+    Ok(match expr {
+        Expr::Path(path) if path.qself.is_none() => Some(path.path),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => {
+            cx.error_spanned_by(
+                &s,
+                format!(
+                    "`upcast_from` names a type, not a string: write `upcast_from = {}`",
+                    s.value().trim()
+                ),
+            );
+            None
+        }
+        other => {
+            cx.error_spanned_by(
+                other,
+                format!("`upcast_from` must be the path of the older event type, e.g. `{EXAMPLE}`"),
+            );
+            None
+        }
+    })
+}
+
 fn set<T>(slot: &mut Option<T>, value: Option<T>) {
     if value.is_some() {
         *slot = value;
@@ -302,6 +340,9 @@ impl ContainerAttrs {
                 } else if meta.path == CRATE {
                     let v = crate_path(cx, &meta)?;
                     set(&mut out.krate, v);
+                } else if meta.path == UPCAST_FROM {
+                    let v = upcast_from(cx, &meta)?;
+                    set(&mut out.upcast_from, v);
                 } else {
                     cx.error_spanned_by(&meta.path, unknown_key(&key, CONTAINER_KEYS));
                     skip_value(&meta)?;

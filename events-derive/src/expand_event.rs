@@ -44,6 +44,12 @@ fn expand(input: &Input, name: &ValidName) -> TokenStream {
         &name.resource,
         &name.action,
     );
+    let message_type = name.message_type;
+    let upcast = input
+        .attrs
+        .upcast_from
+        .as_ref()
+        .map(|source| crate::expand_upcast::upcast(input, name, source));
 
     let sent: Vec<&Field> = input.fields().iter().filter(|f| !f.skip()).collect();
     let len = sent.len();
@@ -81,6 +87,7 @@ fn expand(input: &Input, name: &ValidName) -> TokenStream {
                 company: #company,
                 service: #service,
                 version: #version,
+                message_type: #message_type,
                 resource: #resource,
                 action: #action,
             };
@@ -103,6 +110,8 @@ fn expand(input: &Input, name: &ValidName) -> TokenStream {
         #private::inventory::submit! {
             #private::EventType::of::<#ident>()
         }
+
+        #upcast
     })
 }
 
@@ -213,6 +222,7 @@ fn fallback(input: &Input) -> TokenStream {
                 company: "",
                 service: "",
                 version: 1,
+                message_type: "event",
                 resource: "",
                 action: "",
             };

@@ -34,6 +34,7 @@ mod attr;
 mod ctxt;
 mod expand_event;
 mod expand_handler;
+mod expand_upcast;
 mod serde_attr;
 mod symbol;
 mod valid;

@@ -24,6 +24,8 @@ pub const RESOURCE: Symbol = Symbol("resource");
 pub const ACTION: Symbol = Symbol("action");
 /// `message_type = "event"`.
 pub const MESSAGE_TYPE: Symbol = Symbol("message_type");
+/// `upcast_from = OlderVersion`: the type this one is upcast from.
+pub const UPCAST_FROM: Symbol = Symbol("upcast_from");
 /// `crate = "path::to::events_core"`, on the struct and on `#[handler]`.
 pub const CRATE: Symbol = Symbol("crate");
 /// `rename = "wireName"` on a field.
@@ -41,6 +43,7 @@ pub const CONTAINER_KEYS: &[Symbol] = &[
     RESOURCE,
     ACTION,
     MESSAGE_TYPE,
+    UPCAST_FROM,
     CRATE,
 ];
 

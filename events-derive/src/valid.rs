@@ -24,6 +24,8 @@ pub struct ValidName {
     pub company: String,
     pub service: String,
     pub version: u32,
+    /// `event` or `command`.
+    pub message_type: &'static str,
     pub resource: String,
     pub action: String,
     pub full: String,
@@ -222,15 +224,33 @@ impl ImplHandler<'_> {
     }
 }
 
-fn check_part(cx: &mut Ctxt, key: &str, lit: &LitStr) -> bool {
+fn check_part(cx: &mut Ctxt, key: &str, lit: &LitStr, command: bool) -> bool {
     let value = lit.value();
-    let result = if key == ACTION.as_str() {
+    let result = if key == ACTION.as_str() && command {
+        rules::check_command_action(&value)
+    } else if key == ACTION.as_str() {
         rules::check_action(&value)
     } else {
         rules::check_segment(&value)
     };
     match result {
         Ok(()) => true,
+        Err(rules::PartError::PastTense(word)) => {
+            let suggestion = rules::suggest_infinitive(&value);
+            let suggestion = if suggestion.is_empty() {
+                "send".to_owned()
+            } else {
+                suggestion
+            };
+            cx.error_spanned_by(
+                lit,
+                format!(
+                    "the `action` of a command is an infinitive, what to do: `{word}` is in the past tense, \
+                     the form that names the event after it; e.g. `action = \"{suggestion}\"`"
+                ),
+            );
+            false
+        }
         Err(rules::PartError::NotPastTense(word)) => {
             cx.error_spanned_by(
                 lit,
@@ -243,7 +263,9 @@ fn check_part(cx: &mut Ctxt, key: &str, lit: &LitStr) -> bool {
             false
         }
         Err(e) => {
-            let suggestion = if key == ACTION.as_str() {
+            let suggestion = if key == ACTION.as_str() && command {
+                rules::suggest_segment(&value)
+            } else if key == ACTION.as_str() {
                 rules::suggest_action(&value)
             } else {
                 rules::suggest_segment(&value)
@@ -289,14 +311,34 @@ pub fn name(cx: &mut Ctxt, attrs: &ContainerAttrs, ident: &syn::Ident) -> Option
         .map(|k| format!("`{k}`"))
         .collect();
     let mut ok = true;
+    let message_type = match &attrs.message_type {
+        None => rules::MESSAGE_TYPE_EVENT,
+        Some(mt) if mt.value() == rules::MESSAGE_TYPE_EVENT => rules::MESSAGE_TYPE_EVENT,
+        Some(mt) if mt.value() == rules::MESSAGE_TYPE_COMMAND => rules::MESSAGE_TYPE_COMMAND,
+        Some(mt) => {
+            cx.error_spanned_by(
+                mt,
+                "`message_type` is `event` (a domain event: the default, leave it out) or `command` \
+                 (a command, whose `action` is an infinitive): e.g. `message_type = \"command\"`",
+            );
+            ok = false;
+            rules::MESSAGE_TYPE_EVENT
+        }
+    };
+    let command = message_type == rules::MESSAGE_TYPE_COMMAND;
+    // Which rule the action follows depends on a valid message type.
+    let check_action = ok;
     for (key, lit) in [
         (COMPANY, &attrs.company),
         (SERVICE, &attrs.service),
         (RESOURCE, &attrs.resource),
         (ACTION, &attrs.action),
     ] {
+        if key == ACTION && !check_action {
+            continue;
+        }
         if let Some(lit) = lit {
-            ok &= check_part(cx, key.as_str(), lit);
+            ok &= check_part(cx, key.as_str(), lit, command);
         }
     }
     let version = attrs
@@ -315,14 +357,6 @@ pub fn name(cx: &mut Ctxt, attrs: &ContainerAttrs, ident: &syn::Ident) -> Option
                 None
             }
         });
-    if let Some(mt) = &attrs.message_type {
-        if mt.value() != rules::MESSAGE_TYPE_EVENT {
-            cx.error_spanned_by(
-                mt,
-                "`message_type` of a domain event is always `event`: write `message_type = \"event\"` or leave it out",
-            );
-        }
-    }
     if !missing.is_empty() && !attrs.malformed {
         let (noun, list) = match missing.len() {
             1 => ("key", missing[0].clone()),
@@ -348,7 +382,14 @@ pub fn name(cx: &mut Ctxt, attrs: &ContainerAttrs, ident: &syn::Ident) -> Option
         return None;
     }
     let parts = [company, service, resource, action].map(LitStr::value);
-    let full = rules::full_name(&parts[0], &parts[1], version, &parts[2], &parts[3]);
+    let full = rules::full_message_name(
+        &parts[0],
+        &parts[1],
+        version,
+        message_type,
+        &parts[2],
+        &parts[3],
+    );
     if full.len() > MAX_NAME_LEN {
         // Point at the longest part: it is the one to shorten.
         let longest = [company, service, resource, action]
@@ -369,6 +410,7 @@ pub fn name(cx: &mut Ctxt, attrs: &ContainerAttrs, ident: &syn::Ident) -> Option
         company,
         service,
         version,
+        message_type,
         resource,
         action,
         full,

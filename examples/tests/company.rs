@@ -20,7 +20,7 @@ use events_examples::application::{
     CompanyRepository, CreateCompanyDto, CreateCompanyError, CreateCompanyUseCase, RepositoryError,
 };
 use events_examples::domain::aggregates::CompanyAggregate;
-use events_examples::domain::events::CompanyCreated;
+use events_examples::domain::events::{CompanyCreated, CompanyCreatedV2};
 use events_examples::infrastructure::repository::InMemoryCompanyRepository;
 use uuid::Uuid;
 
@@ -249,4 +249,76 @@ async fn in_async_mode_handlers_run_after_publish_returns() {
 
     bus.settle(Duration::from_secs(5)).await;
     assert_eq!(*welcomed.0.lock().unwrap(), [company.id]);
+}
+
+// ------------------------------------------------------------ v2 of the event
+
+/// A handler of v2 with a dependency: the companies and plans it saw.
+#[derive(Clone, Default)]
+struct Plans(Arc<Mutex<Vec<(String, CompanyCreatedV2)>>>);
+
+impl Handler<CompanyCreatedV2> for Plans {
+    async fn handle(&self, event: &Event<CompanyCreatedV2>) -> HandlerResult {
+        let seen = (
+            format!(
+                "{} {} {}",
+                event.id(),
+                event.occurred_on().to_rfc3339(),
+                event.published_as()
+            ),
+            event.payload().clone(),
+        );
+        self.0.lock().map_err(|_| "lock poisoned")?.push(seen);
+        Ok(())
+    }
+}
+
+/// A v1 body, as a producer still on v1 (or Python) sends it, arrives at
+/// the v2 handler upcast by `From<CompanyCreated> for CompanyCreatedV2`,
+/// with its own id and time, and says it was published as v1.
+#[tokio::test]
+async fn a_v1_body_arrives_at_the_v2_handler_upcast() {
+    let plans = Plans::default();
+    let bus = events_core::EventBus::builder()
+        .discover(false)
+        .in_memory_store()
+        .register_handler(plans.clone())
+        .build()
+        .unwrap();
+    let body = events_core::serde_json::json!({
+        "version": "0", "id": "eb-1", "detail-type": "testclean.api.1.event.company.created",
+        "source": "testclean.api", "account": "1", "time": "2026-03-04T05:06:07Z",
+        "region": "eu-west-1", "resources": [],
+        "detail": {
+            "id": "7d4c2f0e6b9a4e1c8f3a2b1c0d9e8f7a",
+            "type": "testclean.api.1.event.company.created",
+            "occurred_on": "2026-03-04T05:06:07.123456+00:00",
+            "attributes": events_core::serde_json::to_string(&company_created("Acme SL").to_dict().unwrap()).unwrap(),
+        },
+    });
+    let outcomes = bus
+        .receive(&body.to_string())
+        .unwrap()
+        .dispatch()
+        .await
+        .unwrap()
+        .into_vec();
+    assert_handlers_succeeded(&outcomes);
+    assert_eq!(
+        *plans.0.lock().unwrap(),
+        [(
+            "7d4c2f0e6b9a4e1c8f3a2b1c0d9e8f7a 2026-03-04T05:06:07.123456+00:00 testclean.api.1.event.company.created"
+                .to_owned(),
+            CompanyCreatedV2 {
+                company_id: COMPANY_ID,
+                legal_name: "Acme SL".to_owned(),
+                country_id: COUNTRY_ID,
+                plan: "free".to_owned(),
+            }
+        )]
+    );
+    assert_eq!(
+        CompanyCreatedV2::EVENT_NAME,
+        "testclean.api.2.event.company.created"
+    );
 }

@@ -3,6 +3,8 @@ events and handlers with `package-events-bus`.
 
     python interop.py decode   < detail.json   # Rust -> Python
     python interop.py encode   < attrs.json    # Python -> Rust
+    python interop.py decode-command < envelope.json   # a Rust command -> Python
+    python interop.py encode-command < attrs.json      # a Python command -> Rust
 """
 import json
 import sys
@@ -81,5 +83,56 @@ def encode():
     }))
 
 
+class SendInvoice(BaseEvent):
+    """A command, named as the package names commands: an infinitive action."""
+
+    EVENT_NAME = "acme.billing.1.command.invoice.send"
+
+    def __init__(self, invoice_id, copies, event_id=None, occurred_at=None):
+        super().__init__(event_name=self.EVENT_NAME, event_id=event_id, occurred_on=occurred_at)
+        self.invoice_id = invoice_id
+        self.copies = copies
+
+    def to_dict(self):
+        return {"invoice_id": self.invoice_id, "copies": self.copies}
+
+    @classmethod
+    def from_dict(cls, event_id, occurred_on, attributes):
+        return cls(attributes["invoice_id"], attributes["copies"], event_id=event_id, occurred_at=occurred_on)
+
+
+class SendInvoiceHandler(AsyncHandler):
+    async def handle(self, event: SendInvoice) -> None:
+        pass
+
+
+def decode_command():
+    body = sys.stdin.read()
+    command = EventDeserializer.json_deserializer(body, SendInvoiceHandler())
+    assert isinstance(command, SendInvoice), type(command)
+    print(json.dumps({
+        "id": command.event_id,
+        "name": command.event_name,
+        "occurred_on_micros": micros(command.occurred_on),
+        "attributes": command.to_dict(),
+    }))
+
+
+def encode_command():
+    attrs = json.loads(sys.stdin.read())
+    command = SendInvoice(attrs["invoice_id"], attrs["copies"])
+    print(json.dumps({
+        "detail": EventJsonSerializer.serialize(command),
+        "id": command.event_id,
+        "name": command.event_name,
+        "occurred_on_micros": micros(command.occurred_on),
+    }))
+
+
 if __name__ == "__main__":
-    {"decode": decode, "encode": encode}[sys.argv[1]]()
+    {
+        "decode": decode,
+        "encode": encode,
+        "decode-command": decode_command,
+        "encode-command": encode_command,
+    }[sys.argv[1]]()

@@ -134,3 +134,104 @@ fn python_serialized_event_is_read_by_rust() {
         .unwrap();
     assert_eq!(via_envelope, event);
 }
+
+// ------------------------------------------------------------ commands
+
+/// A command, named as the Python package names them.
+#[derive(DomainEvent, Debug, Clone, PartialEq)]
+#[event(
+    company = "acme",
+    service = "billing",
+    version = 1,
+    message_type = "command",
+    resource = "invoice",
+    action = "send"
+)]
+struct SendInvoice {
+    invoice_id: String,
+    copies: u32,
+}
+
+/// The command's one handler: the commands it was given.
+#[derive(Clone, Default)]
+struct Sender(std::sync::Arc<std::sync::Mutex<Vec<(String, i64, SendInvoice)>>>);
+
+impl events_core::Handler<SendInvoice> for Sender {
+    async fn handle(&self, command: &Event<SendInvoice>) -> events_core::HandlerResult {
+        self.0.lock().unwrap().push((
+            command.id().to_string(),
+            command.occurred_on().timestamp_micros(),
+            command.payload().clone(),
+        ));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_python_command_is_handled_by_its_rust_handler() {
+    let python = python();
+    let produced = run(
+        python,
+        "encode-command",
+        r#"{"invoice_id": "INV-7", "copies": 2}"#,
+    );
+    assert_eq!(produced["name"], "acme.billing.1.command.invoice.send");
+    assert_eq!(SendInvoice::EVENT_NAME, produced["name"].as_str().unwrap());
+    let detail: Value = serde_json::from_str(produced["detail"].as_str().unwrap()).unwrap();
+    let body = serde_json::json!({
+        "version": "0", "id": "e0", "detail-type": SendInvoice::EVENT_NAME, "source": "acme.billing",
+        "account": "123456789012", "time": "2026-11-26T10:15:30Z", "region": "us-east-1", "resources": [],
+        "detail": detail,
+    });
+
+    let sender = Sender::default();
+    let bus = events_core::EventBus::builder()
+        .discover(false)
+        .without_store()
+        .register_handler_named("send_invoice", sender.clone())
+        .build()
+        .unwrap();
+    let outcomes = bus
+        .receive(&body.to_string())
+        .unwrap()
+        .dispatch()
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(
+        *sender.0.lock().unwrap(),
+        [(
+            produced["id"].as_str().unwrap().to_owned(),
+            produced["occurred_on_micros"].as_i64().unwrap(),
+            SendInvoice {
+                invoice_id: "INV-7".into(),
+                copies: 2
+            }
+        )]
+    );
+}
+
+#[test]
+fn a_rust_command_is_decoded_by_python() {
+    let python = python();
+    let command = Event::new(SendInvoice {
+        invoice_id: "INV-8 \u{1F680}".into(),
+        copies: 3,
+    });
+    let raw = RawEvent::from_event(&command).unwrap();
+    let body = serde_json::json!({
+        "version": "0", "detail-type": raw.name, "source": "acme.billing",
+        "detail": serde_json::from_str::<Value>(&wire::encode_detail(&raw)).unwrap(),
+    });
+    let seen = run(python, "decode-command", &body.to_string());
+    assert_eq!(seen["id"], command.id().as_str());
+    assert_eq!(seen["name"], "acme.billing.1.command.invoice.send");
+    assert_eq!(
+        seen["occurred_on_micros"],
+        command.occurred_on().timestamp_micros()
+    );
+    assert_eq!(
+        Value::Object(seen["attributes"].as_object().unwrap().clone()),
+        Value::Object(command.to_dict().unwrap())
+    );
+}

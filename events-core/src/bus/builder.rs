@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
-use super::{BusError, EventBus, Inner, Route};
+use super::{BusError, EventBus, Inner};
 use crate::config::{BusConfig, Mode};
 use crate::event::DomainEvent;
 use crate::handler::{discovered_handlers, Handler, HandlerEntry};
@@ -228,6 +228,10 @@ impl EventBusBuilder {
                  make sure it is linked: add `use my_handlers as _;` to main.rs (the linker drops crates nothing references)"
             );
         }
+        // Each name's handlers, with those of newer versions it is upcast to.
+        log_handlers(&handlers);
+        let count: usize = handlers.values().map(Vec::len).sum();
+        let routes = super::versions::routes(handlers, &types)?;
         let config = self.config;
         if config.mode != Mode::Local && self.publisher.is_none() && config.enabled {
             let mode = config.mode;
@@ -266,8 +270,6 @@ impl EventBusBuilder {
         let dispatch_in_process = self
             .dispatch_in_process
             .unwrap_or(config.mode == Mode::Local);
-        log_handlers(&handlers);
-        let count: usize = handlers.values().map(Vec::len).sum();
         tracing::info!(
             mode = %config.mode,
             enabled = config.enabled,
@@ -277,10 +279,7 @@ impl EventBusBuilder {
         );
         Ok(EventBus {
             inner: Arc::new(Inner {
-                handlers: handlers
-                    .into_iter()
-                    .map(|(k, v)| (k, Route::new(v, types.get(k))))
-                    .collect(),
+                handlers: routes,
                 store,
                 publisher,
                 dispatch_in_process,

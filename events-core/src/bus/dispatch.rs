@@ -173,6 +173,8 @@ impl EventBus {
             return;
         };
         let handlers = &route.handlers;
+        // With handlers of newer versions, the event and its upcasts.
+        let event = route.published(event);
         let timeout = self.inner.config.handler_timeout;
         if self.inner.config.async_handlers {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -253,8 +255,8 @@ impl EventBus {
                 trace: raw.trace.clone(),
             };
         };
-        let event = match route.event_type {
-            Some(ty) => ty.decode(raw).map_err(BusError::from),
+        let event = match route.decode_parts(&raw.id, raw.occurred_on, &raw.attributes) {
+            Some(decoded) => decoded.map_err(BusError::from),
             None => Err(BusError::UnknownEvent {
                 name: raw.name.clone(),
             }),
@@ -301,9 +303,9 @@ impl EventBus {
                 trace: read.trace,
             });
         };
-        let event = match route.event_type {
-            Some(ty) => {
-                match ty.decode_parts(read.id.clone(), read.occurred_on, &read.attributes) {
+        let event = match route.decode_parts(&read.id, read.occurred_on, &read.attributes) {
+            Some(decoded) => {
+                match decoded {
                     Ok(event) => Ok(event),
                     // Attributes that are no JSON object are refused by the full
                     // decoder, before any routing; others fail for the type.

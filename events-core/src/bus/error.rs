@@ -30,6 +30,24 @@ pub enum BusError {
         /// The event.
         event: &'static str,
     },
+    /// The upcasters of the program do not form chains (a gap, a cycle,
+    /// two upcasters from one source).
+    #[error(transparent)]
+    Upcast(#[from] crate::upcast::UpcastError),
+    /// A command has more than one handler in this program.
+    #[error(
+        "command `{command}` has two handlers, `{first}` and `{second}`; a command has exactly one \
+         handler in a program: remove one of them (to react to what the command did, handle the \
+         event its handler publishes)"
+    )]
+    DuplicateCommandHandler {
+        /// The command's name.
+        command: &'static str,
+        /// One handler.
+        first: String,
+        /// The other.
+        second: String,
+    },
     /// The mode needs a publisher that is not in this program.
     #[error(
         "EVENT_BUS_MODE={mode} needs the EventBridge publisher, which is not built into this program: \

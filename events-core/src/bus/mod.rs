@@ -36,7 +36,6 @@
 //! received events in `dispatch`; the failover store's replay and the
 //! background [`Replayer`] in `replay`; the process-wide bus in `global`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio_util::task::TaskTracker;
@@ -55,6 +54,7 @@ mod global;
 mod outcome;
 mod publish;
 mod replay;
+mod versions;
 
 pub use builder::EventBusBuilder;
 pub use dispatch::Received;
@@ -77,7 +77,7 @@ struct Inner {
     /// Keyed by event name, looked up on every publish: hashed with
     /// foldhash, several times faster than SipHash on names this long, and
     /// safe here since the keys are fixed when the bus is built.
-    handlers: HashMap<&'static str, Route, foldhash::fast::RandomState>,
+    handlers: versions::Routes,
     store: Option<Arc<dyn EventStore>>,
     publisher: Option<Arc<dyn Publisher>>,
     dispatch_in_process: bool,
@@ -93,6 +93,9 @@ pub(crate) struct Route {
     /// The event type, which decodes received events for the handlers
     /// (`None` if no `#[derive(DomainEvent)]` registered the name).
     pub(crate) event_type: Option<&'static EventType>,
+    /// The decodings for handlers of several versions (upcasting), when
+    /// the route has handlers of newer types.
+    pub(crate) versions: Option<Arc<versions::RouteVersions>>,
 }
 
 impl Route {
@@ -108,6 +111,7 @@ impl Route {
             handlers: Arc::from(handlers),
             succeeded,
             event_type,
+            versions: None,
         }
     }
 }

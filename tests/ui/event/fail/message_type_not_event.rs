@@ -1,7 +1,7 @@
 use events_core::DomainEvent;
 
 #[derive(DomainEvent)]
-#[event(company = "testclean", service = "api", version = 1, message_type = "command", resource = "company", action = "created")]
+#[event(company = "testclean", service = "api", version = 1, message_type = "query", resource = "company", action = "created")]
 struct CompanyCreated;
 
 fn main() {}
