@@ -53,6 +53,7 @@ pub(crate) mod error;
 mod global;
 mod outcome;
 mod publish;
+mod recover;
 mod replay;
 
 pub use builder::EventBusBuilder;

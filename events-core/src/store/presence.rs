@@ -8,7 +8,7 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use super::error::{open_error, StoreError};
+use super::error::{create_error, open_error, StoreError};
 use super::files::{open_private, sibling};
 
 #[cfg(unix)]
@@ -75,7 +75,8 @@ impl Presence {
                     found: State::default(),
                 });
             }
-            (Err(e), _) | (_, Err(e)) => return Err(open_error(path, e)),
+            (Err(e), _) => return Err(create_error(&lock_path, "lock file", e)),
+            (_, Err(e)) => return Err(create_error(&state_path, "state file", e)),
         };
         #[cfg(unix)]
         {

@@ -97,7 +97,13 @@ pub(super) fn repair(
     let salvage = sibling(path, ".salvage");
     let _ = std::fs::remove_file(&salvage);
     let _ = std::fs::remove_file(sibling(&salvage, "-journal"));
-    let reading = readable_copy(path).map_err(|e| io(path, "cannot copy the damaged file", e))?;
+    let reading = readable_copy(path).map_err(|e| {
+        // Leave no partial copy behind (a full disk).
+        for suffix in ["", "-wal"] {
+            let _ = std::fs::remove_file(sibling(&sibling(path, ".reading"), suffix));
+        }
+        io(path, "cannot copy the damaged file", e)
+    })?;
     let copied = build_copy(&reading, &salvage, hwm);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(sibling(&reading, suffix));
@@ -267,10 +273,15 @@ fn build_copy(
     dest.pragma_update(None, "synchronous", "FULL")?;
     create_schema(&dest)?;
     let legacy = source.prepare("SELECT state FROM events LIMIT 0").is_err();
-    let columns = if legacy { COLUMNS_V1 } else { COLUMNS_V2 };
+    let marks_local = !legacy && source.prepare("SELECT local FROM events LIMIT 0").is_ok();
+    let columns = match (legacy, marks_local) {
+        (true, _) => format!("{COLUMNS_V1}, 0"),
+        (false, true) => format!("{COLUMNS_V2}, local"),
+        (false, false) => format!("{COLUMNS_V2}, 0"),
+    };
     let figures = {
         let tx = dest.transaction()?;
-        let figures = copy_rows(&source, &tx, columns, legacy)?;
+        let figures = copy_rows(&source, &tx, &columns, legacy)?;
         let highest: Option<i64> = source
             .query_row(
                 "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
@@ -326,7 +337,7 @@ fn copy_rows(
     legacy: bool,
 ) -> Result<Figures, Box<dyn std::error::Error + Send + Sync>> {
     let mut write = dest.prepare(&format!(
-        "INSERT OR IGNORE INTO events ({COLUMNS_V2}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        "INSERT OR IGNORE INTO events ({COLUMNS_V2}, local) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     ))?;
     let mut batch = source.prepare(&format!(
         "SELECT {columns} FROM events WHERE seq > ?1 ORDER BY seq LIMIT 256"
@@ -339,7 +350,7 @@ fn copy_rows(
     let mut skipped_regions = 0u64;
     let mut last = i64::MIN;
     let read_values = |row: &rusqlite::Row<'_>| -> rusqlite::Result<Vec<Value>> {
-        (0..10).map(|i| row.get::<_, Value>(i)).collect()
+        (0..11).map(|i| row.get::<_, Value>(i)).collect()
     };
     'scan: loop {
         let mut progressed = false;

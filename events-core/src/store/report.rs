@@ -37,6 +37,11 @@ pub struct OpenReport {
     pub acknowledged_missing: u64,
     /// The range of sequence numbers behind `acknowledged_missing`.
     pub missing_seqs: Option<(i64, i64)>,
+    /// Local-mode events an earlier run stored and never finished handling
+    /// (found when the store is opened for writing while no other process
+    /// has it open): a local-mode bus built on this store runs their
+    /// handlers, once each ([`EventStore::claim_unfinished_local`](crate::store::EventStore::claim_unfinished_local)).
+    pub unfinished_local: u64,
 }
 
 impl OpenReport {

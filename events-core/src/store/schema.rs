@@ -50,7 +50,8 @@ pub(super) fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
             last_error TEXT,
             last_attempt_at TEXT,
             claim_owner TEXT,
-            claim_until INTEGER
+            claim_until INTEGER,
+            local INTEGER NOT NULL DEFAULT 0
         );
         CREATE INDEX IF NOT EXISTS events_by_state ON events (state, seq);
         CREATE TABLE IF NOT EXISTS unreadable (
@@ -63,7 +64,25 @@ pub(super) fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
         INSERT OR IGNORE INTO events_store_meta (key, value) VALUES ('owner', '{OWNER}');
         PRAGMA application_id = {APPLICATION_ID};
         PRAGMA user_version = {SCHEMA_VERSION};"
-    ))
+    ))?;
+    if !has_local_column(conn)? {
+        // A store written before local-mode events were marked: its
+        // pending events were all meant for a remote bus or are unknown.
+        conn.execute_batch("ALTER TABLE events ADD COLUMN local INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
+}
+
+/// Whether the `events` table has the `local` column (added within
+/// version 2: a store written by an earlier build of it lacks it until a
+/// writer opens it).
+pub(super) fn has_local_column(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'local'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 /// Version 1 → 2: states instead of a dead flag, claims, unreadable rows,

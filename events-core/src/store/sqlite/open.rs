@@ -6,7 +6,7 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::options::SqliteOptions;
-use crate::store::error::{is_corruption, open_error, StoreError};
+use crate::store::error::{create_error, is_corruption, sqlite_open_error, StoreError};
 use crate::store::files;
 use crate::store::ownership::{self, Found};
 use crate::store::presence::Presence;
@@ -38,11 +38,12 @@ pub(super) fn prepare(
     };
     let existed = match found {
         Found::Missing => {
-            files::open_private(path).map_err(|e| open_error(path, e))?;
+            files::open_private(path).map_err(|e| create_error(path, "file", e))?;
             false
         }
         Found::Empty => {
-            files::make_private(path).map_err(|e| open_error(path, e))?;
+            files::make_private(path)
+                .map_err(|e| create_error(path, "file (making it owner-only)", e))?;
             false
         }
         Found::Store { .. } => true,
@@ -57,6 +58,8 @@ pub(super) fn prepare(
     if exclusive {
         inspect_wal(path, report);
     }
+    let logs_before =
+        [files::sibling(path, "-wal"), files::sibling(path, "-shm")].map(|p| p.exists());
     let mut conn = match connect(path, options) {
         Ok(conn) => conn,
         Err(ConnectError::Corrupt(e)) if exclusive => {
@@ -64,7 +67,22 @@ pub(super) fn prepare(
             connect(path, options).map_err(|e| e.into_store(path))?
         }
         Err(ConnectError::Corrupt(e)) => return Err(in_use(e.to_string())),
-        Err(e) => return Err(e.into_store(path)),
+        Err(e) => {
+            if exclusive {
+                // An I/O failure (a full disk) is no damage: leave no trace
+                // of the attempt. Nobody else has the store open, so a log
+                // or index SQLite just created holds nothing.
+                for (suffix, existed) in ["-wal", "-shm"].into_iter().zip(logs_before) {
+                    let file = files::sibling(path, suffix);
+                    if !existed
+                        && std::fs::metadata(&file).is_ok_and(|m| suffix == "-shm" || m.len() == 0)
+                    {
+                        let _ = std::fs::remove_file(file);
+                    }
+                }
+            }
+            return Err(e.into_store(path));
+        }
     };
     let unclean = !presence.found.clean || (existed && presence.found.hwm.is_none());
     // After an unclean close the first process in checks; a check asked
@@ -72,7 +90,8 @@ pub(super) fn prepare(
     if existed && report.damaged_file.is_none() && (options.check_integrity || exclusive && unclean)
     {
         report.integrity_checked = true;
-        if let Err(reason) = integrity(&conn) {
+        let damage = integrity(&conn).map_err(|e| sqlite_open_error(path, e))?;
+        if let Some(reason) = damage {
             if !exclusive {
                 return Err(in_use(reason));
             }
@@ -83,20 +102,20 @@ pub(super) fn prepare(
     }
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| open_error(path, e))?;
+        .map_err(|e| sqlite_open_error(path, e))?;
     if version == 1 {
-        migrate_v1(&mut conn).map_err(|e| open_error(path, e))?;
+        migrate_v1(&mut conn).map_err(|e| sqlite_open_error(path, e))?;
         tracing::info!(path = %path.display(), "event store upgraded to schema version {SCHEMA_VERSION}");
     } else {
         // Creating the schema (or, on an existing file, a no-op write) also
         // proves the location is writable.
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| open_error(path, e))?;
-        create_schema(&tx).map_err(|e| open_error(path, e))?;
-        tx.commit().map_err(|e| open_error(path, e))?;
+            .map_err(|e| sqlite_open_error(path, e))?;
+        create_schema(&tx).map_err(|e| sqlite_open_error(path, e))?;
+        tx.commit().map_err(|e| sqlite_open_error(path, e))?;
     }
-    let db_seq = sequence(&conn).map_err(|e| open_error(path, e))?;
+    let db_seq = sequence(&conn).map_err(|e| sqlite_open_error(path, e))?;
     let hwm = if report.damaged_file.is_none() {
         note_missing(path, presence.found.hwm, db_seq, report)
     } else {
@@ -118,7 +137,7 @@ pub(super) fn prepare(
                 Ok(n)
             }
         })
-        .map_err(|e| open_error(path, e))?;
+        .map_err(|e| sqlite_open_error(path, e))?;
     }
     Ok((conn, hwm.max(db_seq)))
 }
@@ -166,7 +185,7 @@ enum ConnectError {
 impl ConnectError {
     fn into_store(self, path: &Path) -> StoreError {
         match self {
-            ConnectError::Corrupt(e) => open_error(path, e),
+            ConnectError::Corrupt(e) => sqlite_open_error(path, e),
             ConnectError::Other(e) => e,
         }
     }
@@ -177,12 +196,14 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection, ConnectEr
         if is_corruption(&e) {
             ConnectError::Corrupt(e)
         } else {
-            ConnectError::Other(open_error(path, e))
+            ConnectError::Other(sqlite_open_error(path, e))
         }
     };
     let conn = Connection::open(path).map_err(wrap)?;
     let setup = || -> rusqlite::Result<i64> {
         conn.busy_timeout(Duration::from_secs(5))?;
+        // Reads the schema: a damaged one is found here, to be repaired.
+        conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         if let Some(max) = options.max_size_bytes {
@@ -203,20 +224,32 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection, ConnectEr
     Ok(conn)
 }
 
-fn integrity(conn: &Connection) -> Result<(), String> {
-    let result: String = conn
-        .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
+/// `Ok(Some(reason))` when the file is damaged; `Err` when SQLite could not
+/// read it for another reason (an I/O failure is no damage).
+fn integrity(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    let damage = |e: rusqlite::Error| {
+        if is_corruption(&e) {
+            Ok(Some(e.to_string()))
+        } else {
+            Err(e)
+        }
+    };
+    let result: String = match conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0)) {
+        Ok(result) => result,
+        Err(e) => return damage(e),
+    };
     if result != "ok" {
-        return Err(format!("integrity check: {result}"));
+        return Ok(Some(format!("integrity check: {result}")));
     }
     // The table must also be fully readable.
-    conn.query_row(
+    match conn.query_row(
         "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM events",
         [],
         |_| Ok(()),
-    )
-    .map_err(|e| e.to_string())
+    ) {
+        Ok(()) => Ok(None),
+        Err(e) => damage(e),
+    }
 }
 
 /// Measures a torn tail of the write-ahead log before SQLite discards it.
