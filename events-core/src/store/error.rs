@@ -214,3 +214,57 @@ impl IoFailure {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn damage_is_told_from_other_failures() {
+        let corrupt = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+            None,
+        );
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert!(is_corruption(&corrupt));
+        assert!(!is_corruption(&busy));
+        // Not an I/O failure: said as SQLite says it.
+        let err = sqlite_open_error(Path::new("/x/events.db"), busy);
+        assert!(matches!(err, StoreError::Open { .. }));
+        assert!(!format!("{err:?}").contains("no space"), "{err:?}");
+    }
+
+    #[test]
+    fn an_io_failure_on_a_disk_with_room_and_no_size_limit_is_said_as_sqlite_says_it() {
+        let io = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            None,
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let err = sqlite_open_error(&dir.path().join("events.db"), io);
+        let text = format!("{err:?}");
+        let limited = rustix::process::getrlimit(rustix::process::Resource::Fsize)
+            .current
+            .is_some();
+        assert_eq!(text.contains("RLIMIT_FSIZE"), limited, "{text}");
+        assert!(text.contains("disk I/O error"), "{text}");
+    }
+
+    #[test]
+    fn create_errors_name_what_was_attempted_and_the_variable() {
+        let err = create_error(
+            Path::new("/ro/events.db"),
+            "file",
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
+        assert_eq!(
+            err.to_string(),
+            "cannot create the event store file `/ro/events.db`; point EVENT_BUS_STORE_PATH \
+             (or --store) at a location this process can write"
+        );
+        assert!(format!("{err:?}").contains("permission denied"), "{err:?}");
+    }
+}

@@ -72,3 +72,44 @@ impl CheckReport {
         self.integrity.is_empty() && self.unreadable.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_is_clean_until_something_was_found() {
+        assert!(OpenReport::default().is_clean());
+        let found = OpenReport {
+            integrity_checked: true,
+            unfinished_local: 3,
+            ..OpenReport::default()
+        };
+        assert!(
+            found.is_clean(),
+            "checking and unfinished events are no damage"
+        );
+        for report in [
+            OpenReport {
+                torn_wal_bytes: 1,
+                ..OpenReport::default()
+            },
+            OpenReport {
+                damaged_file: Some(PathBuf::from("x")),
+                ..OpenReport::default()
+            },
+            OpenReport {
+                acknowledged_missing: 2,
+                ..OpenReport::default()
+            },
+        ] {
+            assert!(!report.is_clean(), "{report:?}");
+        }
+        assert!(CheckReport::default().is_clean());
+        assert!(!CheckReport {
+            unreadable: vec![(1, "bad".into())],
+            ..CheckReport::default()
+        }
+        .is_clean());
+    }
+}

@@ -120,3 +120,84 @@ pub(super) const COLUMN_NAMES: [&str; 10] = [
     "last_error",
     "last_attempt_at",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table_sql(conn: &Connection, name: &str) -> String {
+        conn.query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_schema_marks_the_file_and_creating_it_twice_changes_nothing() {
+        let conn = Connection::open_in_memory().unwrap();
+        create_schema(&conn).unwrap();
+        let events = table_sql(&conn, "events");
+        create_schema(&conn).unwrap();
+        assert_eq!(table_sql(&conn, "events"), events);
+        let id: i32 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!((id, version), (APPLICATION_ID, SCHEMA_VERSION));
+        let owner: String = conn
+            .query_row(
+                "SELECT value FROM events_store_meta WHERE key = 'owner'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(owner, OWNER);
+        assert!(has_local_column(&conn).unwrap());
+        // The names the row readers use are the table's.
+        let n: usize = COLUMNS.split(", ").count();
+        assert_eq!(n, COLUMN_NAMES.len());
+    }
+
+    #[test]
+    fn version_1_rows_move_to_states_keeping_their_numbers() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "{V1_TABLE};
+             INSERT INTO events (id, name, occurred_on, attributes, stored_at, dead)
+                VALUES ('a', 'n', 't', '{{}}', 't', 0), ('b', 'n', 't', '{{}}', 't', 1);
+             PRAGMA user_version = 1;"
+        ))
+        .unwrap();
+        migrate_v1(&mut conn).unwrap();
+        let rows: Vec<(i64, String, i64, i64)> = conn
+            .prepare("SELECT seq, id, state, local FROM events ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (1, "a".to_owned(), STATE_PENDING, 0),
+                (2, "b".to_owned(), STATE_DEAD, 0)
+            ]
+        );
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let left: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events_v1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+}

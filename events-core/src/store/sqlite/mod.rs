@@ -23,7 +23,7 @@ mod writer;
 
 pub use options::SqliteOptions;
 
-use open::{note_missing, prepare, sequence};
+use open::{forget_logs, logs_present, note_missing, prepare, sequence};
 use rows::decode_row;
 use writer::{writer_loop, Ctx, Request};
 
@@ -123,11 +123,18 @@ impl SqliteStore {
                     action: "open it once with a program of this version (or `events check --repair`) to upgrade it".to_owned(),
                 }),
                 Found::Store { legacy: false } => {
+                    let logs_before = logs_present(&path);
+                    let forget = |e: StoreError| {
+                        if presence.exclusive() && matches!(e, StoreError::Open { .. }) {
+                            forget_logs(&path, logs_before);
+                        }
+                        e
+                    };
                     let conn = Connection::open_with_flags(
                         &path,
                         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                     )
-                    .map_err(|e| sqlite_open_error(&path, e))?;
+                    .map_err(|e| forget(sqlite_open_error(&path, e)))?;
                     let setup = || -> rusqlite::Result<i64> {
                         conn.busy_timeout(Duration::from_secs(5))?;
                         conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))?;
@@ -141,7 +148,7 @@ impl SqliteStore {
                                 action: "it was left untouched; `events check --repair` (or the next program that opens it for writing, alone) repairs it".to_owned(),
                             }
                         } else {
-                            sqlite_open_error(&path, e)
+                            forget(sqlite_open_error(&path, e))
                         }
                     })?;
                     if version > SCHEMA_VERSION {

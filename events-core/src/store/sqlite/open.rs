@@ -58,8 +58,7 @@ pub(super) fn prepare(
     if exclusive {
         inspect_wal(path, report);
     }
-    let logs_before =
-        [files::sibling(path, "-wal"), files::sibling(path, "-shm")].map(|p| p.exists());
+    let logs_before = logs_present(path);
     let mut conn = match connect(path, options) {
         Ok(conn) => conn,
         Err(ConnectError::Corrupt(e)) if exclusive => {
@@ -69,17 +68,7 @@ pub(super) fn prepare(
         Err(ConnectError::Corrupt(e)) => return Err(in_use(e.to_string())),
         Err(e) => {
             if exclusive {
-                // An I/O failure (a full disk) is no damage: leave no trace
-                // of the attempt. Nobody else has the store open, so a log
-                // or index SQLite just created holds nothing.
-                for (suffix, existed) in ["-wal", "-shm"].into_iter().zip(logs_before) {
-                    let file = files::sibling(path, suffix);
-                    if !existed
-                        && std::fs::metadata(&file).is_ok_and(|m| suffix == "-shm" || m.len() == 0)
-                    {
-                        let _ = std::fs::remove_file(file);
-                    }
-                }
+                forget_logs(path, logs_before);
             }
             return Err(e.into_store(path));
         }
@@ -140,6 +129,24 @@ pub(super) fn prepare(
         .map_err(|e| sqlite_open_error(path, e))?;
     }
     Ok((conn, hwm.max(db_seq)))
+}
+
+/// Whether the store's `-wal` and `-shm` are there.
+pub(super) fn logs_present(path: &Path) -> [bool; 2] {
+    [files::sibling(path, "-wal"), files::sibling(path, "-shm")].map(|p| p.exists())
+}
+
+/// After an open that failed on an I/O error (a full disk: no damage),
+/// removes the log and index SQLite created for it (`before`: which were
+/// there), so the attempt leaves no trace. Only for a process alone with
+/// the store: then they hold nothing.
+pub(super) fn forget_logs(path: &Path, before: [bool; 2]) {
+    for (suffix, existed) in ["-wal", "-shm"].into_iter().zip(before) {
+        let file = files::sibling(path, suffix);
+        if !existed && std::fs::metadata(&file).is_ok_and(|m| suffix == "-shm" || m.len() == 0) {
+            let _ = std::fs::remove_file(file);
+        }
+    }
 }
 
 /// Compares the database's highest sequence number with the high-water
@@ -285,4 +292,71 @@ pub(super) fn inspect_wal(path: &Path, report: &mut OpenReport) {
         Some(i) => (frames - i - 1) as u64,
         None => frames as u64,
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_tail_and_frames_after_the_last_commit_are_measured() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        create_schema(&conn).unwrap();
+        let wal = files::sibling(&path, "-wal");
+        let mut report = OpenReport::default();
+        inspect_wal(&path, &mut report);
+        assert_eq!(
+            (report.torn_wal_bytes, report.uncommitted_wal_frames),
+            (0, 0)
+        );
+        // Half a frame more at the end.
+        let mut bytes = std::fs::read(&wal).unwrap();
+        bytes.extend(vec![0u8; 100]);
+        std::fs::write(&wal, &bytes).unwrap();
+        let mut report = OpenReport::default();
+        inspect_wal(&path, &mut report);
+        assert_eq!(report.torn_wal_bytes, 100);
+        drop(conn);
+    }
+
+    #[test]
+    fn a_sound_store_passes_the_integrity_check() {
+        let conn = Connection::open_in_memory().unwrap();
+        create_schema(&conn).unwrap();
+        assert_eq!(integrity(&conn).unwrap(), None);
+        assert_eq!(sequence(&conn).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_by_connect() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        match connect(&path, &SqliteOptions::default()) {
+            Err(ConnectError::Other(StoreError::NewerSchema { found, .. })) => {
+                assert_eq!(found, SCHEMA_VERSION + 1)
+            }
+            Err(ConnectError::Other(e)) => panic!("{e:?}"),
+            Err(ConnectError::Corrupt(e)) => panic!("{e:?}"),
+            Ok(_) => panic!("opened"),
+        }
+    }
+
+    #[test]
+    fn missing_events_are_counted_against_the_high_water_mark() {
+        let mut report = OpenReport::default();
+        assert_eq!(note_missing(Path::new("x"), Some(3), 5, &mut report), 5);
+        assert_eq!(report.acknowledged_missing, 0);
+        assert_eq!(note_missing(Path::new("x"), Some(9), 5, &mut report), 9);
+        assert_eq!(report.acknowledged_missing, 4);
+        assert_eq!(report.missing_seqs, Some((6, 9)));
+    }
 }
