@@ -1644,3 +1644,442 @@ fn the_reader_refuses_times_it_could_not_write_back() {
         .collect();
     round_trip(&times);
 }
+
+// ---------------------------- full disks, foreign files, links (issue 16)
+
+/// A small tmpfs mounted for one test (we may run as root in a container
+/// that allows it), unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, options: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| Tmpfs(at.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Fills the file system holding `dir` to the last byte.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let filler = dir.join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    let block = vec![7u8; 4096];
+    while file.write_all(&block).is_ok() {}
+    while file.write_all(&[7]).is_ok() {}
+    let _ = file.sync_all();
+    filler
+}
+
+fn no_repair_trace(dir: &std::path::Path) {
+    for name in files_in(dir) {
+        assert!(
+            !name.contains(".reading")
+                && !name.contains(".salvage")
+                && !name.contains(".repair")
+                && !name.contains(".damaged-"),
+            "{name} left in {}",
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn a_full_disk_is_no_damage_it_says_no_space_repairs_nothing_and_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let disk = dir.path().join("disk");
+    let Some(_mounted) = Tmpfs::mount(&disk, "size=512k") else {
+        // Where the machine allows no mount: the same failure from the
+        // process's file size limit (SQLite's index, 32 KiB, cannot be
+        // written), SIGXFSZ ignored so the write fails instead.
+        std::fs::create_dir_all(&disk).unwrap();
+        let path = disk.join("events.db");
+        rt.block_on(filled(&path, 5));
+        let before = files_in(&disk);
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("trap '' XFSZ; ulimit -f 16; exec \"$0\" open \"$1\"")
+            .arg(CHILD)
+            .arg(&path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{text}");
+        assert!(text.contains("RLIMIT_FSIZE"), "{text}");
+        assert!(!text.contains("damaged"), "{text}");
+        no_repair_trace(&disk);
+        assert_eq!(files_in(&disk), before, "no file left");
+        return;
+    };
+    let path = disk.join("events.db");
+    let events = rt.block_on(filled(&path, 5));
+    let before = files_in(&disk);
+    assert!(
+        !before.iter().any(|n| n.ends_with("-shm")),
+        "closed cleanly: {before:?}"
+    );
+    let filler = fill(&disk);
+    for read_only in [false, true] {
+        let err = if read_only {
+            SqliteStore::open_read_only(&path).unwrap_err()
+        } else {
+            SqliteStore::open(&path).unwrap_err()
+        };
+        let text = format!("{err:?}");
+        assert!(matches!(err, StoreError::Open { .. }), "{text}");
+        assert!(text.contains("no space left"), "{text}");
+        assert!(
+            !text.contains("damaged") && !text.contains("repair"),
+            "{text}"
+        );
+        no_repair_trace(&disk);
+        let mut now = files_in(&disk);
+        now.retain(|n| n != "filler");
+        assert_eq!(now, before, "read_only {read_only}: no file left");
+    }
+    // Space again: the store opens as it was, nothing lost, nothing repaired.
+    std::fs::remove_file(filler).unwrap();
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(store.open_report().is_clean(), "{:?}", store.open_report());
+    assert!(store.open_report().damaged_file.is_none());
+    let pending = rt.block_on(store.peek(10)).unwrap();
+    assert_eq!(
+        pending.into_iter().map(|s| s.event).collect::<Vec<_>>(),
+        events
+    );
+}
+
+#[test]
+fn a_foreign_wal_database_is_refused_and_nothing_appears_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = dir.path().join("app.db");
+    {
+        let conn = rusqlite::Connection::open(&foreign).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch(
+            "CREATE TABLE users (id INTEGER PRIMARY KEY); INSERT INTO users DEFAULT VALUES;",
+        )
+        .unwrap();
+    }
+    let before = files_in(dir.path());
+    assert_eq!(before, ["app.db"]);
+    let bytes = std::fs::read(&foreign).unwrap();
+    for read_only in [true, false] {
+        let err = if read_only {
+            SqliteStore::open_read_only(&foreign).unwrap_err()
+        } else {
+            SqliteStore::open(&foreign).unwrap_err()
+        };
+        assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+        assert!(err.to_string().contains("tables: users"), "{err}");
+        assert_eq!(files_in(dir.path()), before, "no -shm, no -wal");
+        assert_eq!(std::fs::read(&foreign).unwrap(), bytes);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_is_followed_only_to_an_existing_event_store_and_the_error_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let here = dir.path().join("here");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&here).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let link = here.join("events.db");
+    let target = elsewhere.join("events.db");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    // Dangling: nothing created, beside the link or at its target.
+    for read_only in [false, true] {
+        let err = if read_only {
+            SqliteStore::open_read_only(&link).unwrap_err()
+        } else {
+            SqliteStore::open(&link).unwrap_err()
+        };
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::NotAStore { .. }), "{text}");
+        assert!(
+            text.contains("symbolic link") && text.contains("does not exist"),
+            "{text}"
+        );
+        assert!(text.contains(&target.display().to_string()), "{text}");
+        assert_eq!(files_in(&here), ["events.db"], "no -lock, no -state");
+        assert!(files_in(&elsewhere).is_empty());
+    }
+    // An empty file elsewhere is not created into.
+    std::fs::write(&target, b"").unwrap();
+    let err = SqliteStore::open(&link).unwrap_err();
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    assert!(err.to_string().contains("an empty file"), "{err}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"");
+    assert_eq!(files_in(&here), ["events.db"]);
+    assert_eq!(files_in(&elsewhere), ["events.db"]);
+    // A link to a store is followed.
+    std::fs::remove_file(&target).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let events = rt.block_on(filled(&target, 2));
+    let store = SqliteStore::open(&link).unwrap();
+    let pending = rt.block_on(store.peek(10)).unwrap();
+    assert_eq!(
+        pending.into_iter().map(|s| s.event).collect::<Vec<_>>(),
+        events
+    );
+}
+
+#[test]
+fn a_store_in_a_read_only_folder_names_the_variable_and_what_was_attempted() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("ro");
+    // As root, permissions do not stop a write: a read-only mount does.
+    let _mounted;
+    if rustix_is_root() {
+        _mounted = Tmpfs::mount(&folder, "ro,size=64k");
+        assert!(
+            _mounted.is_some(),
+            "running as root without the right to mount a read-only tmpfs: cannot make a read-only folder"
+        );
+    } else {
+        std::fs::create_dir_all(&folder).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).unwrap();
+    }
+    let path = folder.join("events.db");
+    let err = SqliteStore::open(&path).unwrap_err();
+    let text = format!("{err:?}");
+    assert!(matches!(err, StoreError::Create { .. }), "{text}");
+    assert!(text.contains("EVENT_BUS_STORE_PATH"), "{text}");
+    assert!(text.contains("cannot create"), "{text}");
+    assert!(text.contains(&folder.display().to_string()), "{text}");
+    assert!(
+        text.contains("Read-only file system") || text.contains("Permission denied"),
+        "the OS reason: {text}"
+    );
+}
+
+fn rustix_is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+// ------------------------------- local mode's unfinished events (issue 16)
+
+#[derive(DomainEvent, Debug, Clone, PartialEq)]
+#[event(
+    company = "acme",
+    service = "shop",
+    version = 1,
+    resource = "parcel",
+    action = "left"
+)]
+struct ParcelLeft {
+    n: u64,
+}
+
+/// Counts what it handles; held (never finishing) while its gate is shut,
+/// or failing when told to.
+#[derive(Clone, Default)]
+struct Courier {
+    handled: Arc<Mutex<Vec<u64>>>,
+    hold: Arc<std::sync::atomic::AtomicBool>,
+    fail: bool,
+}
+
+impl events_core::Handler<ParcelLeft> for Courier {
+    async fn handle(&self, event: &Event<ParcelLeft>) -> events_core::HandlerResult {
+        if self.hold.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.handled.lock().unwrap().push(event.n);
+        if self.fail {
+            return Err("the courier's van broke down".into());
+        }
+        Ok(())
+    }
+}
+
+fn courier_bus(path: &std::path::Path, courier: &Courier, async_handlers: bool) -> EventBus {
+    EventBus::builder()
+        .discover(false)
+        .mode(Mode::Local)
+        .store_path(path)
+        .store_options(options())
+        .async_handlers(async_handlers)
+        .register_handler(courier.clone())
+        .build()
+        .unwrap()
+}
+
+/// A run of a program whose async bus is dropped, handlers unfinished,
+/// without `shutdown`; its runtime ends with it (the process exits).
+fn a_run_that_drops_its_bus(path: &std::path::Path, events: std::ops::Range<u64>) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let courier = Courier::default();
+    courier
+        .hold
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    rt.block_on(async {
+        let bus = courier_bus(path, &courier, true);
+        for n in events {
+            let out = bus.publish(ParcelLeft { n }).await.unwrap();
+            assert_eq!(out.spawned(), 1);
+        }
+        drop(bus);
+    });
+    drop(rt);
+    assert!(courier.handled.lock().unwrap().is_empty());
+}
+
+#[test]
+fn the_next_local_start_runs_what_a_dropped_bus_left_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    a_run_that_drops_its_bus(&path, 0..3);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open_read_only(&path).unwrap();
+        assert_eq!(store.stats().await.unwrap().pending, 3);
+        assert_eq!(store.local_pending().await.unwrap(), 3);
+        drop(store);
+        // The next start: its handlers run, each event once.
+        let courier = Courier::default();
+        let bus = courier_bus(&path, &courier, false);
+        bus.shutdown(std::time::Duration::from_secs(60))
+            .await
+            .unwrap();
+        let mut handled = courier.handled.lock().unwrap().clone();
+        handled.sort_unstable();
+        assert_eq!(handled, [0, 1, 2]);
+        let stats = bus.store().unwrap().stats().await.unwrap();
+        assert_eq!((stats.pending, stats.handled), (0, 3), "{stats:?}");
+        drop(bus);
+        // And the start after runs nothing again.
+        let again = Courier::default();
+        let bus = courier_bus(&path, &again, true);
+        assert_eq!(bus.run_unfinished().await.unwrap(), 0);
+        bus.shutdown(std::time::Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(again.handled.lock().unwrap().is_empty());
+    });
+}
+
+/// Counts the events sent to it.
+#[derive(Default)]
+struct CountingRemote(Mutex<Vec<String>>);
+
+impl Publisher for CountingRemote {
+    fn name(&self) -> &str {
+        "counting"
+    }
+    fn publish<'a>(
+        &'a self,
+        events: &'a [RawEvent],
+    ) -> BoxFuture<'a, Vec<Result<Accepted, PublishError>>> {
+        Box::pin(async move {
+            let mut sent = self.0.lock().unwrap();
+            events
+                .iter()
+                .map(|e| {
+                    sent.push(e.name.clone());
+                    Ok(Accepted::default())
+                })
+                .collect()
+        })
+    }
+}
+
+#[test]
+fn local_mode_events_are_never_sent_to_eventbridge_and_stats_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    a_run_that_drops_its_bus(&path, 0..2);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = Arc::new(SqliteStore::open(&path).unwrap());
+        // An event failed over in eventbridge mode, beside the local ones.
+        store.store(vec![raw(7)]).await.unwrap();
+        let remote = Arc::new(CountingRemote::default());
+        let bus = EventBus::builder()
+            .discover(false)
+            .mode(Mode::EventBridge)
+            .store(store.clone())
+            .publisher(remote.clone())
+            .build()
+            .unwrap();
+        let report = bus.publish_from_failover(100).await.unwrap();
+        assert_eq!(report.sent.len(), 1, "{report:?}");
+        assert_eq!(
+            *remote.0.lock().unwrap(),
+            [OrderPlaced::EVENT_NAME],
+            "only the failed-over event"
+        );
+        let stats = store.stats().await.unwrap();
+        assert_eq!(stats.pending, 2);
+        let local = store.local_pending().await.unwrap();
+        assert_eq!(local, 2);
+        let note = stats.pending_meaning(local);
+        assert!(note.contains("waiting for a remote bus"), "{note}");
+        assert!(
+            note.contains("2 stored in local mode, never sent to a remote bus"),
+            "{note}"
+        );
+    });
+}
+
+#[tokio::test]
+async fn a_handler_that_failed_in_local_mode_leaves_its_error_in_the_store() {
+    for async_handlers in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let courier = Courier {
+            fail: true,
+            ..Courier::default()
+        };
+        let bus = courier_bus(&path, &courier, async_handlers);
+        let out = bus.publish(ParcelLeft { n: 1 }).await.unwrap();
+        bus.shutdown(std::time::Duration::from_secs(60))
+            .await
+            .unwrap();
+        let handled = bus.store().unwrap().handled(10).await.unwrap();
+        assert_eq!(handled.len(), 1, "async={async_handlers}");
+        assert_eq!(&handled[0].event.id, out.id());
+        let error = handled[0].last_error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("Courier") || error.contains("handler `"),
+            "async={async_handlers}: {error}"
+        );
+        assert!(
+            error.contains("the courier's van broke down"),
+            "async={async_handlers}: {error}"
+        );
+        assert_eq!(handled[0].attempts, 1);
+        assert!(handled[0].last_attempt_at.is_some());
+    }
+}

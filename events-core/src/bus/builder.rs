@@ -277,7 +277,8 @@ impl EventBusBuilder {
             event_types = types.len(),
             "event bus ready"
         );
-        Ok(EventBus {
+        let unfinished = store.as_ref().map_or(0, |s| s.unfinished_local_at_open());
+        let bus = EventBus {
             inner: Arc::new(Inner {
                 handlers: routes,
                 store,
@@ -287,7 +288,10 @@ impl EventBusBuilder {
                 tasks: TaskTracker::new(),
                 config,
             }),
-        })
+        };
+        // Local mode: what an earlier run left unfinished runs now.
+        super::recover::start(&bus, unfinished);
+        Ok(bus)
     }
 }
 

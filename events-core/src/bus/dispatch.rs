@@ -15,7 +15,7 @@ use futures_util::future::Either;
 use tracing::Instrument;
 
 use super::outcome::{Outcomes, Record};
-use super::publish::mark_handled;
+use super::publish::{failure_text, mark_handled, record_failures};
 use super::{BusError, EventBus, HandlerOutcome, HandlerOutcomes, HandlerStatus, PublishOutcome};
 use crate::attributes::check_object;
 use crate::envelope::SharedEvent;
@@ -190,10 +190,14 @@ impl EventBus {
                         handlers: handlers.len(),
                         done: false,
                     };
-                    run_handlers(&handlers, event, name, &id, timeout, &mut Vec::new()).await;
+                    let mut outcomes = Vec::new();
+                    run_handlers(&handlers, event, name, &id, timeout, &mut outcomes).await;
                     unfinished.done = true;
                     drop(unfinished);
                     if let Some(store) = journal {
+                        // Local mode: a failure stays on the event (store).
+                        let failed = failure_text(outcomes.iter()).map(|e| (id.clone(), e));
+                        record_failures(store.as_ref(), failed.into_iter().collect()).await;
                         mark_handled(store.as_ref(), vec![id]).await;
                     }
                 };

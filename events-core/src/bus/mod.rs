@@ -53,6 +53,7 @@ mod forward;
 mod global;
 mod outcome;
 mod publish;
+mod recover;
 mod replay;
 mod versions;
 

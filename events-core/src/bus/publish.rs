@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use super::{BatchOutcome, BusError, Delivery, EventBus, PublishOutcome};
+use super::{
+    BatchOutcome, BusError, Delivery, EventBus, HandlerOutcome, HandlerStatus, PublishOutcome,
+};
 use crate::aggregate::Recorder;
 use crate::envelope::{AnyEvent, Event, EventId, RawEvent};
 use crate::event::DomainEvent;
@@ -46,6 +48,7 @@ impl EventBus {
             }
             if let Some(store) = bus.journal() {
                 if out.spawned == 0 {
+                    record_failures(store.as_ref(), failures_of(&out).into_iter().collect()).await;
                     mark_handled(store.as_ref(), vec![out.id.clone()]).await;
                 }
             }
@@ -107,6 +110,12 @@ impl EventBus {
                 .map(|out| out.id.clone())
                 .collect();
             if !handled.is_empty() {
+                let failed = outcomes
+                    .iter()
+                    .filter(|out| out.spawned == 0)
+                    .flat_map(failures_of)
+                    .collect();
+                record_failures(store.as_ref(), failed).await;
                 mark_handled(store.as_ref(), handled).await;
             }
         }
@@ -156,7 +165,8 @@ impl EventBus {
             (None, Some(store)) => {
                 let span = span("events.local");
                 let trace = crate::trace::capture(&span);
-                Box::pin(keep(store.as_ref(), events, trace).instrument(span)).await
+                let local = self.journal().is_some();
+                Box::pin(keep(store.as_ref(), events, trace, local).instrument(span)).await
             }
             (None, None) => Ok(Deliveries::Same {
                 delivery: Delivery::InProcess,
@@ -237,6 +247,43 @@ pub(super) async fn mark_handled(store: &dyn EventStore, ids: Vec<EventId>) {
     }
 }
 
+/// The failed handlers of one event, as the store keeps them: its id and
+/// `handler `name`: error` (several joined by `; `).
+pub(super) fn failures_of(out: &PublishOutcome) -> Option<(EventId, String)> {
+    failure_text(out.failures()).map(|text| (out.id.clone(), text))
+}
+
+/// `handler `name` failed: error; ...`, or `None` when every handler
+/// succeeded.
+pub(super) fn failure_text<'a>(
+    failures: impl Iterator<Item = &'a HandlerOutcome>,
+) -> Option<String> {
+    let text: Vec<String> = failures
+        .map(|f| match &f.status {
+            HandlerStatus::Panicked(message) => {
+                format!("handler `{}` panicked: {message}", f.handler)
+            }
+            HandlerStatus::Failed(message) => {
+                format!("handler `{}` failed: {message}", f.handler)
+            }
+            HandlerStatus::Succeeded => String::new(),
+        })
+        .filter(|t| !t.is_empty())
+        .collect();
+    (!text.is_empty()).then(|| text.join("; "))
+}
+
+/// Local mode: a failed handler leaves its error on its event (the store's
+/// last error and attempt, shown by `events list --handled`), before the
+/// event is marked handled. A failure to record it loses nothing.
+pub(super) async fn record_failures(store: &dyn EventStore, failed: Vec<(EventId, String)>) {
+    for (id, error) in failed {
+        if let Err(e) = store.record_failure(id.clone(), error, false).await {
+            tracing::warn!(%id, error = %e, "handler failure not recorded in the store");
+        }
+    }
+}
+
 /// The raw events of a publish, each with the publish's trace context.
 fn encode(events: &[AnyEvent], trace: Option<TraceContext>) -> Result<Vec<RawEvent>, BusError> {
     Ok(events
@@ -250,13 +297,22 @@ fn encode(events: &[AnyEvent], trace: Option<TraceContext>) -> Result<Vec<RawEve
         .collect::<Result<Vec<_>, _>>()?)
 }
 
-/// Local mode: stores every event durably.
+/// Stores every event durably, each with the publish's trace context;
+/// `local`: as local-mode events, whose handlers run in this process (never
+/// sent to a remote bus).
 async fn keep(
     store: &dyn EventStore,
     events: &[AnyEvent],
     trace: Option<TraceContext>,
+    local: bool,
 ) -> Result<Deliveries, BusError> {
-    match store.store(encode(events, trace)?).await {
+    let raws = encode(events, trace)?;
+    let stored = if local {
+        store.store_local(raws).await
+    } else {
+        store.store(raws).await
+    };
+    match stored {
         Ok(()) => {
             for e in events {
                 tracing::info!(event = e.name(), id = %e.id(), "event stored");

@@ -93,3 +93,68 @@ pub struct StoreStats {
     /// Pending events claimed right now by a replayer.
     pub claimed: u64,
 }
+
+impl StoreStats {
+    /// What `pending` means, in each mode: the sentence the `events` tool
+    /// prints beside the count, so an operator reads the same words as the
+    /// docs. `local_pending` is how many of the pending events a local-mode
+    /// bus stored ([`EventStore::local_pending`](crate::store::EventStore::local_pending)).
+    ///
+    /// ```
+    /// use events_core::store::StoreStats;
+    /// let stats = StoreStats { pending: 3, ..StoreStats::default() };
+    /// let note = stats.pending_meaning(1);
+    /// assert!(note.starts_with("eventbridge mode: waiting for a remote bus"));
+    /// assert!(note.contains("1 stored in local mode"));
+    /// ```
+    pub fn pending_meaning(&self, local_pending: u64) -> String {
+        let mut note = String::from(
+            "eventbridge mode: waiting for a remote bus, sent by a replayer; \
+             local mode: stored, handlers not finished, run by the next local-mode start",
+        );
+        if self.claimed > 0 {
+            note.push_str(&format!("; {} being sent by a replayer", self.claimed));
+        }
+        if local_pending > 0 {
+            note.push_str(&format!(
+                "; {local_pending} stored in local mode, never sent to a remote bus"
+            ));
+        }
+        note
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_says_what_it_means_in_each_mode() {
+        let stats = StoreStats {
+            pending: 5,
+            claimed: 2,
+            ..StoreStats::default()
+        };
+        let note = stats.pending_meaning(0);
+        assert!(
+            note.contains("eventbridge mode: waiting for a remote bus"),
+            "{note}"
+        );
+        assert!(
+            note.contains("local mode: stored, handlers not finished"),
+            "{note}"
+        );
+        assert!(note.ends_with("; 2 being sent by a replayer"), "{note}");
+        assert!(!note.contains("stored in local mode"), "{note}");
+        assert!(stats
+            .pending_meaning(3)
+            .ends_with("; 3 stored in local mode, never sent to a remote bus"));
+    }
+
+    #[test]
+    fn states_have_the_words_the_tool_prints() {
+        assert_eq!(EventState::Pending.to_string(), "pending");
+        assert_eq!(EventState::Dead.as_str(), "dead");
+        assert_eq!(EventState::Handled.as_str(), "handled");
+    }
+}

@@ -96,4 +96,44 @@ pub trait EventStore: Send + Sync + 'static {
         let _ = max;
         Box::pin(async { Ok(Vec::new()) })
     }
+
+    /// Stores events published by a local-mode bus (its handlers run in
+    /// this process): the same as [`store`](Self::store), and marked as
+    /// local-mode events, which are never sent to a remote bus
+    /// ([`claim`](Self::claim) leaves them out) even if the store is later
+    /// used in eventbridge mode. A local-mode program that opens the store
+    /// again runs the handlers of those still pending
+    /// ([`claim_unfinished_local`](Self::claim_unfinished_local)).
+    fn store_local(&self, events: Vec<RawEvent>) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.store(events)
+    }
+
+    /// Claims, for the store's lease, the oldest `max` local-mode events
+    /// that an earlier run of a program left pending (stored, handlers not
+    /// finished: an async bus dropped without `shutdown`, a killed process),
+    /// so their handlers run once. Only a store opened while no other
+    /// process had it open has any: the events of a process still running
+    /// are its own. The default has none.
+    fn claim_unfinished_local(
+        &self,
+        max: usize,
+    ) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
+        let _ = max;
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
+    /// How many pending events were stored by a local-mode bus (part of
+    /// [`StoreStats::pending`]). The default counts none.
+    fn local_pending(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(async { Ok(0) })
+    }
+
+    /// How many local-mode events an earlier run left unfinished, as found
+    /// when the store was opened (what
+    /// [`claim_unfinished_local`](Self::claim_unfinished_local) will hand
+    /// out): a bus built on the store runs their handlers when this is not
+    /// zero. The default has none.
+    fn unfinished_local_at_open(&self) -> u64 {
+        0
+    }
 }

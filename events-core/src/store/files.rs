@@ -41,3 +41,40 @@ pub(super) fn make_private(path: &Path) -> std::io::Result<()> {
     let _ = path;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn siblings_append_to_the_file_name() {
+        assert_eq!(
+            sibling(Path::new("/a/events.db"), "-wal"),
+            PathBuf::from("/a/events.db-wal")
+        );
+        assert_eq!(
+            sibling(Path::new("events.db"), ".repair"),
+            PathBuf::from("events.db.repair")
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_and_folders_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let folder = dir.path().join("a").join("b");
+        create_dir(&folder).unwrap();
+        assert_eq!(mode(&folder), 0o700);
+        assert_eq!(mode(&dir.path().join("a")), 0o700);
+        let file = folder.join("events.db");
+        drop(open_private(&file).unwrap());
+        assert_eq!(mode(&file), 0o600);
+        let shared = folder.join("shared");
+        std::fs::write(&shared, b"").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).unwrap();
+        make_private(&shared).unwrap();
+        assert_eq!(mode(&shared), 0o600);
+    }
+}

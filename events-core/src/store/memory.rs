@@ -216,6 +216,8 @@ impl EventStore for MemoryStore {
             for row in s.rows.values_mut() {
                 if row.state == EventState::Pending && ids.contains(&row.event.id) {
                     row.state = EventState::Handled;
+                    // As the SQLite store does: a handled event holds no claim.
+                    s.claims.remove(&row.seq);
                     n += 1;
                 }
             }
@@ -315,5 +317,66 @@ impl EventStore for MemoryStore {
                     .count() as u64,
             }
         })))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(n: u32) -> RawEvent {
+        RawEvent {
+            id: EventId::from(format!("e{n}")),
+            name: "acme.shop.v1.order.placed".to_owned(),
+            occurred_on: now(),
+            attributes: "{}".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn claims_failures_marks_and_the_journal() {
+        let store = MemoryStore::with_retention(Retention {
+            max_events: Some(1),
+            max_age: None,
+        });
+        store.store(vec![raw(1), raw(2), raw(3)]).await.unwrap();
+        store.store(vec![raw(1)]).await.unwrap();
+        assert_eq!(store.stats().await.unwrap().pending, 3, "ids are unique");
+        let claimed = store.claim(2).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        assert_eq!(store.claim(10).await.unwrap().len(), 1, "the rest only");
+        assert_eq!(store.stats().await.unwrap().claimed, 3);
+        store
+            .record_failure(EventId::from("e1"), "down".into(), true)
+            .await
+            .unwrap();
+        let dead = store.dead_letters(10).await.unwrap();
+        assert_eq!(dead[0].last_error.as_deref(), Some("down"));
+        assert_eq!(dead[0].attempts, 1);
+        assert!(store.requeue(EventId::from("e1")).await.unwrap());
+        assert_eq!(
+            store
+                .mark_handled(vec![EventId::from("e2"), EventId::from("e3")])
+                .await
+                .unwrap(),
+            2
+        );
+        let stats = store.stats().await.unwrap();
+        assert_eq!(
+            (stats.pending, stats.handled, stats.dead),
+            (1, 1, 0),
+            "{stats:?}"
+        );
+        assert_eq!(
+            store.handled(10).await.unwrap()[0].event.id,
+            EventId::from("e3")
+        );
+        assert_eq!(store.ack(vec![EventId::from("e1")]).await.unwrap(), 1);
+        assert_eq!(
+            store.consume(10).await.unwrap().len(),
+            1,
+            "the journal's one"
+        );
+        assert_eq!(store.stats().await.unwrap(), StoreStats::default());
     }
 }

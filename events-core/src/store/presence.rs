@@ -8,7 +8,7 @@
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use super::error::{open_error, StoreError};
+use super::error::{create_error, open_error, StoreError};
 use super::files::{open_private, sibling};
 
 #[cfg(unix)]
@@ -75,7 +75,8 @@ impl Presence {
                     found: State::default(),
                 });
             }
-            (Err(e), _) | (_, Err(e)) => return Err(open_error(path, e)),
+            (Err(e), _) => return Err(create_error(&lock_path, "lock file", e)),
+            (_, Err(e)) => return Err(create_error(&state_path, "state file", e)),
         };
         #[cfg(unix)]
         {
@@ -210,5 +211,95 @@ fn write_state(file: &File, hwm: Option<i64>, clean: bool) {
 pub(super) fn mark_open(presence: &Presence, hwm: Option<i64>) {
     if let Some(state) = &presence.state {
         write_state(state, hwm, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_process_in_is_alone_and_the_last_out_marks_a_clean_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let mut first = Presence::enter(&path, false).unwrap();
+        assert!(first.alone && first.exclusive());
+        assert_eq!(first.found, State::default(), "no state file before");
+        mark_open(&first, Some(7));
+        first.opened();
+        assert!(!first.exclusive(), "the gate is let go once open");
+        // A second user (flock is per open file, so this holds in one process).
+        let mut second = Presence::enter(&path, false).unwrap();
+        assert!(!second.alone);
+        assert_eq!(
+            second.found,
+            State {
+                hwm: Some(7),
+                clean: false
+            }
+        );
+        second.opened();
+        first.state_writer().unwrap().record(9);
+        first.leave(true);
+        second.leave(true);
+        let third = Presence::enter(&path, false).unwrap();
+        assert!(third.alone);
+        assert_eq!(
+            third.found,
+            State {
+                hwm: Some(9),
+                clean: true
+            }
+        );
+        third.leave(false);
+    }
+
+    #[test]
+    fn a_read_only_look_creates_no_lock_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let presence = Presence::enter(&path, true).unwrap();
+        assert!(!presence.exclusive());
+        assert!(presence.state_writer().is_none());
+        presence.leave(true);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_uncreatable_lock_file_names_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing-folder").join("events.db");
+        let err = Presence::enter(&path, false).unwrap_err();
+        match &err {
+            StoreError::Create { path: p, what, .. } => {
+                assert_eq!(p, &sibling(&path, "-lock"));
+                assert_eq!(*what, "lock file");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().contains("EVENT_BUS_STORE_PATH"), "{err}");
+    }
+
+    #[test]
+    fn the_state_file_reads_back_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = open_private(&dir.path().join("s")).unwrap();
+        assert_eq!(read_state(&file), State::default());
+        write_state(&file, Some(42), true);
+        assert_eq!(
+            read_state(&file),
+            State {
+                hwm: Some(42),
+                clean: true
+            }
+        );
+        write_state(&file, None, false);
+        assert_eq!(
+            read_state(&file),
+            State {
+                hwm: Some(0),
+                clean: false
+            }
+        );
     }
 }

@@ -97,7 +97,13 @@ pub(super) fn repair(
     let salvage = sibling(path, ".salvage");
     let _ = std::fs::remove_file(&salvage);
     let _ = std::fs::remove_file(sibling(&salvage, "-journal"));
-    let reading = readable_copy(path).map_err(|e| io(path, "cannot copy the damaged file", e))?;
+    let reading = readable_copy(path).map_err(|e| {
+        // Leave no partial copy behind (a full disk).
+        for suffix in ["", "-wal"] {
+            let _ = std::fs::remove_file(sibling(&sibling(path, ".reading"), suffix));
+        }
+        io(path, "cannot copy the damaged file", e)
+    })?;
     let copied = build_copy(&reading, &salvage, hwm);
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(sibling(&reading, suffix));
@@ -267,10 +273,15 @@ fn build_copy(
     dest.pragma_update(None, "synchronous", "FULL")?;
     create_schema(&dest)?;
     let legacy = source.prepare("SELECT state FROM events LIMIT 0").is_err();
-    let columns = if legacy { COLUMNS_V1 } else { COLUMNS_V2 };
+    let marks_local = !legacy && source.prepare("SELECT local FROM events LIMIT 0").is_ok();
+    let columns = match (legacy, marks_local) {
+        (true, _) => format!("{COLUMNS_V1}, 0"),
+        (false, true) => format!("{COLUMNS_V2}, local"),
+        (false, false) => format!("{COLUMNS_V2}, 0"),
+    };
     let figures = {
         let tx = dest.transaction()?;
-        let figures = copy_rows(&source, &tx, columns, legacy)?;
+        let figures = copy_rows(&source, &tx, &columns, legacy)?;
         let highest: Option<i64> = source
             .query_row(
                 "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
@@ -326,7 +337,7 @@ fn copy_rows(
     legacy: bool,
 ) -> Result<Figures, Box<dyn std::error::Error + Send + Sync>> {
     let mut write = dest.prepare(&format!(
-        "INSERT OR IGNORE INTO events ({COLUMNS_V2}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        "INSERT OR IGNORE INTO events ({COLUMNS_V2}, local) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     ))?;
     let mut batch = source.prepare(&format!(
         "SELECT {columns} FROM events WHERE seq > ?1 ORDER BY seq LIMIT 256"
@@ -339,7 +350,7 @@ fn copy_rows(
     let mut skipped_regions = 0u64;
     let mut last = i64::MIN;
     let read_values = |row: &rusqlite::Row<'_>| -> rusqlite::Result<Vec<Value>> {
-        (0..10).map(|i| row.get::<_, Value>(i)).collect()
+        (0..11).map(|i| row.get::<_, Value>(i)).collect()
     };
     'scan: loop {
         let mut progressed = false;
@@ -351,6 +362,10 @@ fn copy_rows(
                 let Value::Integer(seq) = values[0] else {
                     continue;
                 };
+                if seq <= last {
+                    // Out of order: a damaged page of the table.
+                    return Err(rusqlite::Error::QueryReturnedNoRows);
+                }
                 write.execute(params_from_iter(values))?;
                 recovered.insert(seq);
                 last = seq;
@@ -367,7 +382,9 @@ fn copy_rows(
         }
         // Something at or after `last` cannot be read. Its seq alone?
         match next_seq.query_row([last], |r| r.get::<_, i64>(0)) {
-            Ok(seq) => {
+            // A damaged page can answer with a row before `last`: that is
+            // no progress, and the region is galloped over below.
+            Ok(seq) if seq > last => {
                 match one.query_row([seq], |r| read_values(r)) {
                     Ok(values) => {
                         write.execute(params_from_iter(values))?;
@@ -381,7 +398,7 @@ fn copy_rows(
                 continue;
             }
             Err(rusqlite::Error::QueryReturnedNoRows) => break,
-            Err(_) => {}
+            Ok(_) | Err(_) => {}
         }
         // The table's own pages are damaged here: gallop over the region.
         skipped_regions += 1;
@@ -398,7 +415,12 @@ fn copy_rows(
                 Err(rusqlite::Error::QueryReturnedNoRows) => break 'scan,
                 Err(_) => {}
             }
-            step = step.saturating_mul(2);
+            // Past the largest step (the table's root itself is damaged):
+            // nothing further can be found.
+            let Some(next) = step.checked_mul(2) else {
+                break 'scan;
+            };
+            step = next;
         }
     }
     // Rows the indexes know of.
@@ -432,4 +454,96 @@ fn copy_rows(
         lost,
         lower_bound: skipped_regions > 0 && !listed_everything,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store of `n` rows in DELETE journal mode (one file), closed.
+    fn store_file(path: &Path, n: i64) {
+        let conn = Connection::open(path).unwrap();
+        create_schema(&conn).unwrap();
+        for i in 1..=n {
+            conn.execute(
+                "INSERT INTO events (id, name, occurred_on, attributes, stored_at) VALUES (?1, 'n', 't', ?2, 't')",
+                rusqlite::params![format!("e{i}"), "x".repeat(300)],
+            )
+            .unwrap();
+        }
+    }
+
+    fn count(path: &Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_damaged_header_is_restored_in_the_working_copy_and_every_row_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        store_file(&path, 50);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[..16].copy_from_slice(b"garbage garbage!");
+        bytes[21] = 0;
+        std::fs::write(&path, &bytes).unwrap();
+        let mut report = OpenReport::default();
+        repair(&path, "its header is damaged", Some(50), &mut report).unwrap();
+        assert_eq!(report.rows_recovered, 50);
+        assert_eq!(report.rows_lost, 0);
+        let kept = report.damaged_file.clone().unwrap();
+        assert_eq!(std::fs::read(&kept).unwrap(), bytes, "the original kept");
+        assert_eq!(count(&path), 50);
+        for work in [".reading", ".salvage", ".repair"] {
+            assert!(!sibling(&path, work).exists(), "{work} left");
+        }
+    }
+
+    #[test]
+    fn an_interrupted_repair_is_rolled_forward_from_its_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        store_file(&path, 1);
+        let salvage = sibling(&path, ".salvage");
+        store_file(&salvage, 3);
+        std::fs::write(
+            sibling(&path, ".repair"),
+            "damaged=/kept\nrecovered=3\nlost=2\nlower_bound=1\n",
+        )
+        .unwrap();
+        let mut report = OpenReport::default();
+        finish_interrupted(&path, &mut report).unwrap();
+        assert_eq!(count(&path), 3, "the copy is in place");
+        assert!(!salvage.exists() && !sibling(&path, ".repair").exists());
+        assert_eq!(report.damaged_file, Some(PathBuf::from("/kept")));
+        assert_eq!((report.rows_recovered, report.rows_lost), (3, 2));
+        assert!(report.rows_lost_is_lower_bound);
+        // Without a marker there is nothing to finish.
+        let mut report = OpenReport::default();
+        finish_interrupted(&path, &mut report).unwrap();
+        assert_eq!(report, OpenReport::default());
+    }
+
+    #[test]
+    fn a_file_no_row_can_be_read_from_is_left_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        store_file(&path, 400);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let len = bytes.len();
+        for b in &mut bytes[4096..len] {
+            *b = 0xA5;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let mut report = OpenReport::default();
+        let err = repair(&path, "damaged", None, &mut report).unwrap_err();
+        assert!(matches!(err, StoreError::Damaged { .. }), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "untouched");
+        assert!(report.damaged_file.is_none());
+        for work in [".reading", ".salvage", ".repair"] {
+            assert!(!sibling(&path, work).exists(), "{work} left");
+        }
+    }
 }

@@ -37,6 +37,11 @@ pub struct OpenReport {
     pub acknowledged_missing: u64,
     /// The range of sequence numbers behind `acknowledged_missing`.
     pub missing_seqs: Option<(i64, i64)>,
+    /// Local-mode events an earlier run stored and never finished handling
+    /// (found when the store is opened for writing while no other process
+    /// has it open): a local-mode bus built on this store runs their
+    /// handlers, once each ([`EventStore::claim_unfinished_local`](crate::store::EventStore::claim_unfinished_local)).
+    pub unfinished_local: u64,
 }
 
 impl OpenReport {
@@ -65,5 +70,46 @@ impl CheckReport {
     /// Whether nothing was found wrong.
     pub fn is_clean(&self) -> bool {
         self.integrity.is_empty() && self.unreadable.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_is_clean_until_something_was_found() {
+        assert!(OpenReport::default().is_clean());
+        let found = OpenReport {
+            integrity_checked: true,
+            unfinished_local: 3,
+            ..OpenReport::default()
+        };
+        assert!(
+            found.is_clean(),
+            "checking and unfinished events are no damage"
+        );
+        for report in [
+            OpenReport {
+                torn_wal_bytes: 1,
+                ..OpenReport::default()
+            },
+            OpenReport {
+                damaged_file: Some(PathBuf::from("x")),
+                ..OpenReport::default()
+            },
+            OpenReport {
+                acknowledged_missing: 2,
+                ..OpenReport::default()
+            },
+        ] {
+            assert!(!report.is_clean(), "{report:?}");
+        }
+        assert!(CheckReport::default().is_clean());
+        assert!(!CheckReport {
+            unreadable: vec![(1, "bad".into())],
+            ..CheckReport::default()
+        }
+        .is_clean());
     }
 }

@@ -107,3 +107,50 @@ impl Retention {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_ages_both_and_unlimited() {
+        assert_eq!(
+            Retention::parse(" 10 ").unwrap(),
+            Retention {
+                max_events: Some(10),
+                max_age: None
+            }
+        );
+        assert_eq!(
+            Retention::parse("15m").unwrap().max_age,
+            Some(Duration::from_secs(900))
+        );
+        assert_eq!(
+            Retention::parse("7d, 3").unwrap(),
+            Retention {
+                max_events: Some(3),
+                max_age: Some(Duration::from_secs(7 * 86_400))
+            }
+        );
+        assert_eq!(
+            Retention::parse("UNLIMITED").unwrap(),
+            Retention {
+                max_events: None,
+                max_age: None
+            }
+        );
+        assert_eq!(Retention::NONE.max_events, Some(0));
+        assert_eq!(Retention::default().max_events, Some(10_000));
+    }
+
+    #[test]
+    fn twice_the_same_limit_an_unknown_unit_or_an_overflow_is_refused() {
+        for bad in ["1,2", "1d,2h", "5w", "d", "", "99999999999999999999d"] {
+            let err = Retention::parse(bad).unwrap_err();
+            assert!(
+                err.starts_with(&format!("{RETENTION_VAR}=`")),
+                "{bad}: {err}"
+            );
+        }
+    }
+}

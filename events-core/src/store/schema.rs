@@ -50,7 +50,8 @@ pub(super) fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
             last_error TEXT,
             last_attempt_at TEXT,
             claim_owner TEXT,
-            claim_until INTEGER
+            claim_until INTEGER,
+            local INTEGER NOT NULL DEFAULT 0
         );
         CREATE INDEX IF NOT EXISTS events_by_state ON events (state, seq);
         CREATE TABLE IF NOT EXISTS unreadable (
@@ -63,7 +64,25 @@ pub(super) fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
         INSERT OR IGNORE INTO events_store_meta (key, value) VALUES ('owner', '{OWNER}');
         PRAGMA application_id = {APPLICATION_ID};
         PRAGMA user_version = {SCHEMA_VERSION};"
-    ))
+    ))?;
+    if !has_local_column(conn)? {
+        // A store written before local-mode events were marked: its
+        // pending events were all meant for a remote bus or are unknown.
+        conn.execute_batch("ALTER TABLE events ADD COLUMN local INTEGER NOT NULL DEFAULT 0")?;
+    }
+    Ok(())
+}
+
+/// Whether the `events` table has the `local` column (added within
+/// version 2: a store written by an earlier build of it lacks it until a
+/// writer opens it).
+pub(super) fn has_local_column(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'local'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
 }
 
 /// Version 1 → 2: states instead of a dead flag, claims, unreadable rows,
@@ -101,3 +120,84 @@ pub(super) const COLUMN_NAMES: [&str; 10] = [
     "last_error",
     "last_attempt_at",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table_sql(conn: &Connection, name: &str) -> String {
+        conn.query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_schema_marks_the_file_and_creating_it_twice_changes_nothing() {
+        let conn = Connection::open_in_memory().unwrap();
+        create_schema(&conn).unwrap();
+        let events = table_sql(&conn, "events");
+        create_schema(&conn).unwrap();
+        assert_eq!(table_sql(&conn, "events"), events);
+        let id: i32 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!((id, version), (APPLICATION_ID, SCHEMA_VERSION));
+        let owner: String = conn
+            .query_row(
+                "SELECT value FROM events_store_meta WHERE key = 'owner'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(owner, OWNER);
+        assert!(has_local_column(&conn).unwrap());
+        // The names the row readers use are the table's.
+        let n: usize = COLUMNS.split(", ").count();
+        assert_eq!(n, COLUMN_NAMES.len());
+    }
+
+    #[test]
+    fn version_1_rows_move_to_states_keeping_their_numbers() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(&format!(
+            "{V1_TABLE};
+             INSERT INTO events (id, name, occurred_on, attributes, stored_at, dead)
+                VALUES ('a', 'n', 't', '{{}}', 't', 0), ('b', 'n', 't', '{{}}', 't', 1);
+             PRAGMA user_version = 1;"
+        ))
+        .unwrap();
+        migrate_v1(&mut conn).unwrap();
+        let rows: Vec<(i64, String, i64, i64)> = conn
+            .prepare("SELECT seq, id, state, local FROM events ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (1, "a".to_owned(), STATE_PENDING, 0),
+                (2, "b".to_owned(), STATE_DEAD, 0)
+            ]
+        );
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let left: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events_v1'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+}

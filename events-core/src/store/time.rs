@@ -45,3 +45,26 @@ pub(crate) fn prefix(text: &str, max: usize) -> String {
     }
     format!("{}… ({} bytes)", &text[..end], text.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_form_and_the_older_rfc_3339_form_read_back() {
+        let t = DateTime::<Utc>::from_timestamp(1_700_000_000, 123_456_789).unwrap();
+        assert_eq!(store_time(t), "2023-11-14T22:13:20.123456789Z");
+        assert_eq!(parse_store_time(&store_time(t)), Ok(t));
+        assert_eq!(
+            parse_store_time("2023-11-14T22:13:20.123456789+00:00"),
+            Ok(t)
+        );
+        assert!(parse_store_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn a_quoted_prefix_is_cut_at_a_character_boundary() {
+        assert_eq!(prefix("short", 64), "short");
+        assert_eq!(prefix("ééé", 3), "é… (6 bytes)");
+    }
+}

@@ -7,12 +7,12 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use super::error::{is_corruption, open_error, StoreError};
+use super::error::{create_error, is_corruption, open_error, sqlite_open_error, StoreError};
 use super::files;
 use super::ownership::{self, Found};
 use super::presence::{self, Presence, StateWriter};
 use super::report::{CheckReport, OpenReport};
-use super::schema::{COLUMNS, SCHEMA_VERSION, STATE_HANDLED};
+use super::schema::{has_local_column, COLUMNS, SCHEMA_VERSION, STATE_HANDLED, STATE_PENDING};
 use crate::publisher::BoxFuture;
 
 mod open;
@@ -23,7 +23,7 @@ mod writer;
 
 pub use options::SqliteOptions;
 
-use open::{note_missing, prepare, sequence};
+use open::{forget_logs, logs_present, note_missing, prepare, sequence};
 use rows::decode_row;
 use writer::{writer_loop, Ctx, Request};
 
@@ -67,7 +67,7 @@ impl SqliteStore {
         // Refuse what is not ours before leaving any trace beside it.
         ownership::inspect(&path)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            files::create_dir(parent).map_err(|e| open_error(&path, e))?;
+            files::create_dir(parent).map_err(|e| create_error(parent, "folder", e))?;
         }
         let mut presence = Presence::enter(&path, false)?;
         let mut report = OpenReport::default();
@@ -123,16 +123,34 @@ impl SqliteStore {
                     action: "open it once with a program of this version (or `events check --repair`) to upgrade it".to_owned(),
                 }),
                 Found::Store { legacy: false } => {
+                    let logs_before = logs_present(&path);
+                    let forget = |e: StoreError| {
+                        if presence.exclusive() && matches!(e, StoreError::Open { .. }) {
+                            forget_logs(&path, logs_before);
+                        }
+                        e
+                    };
                     let conn = Connection::open_with_flags(
                         &path,
                         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                     )
-                    .map_err(|e| open_error(&path, e))?;
+                    .map_err(|e| forget(sqlite_open_error(&path, e)))?;
                     let setup = || -> rusqlite::Result<i64> {
                         conn.busy_timeout(Duration::from_secs(5))?;
+                        conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))?;
                         conn.query_row("PRAGMA user_version", [], |r| r.get(0))
                     };
-                    let version = setup().map_err(|e| open_error(&path, e))?;
+                    let version = setup().map_err(|e| {
+                        if is_corruption(&e) {
+                            StoreError::Damaged {
+                                path: path.clone(),
+                                reason: e.to_string(),
+                                action: "it was left untouched; `events check --repair` (or the next program that opens it for writing, alone) repairs it".to_owned(),
+                            }
+                        } else {
+                            forget(sqlite_open_error(&path, e))
+                        }
+                    })?;
                     if version > SCHEMA_VERSION {
                         return Err(StoreError::NewerSchema {
                             path: path.clone(),
@@ -170,7 +188,7 @@ impl SqliteStore {
     #[allow(clippy::too_many_arguments)]
     fn start(
         path: PathBuf,
-        report: OpenReport,
+        mut report: OpenReport,
         conn: Connection,
         read_only: bool,
         options: SqliteOptions,
@@ -185,6 +203,27 @@ impl SqliteStore {
                 |r| r.get::<_, i64>(0),
             )
             .unwrap_or(0);
+        let local_column = has_local_column(&conn).unwrap_or(false);
+        // Opened alone, by a writer: the local-mode events pending now were
+        // left by runs that ended (nobody else has the store open).
+        let unfinished = if !read_only && presence.alone && local_column {
+            conn.query_row(
+                "SELECT COALESCE(MAX(seq), 0), COUNT(*) FROM events WHERE state = ?1 AND local = 1",
+                [STATE_PENDING],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .unwrap_or((0, 0))
+        } else {
+            (0, 0)
+        };
+        report.unfinished_local = u64::try_from(unfinished.1).unwrap_or(0);
+        if unfinished.1 > 0 {
+            tracing::warn!(
+                path = %path.display(),
+                events = unfinished.1,
+                "local-mode events an earlier run stored and never finished handling; a local-mode bus runs their handlers now"
+            );
+        }
         let ctx = Ctx {
             conn,
             read_only,
@@ -198,6 +237,8 @@ impl SqliteStore {
             hwm,
             saw_corruption: false,
             not_durable: None,
+            unfinished_up_to: unfinished.0,
+            local_column,
         };
         let (sender, receiver) = mpsc::channel();
         let writer = std::thread::Builder::new()

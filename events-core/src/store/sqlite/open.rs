@@ -6,7 +6,7 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::options::SqliteOptions;
-use crate::store::error::{is_corruption, open_error, StoreError};
+use crate::store::error::{create_error, is_corruption, sqlite_open_error, StoreError};
 use crate::store::files;
 use crate::store::ownership::{self, Found};
 use crate::store::presence::Presence;
@@ -38,11 +38,12 @@ pub(super) fn prepare(
     };
     let existed = match found {
         Found::Missing => {
-            files::open_private(path).map_err(|e| open_error(path, e))?;
+            files::open_private(path).map_err(|e| create_error(path, "file", e))?;
             false
         }
         Found::Empty => {
-            files::make_private(path).map_err(|e| open_error(path, e))?;
+            files::make_private(path)
+                .map_err(|e| create_error(path, "file (making it owner-only)", e))?;
             false
         }
         Found::Store { .. } => true,
@@ -57,6 +58,7 @@ pub(super) fn prepare(
     if exclusive {
         inspect_wal(path, report);
     }
+    let logs_before = logs_present(path);
     let mut conn = match connect(path, options) {
         Ok(conn) => conn,
         Err(ConnectError::Corrupt(e)) if exclusive => {
@@ -64,7 +66,12 @@ pub(super) fn prepare(
             connect(path, options).map_err(|e| e.into_store(path))?
         }
         Err(ConnectError::Corrupt(e)) => return Err(in_use(e.to_string())),
-        Err(e) => return Err(e.into_store(path)),
+        Err(e) => {
+            if exclusive {
+                forget_logs(path, logs_before);
+            }
+            return Err(e.into_store(path));
+        }
     };
     let unclean = !presence.found.clean || (existed && presence.found.hwm.is_none());
     // After an unclean close the first process in checks; a check asked
@@ -72,7 +79,8 @@ pub(super) fn prepare(
     if existed && report.damaged_file.is_none() && (options.check_integrity || exclusive && unclean)
     {
         report.integrity_checked = true;
-        if let Err(reason) = integrity(&conn) {
+        let damage = integrity(&conn).map_err(|e| sqlite_open_error(path, e))?;
+        if let Some(reason) = damage {
             if !exclusive {
                 return Err(in_use(reason));
             }
@@ -83,20 +91,20 @@ pub(super) fn prepare(
     }
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| open_error(path, e))?;
+        .map_err(|e| sqlite_open_error(path, e))?;
     if version == 1 {
-        migrate_v1(&mut conn).map_err(|e| open_error(path, e))?;
+        migrate_v1(&mut conn).map_err(|e| sqlite_open_error(path, e))?;
         tracing::info!(path = %path.display(), "event store upgraded to schema version {SCHEMA_VERSION}");
     } else {
         // Creating the schema (or, on an existing file, a no-op write) also
         // proves the location is writable.
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| open_error(path, e))?;
-        create_schema(&tx).map_err(|e| open_error(path, e))?;
-        tx.commit().map_err(|e| open_error(path, e))?;
+            .map_err(|e| sqlite_open_error(path, e))?;
+        create_schema(&tx).map_err(|e| sqlite_open_error(path, e))?;
+        tx.commit().map_err(|e| sqlite_open_error(path, e))?;
     }
-    let db_seq = sequence(&conn).map_err(|e| open_error(path, e))?;
+    let db_seq = sequence(&conn).map_err(|e| sqlite_open_error(path, e))?;
     let hwm = if report.damaged_file.is_none() {
         note_missing(path, presence.found.hwm, db_seq, report)
     } else {
@@ -118,9 +126,27 @@ pub(super) fn prepare(
                 Ok(n)
             }
         })
-        .map_err(|e| open_error(path, e))?;
+        .map_err(|e| sqlite_open_error(path, e))?;
     }
     Ok((conn, hwm.max(db_seq)))
+}
+
+/// Whether the store's `-wal` and `-shm` are there.
+pub(super) fn logs_present(path: &Path) -> [bool; 2] {
+    [files::sibling(path, "-wal"), files::sibling(path, "-shm")].map(|p| p.exists())
+}
+
+/// After an open that failed on an I/O error (a full disk: no damage),
+/// removes the log and index SQLite created for it (`before`: which were
+/// there), so the attempt leaves no trace. Only for a process alone with
+/// the store: then they hold nothing.
+pub(super) fn forget_logs(path: &Path, before: [bool; 2]) {
+    for (suffix, existed) in ["-wal", "-shm"].into_iter().zip(before) {
+        let file = files::sibling(path, suffix);
+        if !existed && std::fs::metadata(&file).is_ok_and(|m| suffix == "-shm" || m.len() == 0) {
+            let _ = std::fs::remove_file(file);
+        }
+    }
 }
 
 /// Compares the database's highest sequence number with the high-water
@@ -166,7 +192,7 @@ enum ConnectError {
 impl ConnectError {
     fn into_store(self, path: &Path) -> StoreError {
         match self {
-            ConnectError::Corrupt(e) => open_error(path, e),
+            ConnectError::Corrupt(e) => sqlite_open_error(path, e),
             ConnectError::Other(e) => e,
         }
     }
@@ -177,12 +203,14 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection, ConnectEr
         if is_corruption(&e) {
             ConnectError::Corrupt(e)
         } else {
-            ConnectError::Other(open_error(path, e))
+            ConnectError::Other(sqlite_open_error(path, e))
         }
     };
     let conn = Connection::open(path).map_err(wrap)?;
     let setup = || -> rusqlite::Result<i64> {
         conn.busy_timeout(Duration::from_secs(5))?;
+        // Reads the schema: a damaged one is found here, to be repaired.
+        conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         if let Some(max) = options.max_size_bytes {
@@ -203,20 +231,32 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection, ConnectEr
     Ok(conn)
 }
 
-fn integrity(conn: &Connection) -> Result<(), String> {
-    let result: String = conn
-        .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
-        .map_err(|e| e.to_string())?;
+/// `Ok(Some(reason))` when the file is damaged; `Err` when SQLite could not
+/// read it for another reason (an I/O failure is no damage).
+fn integrity(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    let damage = |e: rusqlite::Error| {
+        if is_corruption(&e) {
+            Ok(Some(e.to_string()))
+        } else {
+            Err(e)
+        }
+    };
+    let result: String = match conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0)) {
+        Ok(result) => result,
+        Err(e) => return damage(e),
+    };
     if result != "ok" {
-        return Err(format!("integrity check: {result}"));
+        return Ok(Some(format!("integrity check: {result}")));
     }
     // The table must also be fully readable.
-    conn.query_row(
+    match conn.query_row(
         "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM events",
         [],
         |_| Ok(()),
-    )
-    .map_err(|e| e.to_string())
+    ) {
+        Ok(()) => Ok(None),
+        Err(e) => damage(e),
+    }
 }
 
 /// Measures a torn tail of the write-ahead log before SQLite discards it.
@@ -252,4 +292,71 @@ pub(super) fn inspect_wal(path: &Path, report: &mut OpenReport) {
         Some(i) => (frames - i - 1) as u64,
         None => frames as u64,
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_tail_and_frames_after_the_last_commit_are_measured() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        create_schema(&conn).unwrap();
+        let wal = files::sibling(&path, "-wal");
+        let mut report = OpenReport::default();
+        inspect_wal(&path, &mut report);
+        assert_eq!(
+            (report.torn_wal_bytes, report.uncommitted_wal_frames),
+            (0, 0)
+        );
+        // Half a frame more at the end.
+        let mut bytes = std::fs::read(&wal).unwrap();
+        bytes.extend(vec![0u8; 100]);
+        std::fs::write(&wal, &bytes).unwrap();
+        let mut report = OpenReport::default();
+        inspect_wal(&path, &mut report);
+        assert_eq!(report.torn_wal_bytes, 100);
+        drop(conn);
+    }
+
+    #[test]
+    fn a_sound_store_passes_the_integrity_check() {
+        let conn = Connection::open_in_memory().unwrap();
+        create_schema(&conn).unwrap();
+        assert_eq!(integrity(&conn).unwrap(), None);
+        assert_eq!(sequence(&conn).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_by_connect() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+        match connect(&path, &SqliteOptions::default()) {
+            Err(ConnectError::Other(StoreError::NewerSchema { found, .. })) => {
+                assert_eq!(found, SCHEMA_VERSION + 1)
+            }
+            Err(ConnectError::Other(e)) => panic!("{e:?}"),
+            Err(ConnectError::Corrupt(e)) => panic!("{e:?}"),
+            Ok(_) => panic!("opened"),
+        }
+    }
+
+    #[test]
+    fn missing_events_are_counted_against_the_high_water_mark() {
+        let mut report = OpenReport::default();
+        assert_eq!(note_missing(Path::new("x"), Some(3), 5, &mut report), 5);
+        assert_eq!(report.acknowledged_missing, 0);
+        assert_eq!(note_missing(Path::new("x"), Some(9), 5, &mut report), 9);
+        assert_eq!(report.acknowledged_missing, 4);
+        assert_eq!(report.missing_seqs, Some((6, 9)));
+    }
 }

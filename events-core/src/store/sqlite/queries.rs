@@ -5,7 +5,7 @@ use rusqlite::types::{Value, ValueRef};
 use tokio::sync::oneshot;
 
 use super::rows::{select, select_in};
-use super::writer::Request;
+use super::writer::{Ctx, Request};
 use super::SqliteStore;
 use crate::envelope::{now, EventId, RawEvent};
 use crate::publisher::BoxFuture;
@@ -19,8 +19,44 @@ fn limit(max: usize) -> Value {
     Value::Integer(i64::try_from(max).unwrap_or(i64::MAX))
 }
 
+/// Pending events for a remote bus that no live claim holds (local-mode
+/// events are never sent to one).
 const FREE_PENDING: &str =
-    "WHERE state = 0 AND (claim_until IS NULL OR claim_until <= ?1) ORDER BY seq LIMIT ?2";
+    "WHERE state = 0 AND local = 0 AND (claim_until IS NULL OR claim_until <= ?1) \
+     ORDER BY seq LIMIT ?2";
+
+/// Local-mode events an earlier run left pending (`?3`: up to which
+/// sequence number) that this store has not claimed yet. The store was
+/// opened alone, so any other claim on them is a dead process's.
+const UNFINISHED_LOCAL: &str = "WHERE state = 0 AND local = 1 AND seq <= ?3 \
+     AND (claim_owner IS NULL OR claim_owner != ?4 OR claim_until <= ?1) ORDER BY seq LIMIT ?2";
+
+/// Claims, for the store's lease, the events `filter` selects (`?1` is now
+/// in milliseconds, `?2` the most to take).
+fn claim_where(
+    ctx: &mut Ctx,
+    filter: &'static str,
+    args: Vec<Value>,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let now = ctx.clock.now_ms();
+    let until = now.saturating_add(i64::try_from(ctx.lease.as_millis()).unwrap_or(i64::MAX));
+    let owner = ctx.owner.clone();
+    // A claim needs no fsync: if it is lost, so is its holder.
+    ctx.relaxed(|ctx| {
+        let tx = ctx.immediate()?;
+        let events = select_in(&tx, filter, &args)?;
+        {
+            let mut update = tx.prepare_cached(
+                "UPDATE events SET claim_owner = ?2, claim_until = ?3 WHERE seq = ?1",
+            )?;
+            for e in &events {
+                update.execute(params![e.seq, owner, until])?;
+            }
+        }
+        tx.commit()?;
+        Ok(events)
+    })
+}
 
 impl EventStore for SqliteStore {
     fn store(&self, events: Vec<RawEvent>) -> BoxFuture<'_, Result<(), StoreError>> {
@@ -31,6 +67,7 @@ impl EventStore for SqliteStore {
         let sent = self.send(Request::Store {
             events,
             dead: None,
+            local: false,
             reply,
         });
         Box::pin(async move {
@@ -51,6 +88,7 @@ impl EventStore for SqliteStore {
         let sent = self.send(Request::Store {
             events,
             dead: Some(error),
+            local: false,
             reply,
         });
         Box::pin(async move {
@@ -84,24 +122,61 @@ impl EventStore for SqliteStore {
     fn claim(&self, max: usize) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
         self.write_job(move |ctx| {
             let now = ctx.clock.now_ms();
-            let until =
-                now.saturating_add(i64::try_from(ctx.lease.as_millis()).unwrap_or(i64::MAX));
-            let owner = ctx.owner.clone();
-            // A claim needs no fsync: if it is lost, so is its holder.
-            ctx.relaxed(|ctx| {
-                let tx = ctx.immediate()?;
-                let events = select_in(&tx, FREE_PENDING, &[Value::Integer(now), limit(max)])?;
-                {
-                    let mut update = tx.prepare_cached(
-                        "UPDATE events SET claim_owner = ?2, claim_until = ?3 WHERE seq = ?1",
-                    )?;
-                    for e in &events {
-                        update.execute(params![e.seq, owner, until])?;
-                    }
-                }
-                tx.commit()?;
-                Ok(events)
-            })
+            claim_where(ctx, FREE_PENDING, vec![Value::Integer(now), limit(max)])
+        })
+    }
+
+    fn store_local(&self, events: Vec<RawEvent>) -> BoxFuture<'_, Result<(), StoreError>> {
+        if self.read_only {
+            return Box::pin(async { Err(StoreError::ReadOnly) });
+        }
+        let (reply, rx) = oneshot::channel();
+        let sent = self.send(Request::Store {
+            events,
+            dead: None,
+            local: true,
+            reply,
+        });
+        Box::pin(async move {
+            sent?;
+            rx.await.unwrap_or(Err(StoreError::Closed))
+        })
+    }
+
+    fn claim_unfinished_local(
+        &self,
+        max: usize,
+    ) -> BoxFuture<'_, Result<Vec<StoredEvent>, StoreError>> {
+        self.write_job(move |ctx| {
+            if ctx.unfinished_up_to == 0 {
+                return Ok(Vec::new());
+            }
+            let now = ctx.clock.now_ms();
+            let args = vec![
+                Value::Integer(now),
+                limit(max),
+                Value::Integer(ctx.unfinished_up_to),
+                Value::Text(ctx.owner.clone()),
+            ];
+            claim_where(ctx, UNFINISHED_LOCAL, args)
+        })
+    }
+
+    fn unfinished_local_at_open(&self) -> u64 {
+        self.open_report().unfinished_local
+    }
+
+    fn local_pending(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.job(|ctx| {
+            if !ctx.local_column {
+                return Ok(0);
+            }
+            let n: i64 = ctx.conn.query_row(
+                "SELECT COUNT(*) FROM events WHERE state = ?1 AND local = 1",
+                [STATE_PENDING],
+                |r| r.get(0),
+            )?;
+            Ok(u64::try_from(n).unwrap_or(0))
         })
     }
 
@@ -297,5 +372,89 @@ impl EventStore for SqliteStore {
                 claimed: count(claimed),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(n: u32) -> RawEvent {
+        RawEvent {
+            id: EventId::from(format!("e{n}")),
+            name: "acme.shop.v1.order.placed".to_owned(),
+            occurred_on: now(),
+            attributes: format!("{{\"n\":{n}}}"),
+        }
+    }
+
+    fn ids(events: &[StoredEvent]) -> Vec<String> {
+        events.iter().map(|e| e.event.id.to_string()).collect()
+    }
+
+    #[tokio::test]
+    async fn local_mode_events_are_never_claimed_for_a_remote_bus() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("events.db")).unwrap();
+        store.store_local(vec![raw(1), raw(2)]).await.unwrap();
+        store.store(vec![raw(3)]).await.unwrap();
+        assert_eq!(ids(&store.claim(10).await.unwrap()), ["e3"]);
+        assert_eq!(store.local_pending().await.unwrap(), 2);
+        assert_eq!(store.stats().await.unwrap().pending, 3);
+        // Inspection still shows every pending event.
+        assert_eq!(ids(&store.peek(10).await.unwrap()), ["e1", "e2", "e3"]);
+        // Nothing is unfinished in the run that stored them.
+        assert_eq!(store.unfinished_local_at_open(), 0);
+        assert!(store.claim_unfinished_local(10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_next_run_alone_claims_what_an_earlier_run_left_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            store
+                .store_local(vec![raw(1), raw(2), raw(3)])
+                .await
+                .unwrap();
+            store.mark_handled(vec![EventId::from("e2")]).await.unwrap();
+            // An event for a remote bus is none of local mode's business.
+            store.store(vec![raw(4)]).await.unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.unfinished_local_at_open(), 2);
+        assert_eq!(store.open_report().unfinished_local, 2);
+        // Another process opening now (not alone) finds none of them.
+        let other = SqliteStore::open(&path).unwrap();
+        assert_eq!(other.unfinished_local_at_open(), 0);
+        assert!(other.claim_unfinished_local(10).await.unwrap().is_empty());
+        // Events stored after the open are this run's own.
+        store.store_local(vec![raw(5)]).await.unwrap();
+        let first = store.claim_unfinished_local(1).await.unwrap();
+        let rest = store.claim_unfinished_local(10).await.unwrap();
+        assert_eq!(ids(&first), ["e1"]);
+        assert_eq!(ids(&rest), ["e3"], "each once");
+        assert!(store.claim_unfinished_local(10).await.unwrap().is_empty());
+        assert_eq!(ids(&store.claim(10).await.unwrap()), ["e4"]);
+    }
+
+    #[tokio::test]
+    async fn a_store_written_before_the_local_mark_gains_it_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        drop(SqliteStore::open(&path).unwrap());
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch("ALTER TABLE events DROP COLUMN local")
+                .unwrap();
+            assert!(!crate::store::schema::has_local_column(&conn).unwrap());
+        }
+        let read_only = SqliteStore::open_read_only(&path).unwrap();
+        assert_eq!(read_only.local_pending().await.unwrap(), 0);
+        drop(read_only);
+        let store = SqliteStore::open(&path).unwrap();
+        store.store_local(vec![raw(1)]).await.unwrap();
+        assert_eq!(store.local_pending().await.unwrap(), 1);
     }
 }

@@ -142,3 +142,62 @@ pub(super) fn select_in(
         quarantine(tx, &bad)?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema::create_schema;
+
+    fn conn_with(rows: &str) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        create_schema(&conn).unwrap();
+        conn.execute_batch(rows).unwrap();
+        conn
+    }
+
+    const GOOD: &str = "INSERT INTO events (seq, id, name, occurred_on, attributes, stored_at, state) VALUES \
+        (1, 'a', 'acme.shop.v1.order.placed', '2026-01-01T00:00:00.000000000Z', '{}', '2026-01-01T00:00:00.000000000Z', 0);";
+
+    #[test]
+    fn a_sound_row_decodes_and_each_bad_column_says_what_is_wrong() {
+        let conn = conn_with(&format!(
+            "{GOOD}
+             INSERT INTO events (seq, id, name, occurred_on, attributes, stored_at, state) VALUES
+               (2, 'b', 'n', 'not a time', '{{}}', '2026-01-01T00:00:00Z', 0),
+               (3, 'c', 'n', '2026-01-01T00:00:00Z', '{{}}', '2026-01-01T00:00:00Z', 9),
+               (4, 'd', X'FF', '2026-01-01T00:00:00Z', '{{}}', '2026-01-01T00:00:00Z', 0);"
+        ));
+        let (good, bad) = read(&conn, "ORDER BY seq", &[]).unwrap();
+        assert_eq!(good.len(), 1);
+        assert_eq!(good[0].event.id, EventId::from("a"));
+        assert_eq!(good[0].state, EventState::Pending);
+        let reasons: Vec<(i64, &str)> = bad.iter().map(|(s, r)| (*s, r.as_str())).collect();
+        assert_eq!(reasons[0].0, 2);
+        assert!(
+            reasons[0].1.starts_with("column `occurred_on`"),
+            "{reasons:?}"
+        );
+        assert_eq!(reasons[1], (3, "column `state` holds no known state"));
+        assert_eq!(reasons[2], (4, "column `name` holds bytes, not text"));
+    }
+
+    #[test]
+    fn quarantine_moves_an_unreadable_row_out_with_its_bytes() {
+        let conn = conn_with(&format!(
+            "{GOOD}
+             INSERT INTO events (seq, id, name, occurred_on, attributes, stored_at, state) VALUES
+               (2, 'b', 'n', 'x', '{{}}', 'x', 0);"
+        ));
+        let (_, bad) = read(&conn, "", &[]).unwrap();
+        quarantine(&conn, &bad).unwrap();
+        let (good, bad) = read(&conn, "", &[]).unwrap();
+        assert_eq!((good.len(), bad.len()), (1, 0));
+        let (id, reason): (String, String) = conn
+            .query_row("SELECT id, reason FROM unreadable WHERE seq = 2", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(id, "b");
+        assert!(reason.starts_with("column `occurred_on`"), "{reason}");
+    }
+}

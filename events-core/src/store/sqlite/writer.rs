@@ -22,6 +22,8 @@ pub(super) enum Request {
     Store {
         events: Vec<RawEvent>,
         dead: Option<String>,
+        /// Stored by a local-mode bus (see `EventStore::store_local`).
+        local: bool,
         reply: Reply<()>,
     },
     Handled(Vec<EventId>, Reply<usize>),
@@ -38,6 +40,12 @@ pub(super) struct Ctx {
     pub(super) lease: Duration,
     /// What claims are measured by.
     pub(super) clock: StoreClock,
+    /// Local-mode events up to this sequence number were left pending by
+    /// an earlier run (0: none, or the store was not opened alone).
+    pub(super) unfinished_up_to: i64,
+    /// The `events` table has the `local` column (a read-only look at a
+    /// store no build of this version has written may lack it).
+    pub(super) local_column: bool,
     pub(super) retention: Retention,
     /// This store's claim token.
     pub(super) owner: String,
@@ -137,8 +145,9 @@ pub(super) fn writer_loop(mut ctx: Ctx, receiver: mpsc::Receiver<Request>) -> bo
                 Request::Store {
                     events,
                     dead,
+                    local,
                     reply,
-                } => group.stores.push((events, dead, reply)),
+                } => group.stores.push((events, dead, local, reply)),
                 Request::Handled(ids, reply) => group.handled.push((ids, reply)),
                 Request::Job(job) => {
                     // Keep order: writes sent before this job commit first.
@@ -152,7 +161,7 @@ pub(super) fn writer_loop(mut ctx: Ctx, receiver: mpsc::Receiver<Request>) -> bo
     ctx.saw_corruption
 }
 
-pub(super) type StoreRequest = (Vec<RawEvent>, Option<String>, Reply<()>);
+pub(super) type StoreRequest = (Vec<RawEvent>, Option<String>, bool, Reply<()>);
 
 #[derive(Default)]
 pub(super) struct Group {
@@ -166,7 +175,7 @@ fn commit_group(ctx: &mut Ctx, group: Group) {
         return;
     }
     if ctx.read_only {
-        for (_, _, reply) in group.stores {
+        for (_, _, _, reply) in group.stores {
             let _ = reply.send(Err(StoreError::ReadOnly));
         }
         for (_, reply) in group.handled {
@@ -182,7 +191,7 @@ fn commit_group(ctx: &mut Ctx, group: Group) {
         let refused = || StoreError::NotDurable {
             reason: reason.clone(),
         };
-        for (_, _, reply) in group.stores {
+        for (_, _, _, reply) in group.stores {
             let _ = reply.send(Err(refused()));
         }
         for (_, reply) in group.handled {
@@ -202,7 +211,7 @@ fn commit_group(ctx: &mut Ctx, group: Group) {
             if let Some(seq) = last_seq {
                 ctx.raise_hwm(seq);
             }
-            for (_, _, reply) in group.stores {
+            for (_, _, _, reply) in group.stores {
                 let _ = reply.send(Ok(()));
             }
             for ((_, reply), n) in group.handled.into_iter().zip(counts) {
@@ -234,7 +243,7 @@ fn commit_group(ctx: &mut Ctx, group: Group) {
         }
         Err(e) => {
             ctx.saw_corruption |= is_corruption(&e);
-            for (_, _, reply) in group.stores {
+            for (_, _, _, reply) in group.stores {
                 let _ = reply.send(Err(StoreError::Sqlite(clone_error(&e))));
             }
             for (_, reply) in group.handled {
@@ -259,10 +268,10 @@ fn write_group(ctx: &mut Ctx, group: &Group) -> rusqlite::Result<(Option<i64>, V
     {
         let stored_at = store_time(now());
         let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO events (id, name, occurred_on, attributes, stored_at, state, attempts, last_error, last_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT OR IGNORE INTO events (id, name, occurred_on, attributes, stored_at, state, attempts, last_error, last_attempt_at, local)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
-        for (events, dead, _) in &group.stores {
+        for (events, dead, local, _) in &group.stores {
             for e in events {
                 let inserted = insert.execute(params![
                     e.id.as_str(),
@@ -278,6 +287,7 @@ fn write_group(ctx: &mut Ctx, group: &Group) -> rusqlite::Result<(Option<i64>, V
                     i64::from(dead.is_some()),
                     dead,
                     dead.as_ref().map(|_| stored_at.clone()),
+                    local,
                 ])?;
                 if inserted > 0 {
                     last_seq = Some(tx.last_insert_rowid());
@@ -351,6 +361,8 @@ mod tests {
             read_only: false,
             lease: Duration::from_secs(60),
             clock: StoreClock::system(),
+            unfinished_up_to: 0,
+            local_column: true,
             retention: Retention::default(),
             owner: "test".to_owned(),
             handled: 0,
@@ -376,7 +388,7 @@ mod tests {
     fn store(ctx: &mut Ctx, id: &str) -> Result<(), StoreError> {
         let (reply, mut rx) = oneshot::channel();
         let mut group = Group::default();
-        group.stores.push((vec![event(id)], None, reply));
+        group.stores.push((vec![event(id)], None, false, reply));
         commit_group(ctx, group);
         rx.try_recv().unwrap()
     }
