@@ -103,7 +103,7 @@ impl AsRef<str> for EventId {
 }
 
 /// The current time at the precision events keep: microseconds, UTC.
-pub fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 

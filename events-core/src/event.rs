@@ -6,7 +6,7 @@ use serde::de::MapAccess;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::attributes::{read_json, read_map, Position};
+use crate::attributes::{read_json, read_map, Position, ReadAttributes};
 use crate::error::{DecodeError, EncodeError};
 use crate::name::EventName;
 
@@ -123,6 +123,16 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// one pass.
     fn from_json(attributes: &str) -> Result<Self, DecodeError> {
         read_json(attributes)
+    }
+}
+
+impl<E: DomainEvent> ReadAttributes for E {
+    fn event_name() -> &'static str {
+        E::EVENT_NAME
+    }
+
+    fn visit<'de, M: MapAccess<'de>>(map: M, at: &mut Position) -> Result<Self, M::Error> {
+        E::visit_attributes(map, at)
     }
 }
 

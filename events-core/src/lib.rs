@@ -47,7 +47,7 @@
 extern crate self as events_core;
 
 pub mod aggregate;
-pub mod attributes;
+mod attributes;
 pub mod bus;
 pub mod config;
 pub mod envelope;
@@ -67,10 +67,13 @@ pub mod wire;
 pub mod __private;
 
 pub use aggregate::Recorder;
+#[allow(deprecated)]
+#[doc(hidden)]
+pub use bus::HandlerOutcomes;
 pub use bus::{
-    get_event_bus, reset_event_bus, set_event_bus, BatchOutcome, BusError, Delivery, EventBus,
-    EventBusBuilder, HandlerOutcome, HandlerOutcomes, HandlerStatus, PublishOutcome, Received,
-    ReplayReport, Replayer, ReplayerOptions,
+    get_event_bus, reset_event_bus, set_event_bus, BatchOutcome, BusError, Delivery,
+    DispatchOutcome, EventBus, EventBusBuilder, HandlerOutcome, HandlerStatus, PublishOutcome,
+    Received, ReplayReport, Replayer, ReplayerOptions,
 };
 pub use config::{BusConfig, ConfigError, Mode};
 pub use envelope::{AnyEvent, Event, EventId, RawEvent};

@@ -187,7 +187,7 @@ pub fn encode_detail(event: &RawEvent) -> String {
 /// let raw = RawEvent {
 ///     id: "e1".into(),
 ///     name: "testclean.api.1.event.company.created".into(),
-///     occurred_on: events_core::envelope::now(),
+///     occurred_on: chrono::Utc::now(),
 ///     attributes: "{}".into(),
 /// };
 /// assert_eq!(wire::source_of(&raw, None), "testclean.api");
@@ -457,9 +457,15 @@ pub fn decode_event<E: DomainEvent>(json: &str) -> Result<Event<E>, DecodeError>
     Ok(Event::with_identity(id, occurred_on, payload))
 }
 
-/// The EventBridge envelope, as an SQS queue subscribed by a rule receives it.
+/// Deprecated: the name said nothing of whose envelope it is.
+#[doc(hidden)]
+#[deprecated(note = "renamed `EventBridgeEnvelope`")]
+pub type Envelope = EventBridgeEnvelope;
+
+/// EventBridge's envelope around an event (`detail`), as an SQS queue
+/// subscribed by a rule receives it; [`decode_envelope`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Envelope {
+pub struct EventBridgeEnvelope {
     /// The envelope's own id (EventBridge's, not the event's).
     pub id: Option<String>,
     /// `detail-type`: the event name, used for routing.
@@ -582,7 +588,7 @@ pub(crate) fn read_envelope(json: &str) -> Option<Received<'_>> {
 }
 
 /// Decodes a whole EventBridge envelope (an SQS message body).
-pub fn decode_envelope(json: &str) -> Result<Envelope, DecodeError> {
+pub fn decode_envelope(json: &str) -> Result<EventBridgeEnvelope, DecodeError> {
     let fields: EnvelopeFields = parse_object(json, None, "envelope")?;
     let detail_type = match fields.detail_type.map(Json::string) {
         Some(Ok(dt)) => dt.into_owned(),
@@ -610,7 +616,7 @@ pub fn decode_envelope(json: &str) -> Result<Envelope, DecodeError> {
     })?;
     let event = decode_detail_in(detail.get(), Some(&detail_type))?;
     let text = |json: Option<Json>| json.and_then(|j| j.string().ok()).map(Cow::into_owned);
-    Ok(Envelope {
+    Ok(EventBridgeEnvelope {
         id: text(fields.id),
         source: text(fields.source),
         account: text(fields.account),

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::outcome::{Outcomes, Record};
 use super::publish::mark_handled;
-use super::{BusError, EventBus, HandlerOutcome, HandlerOutcomes, HandlerStatus, PublishOutcome};
+use super::{BusError, DispatchOutcome, EventBus, HandlerOutcome, HandlerStatus, PublishOutcome};
 use crate::attributes::check_object;
 use crate::envelope::SharedEvent;
 use crate::envelope::{EventId, RawEvent};
@@ -77,7 +77,7 @@ impl Received {
     /// Runs its handlers, as [`EventBus::dispatch_raw`] does.
     pub fn dispatch(
         self,
-    ) -> impl Future<Output = Result<HandlerOutcomes, BusError>> + Send + 'static {
+    ) -> impl Future<Output = Result<DispatchOutcome, BusError>> + Send + 'static {
         self.dispatch_skipping(|_| false)
     }
 
@@ -88,10 +88,10 @@ impl Received {
     pub fn dispatch_skipping(
         self,
         skip: impl Fn(&str) -> bool,
-    ) -> impl Future<Output = Result<HandlerOutcomes, BusError>> + Send + 'static {
+    ) -> impl Future<Output = Result<DispatchOutcome, BusError>> + Send + 'static {
         let id = self.id;
         let (handlers, succeeded, event, name) = match self.route {
-            None => return Either::Left(std::future::ready(Ok(HandlerOutcomes::default()))),
+            None => return Either::Left(std::future::ready(Ok(DispatchOutcome::default()))),
             Some(ReceivedRoute { event: Err(e), .. }) => {
                 return Either::Left(std::future::ready(Err(e)))
             }
@@ -119,7 +119,7 @@ impl Received {
         // handlers does not carry them.
         Either::Right(async move {
             run_handlers(&handlers, event, name, &id, &mut outcomes).await;
-            Ok(HandlerOutcomes(outcomes))
+            Ok(DispatchOutcome(outcomes))
         })
     }
 }
@@ -174,7 +174,7 @@ impl EventBus {
         raw: &RawEvent,
     ) -> impl Future<Output = Result<Vec<HandlerOutcome>, BusError>> + Send + 'static {
         let run = self.receive_raw(raw).dispatch();
-        async move { run.await.map(HandlerOutcomes::into_vec) }
+        async move { run.await.map(DispatchOutcome::into_vec) }
     }
 
     /// As [`dispatch_raw`](Self::dispatch_raw), without the handlers whose
@@ -187,7 +187,7 @@ impl EventBus {
         skip: impl Fn(&str) -> bool,
     ) -> impl Future<Output = Result<Vec<HandlerOutcome>, BusError>> + Send + 'static {
         let run = self.receive_raw(raw).dispatch_skipping(skip);
-        async move { run.await.map(HandlerOutcomes::into_vec) }
+        async move { run.await.map(DispatchOutcome::into_vec) }
     }
 
     /// Prepares a received event for this bus's handlers: finds them and
@@ -374,7 +374,7 @@ struct Call<'a> {
 
 enum CallState {
     Start(SharedEvent),
-    Running(crate::handler::HandlerFuture),
+    Running(crate::handler::private::HandlerFuture),
     Done,
 }
 

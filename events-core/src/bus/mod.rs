@@ -59,8 +59,11 @@ pub use builder::EventBusBuilder;
 pub use dispatch::Received;
 pub use error::BusError;
 pub use global::{get_event_bus, reset_event_bus, set_event_bus};
+#[allow(deprecated)]
+#[doc(hidden)]
+pub use outcome::HandlerOutcomes;
 pub use outcome::{
-    BatchOutcome, Delivery, HandlerOutcome, HandlerOutcomes, HandlerStatus, PublishOutcome,
+    BatchOutcome, Delivery, DispatchOutcome, HandlerOutcome, HandlerStatus, PublishOutcome,
 };
 pub use replay::{ReplayReport, Replayer, ReplayerOptions};
 

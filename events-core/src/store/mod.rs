@@ -54,11 +54,24 @@ mod files;
 mod memory;
 mod repair;
 mod sqlite;
-mod time;
+pub(crate) mod time;
 
 pub use memory::MemoryStore;
 pub use sqlite::{CheckReport, OpenReport, SqliteOptions, SqliteStore};
-pub use time::{parse_store_time, store_time};
+
+/// Deprecated: not public API (the store's own time format).
+#[doc(hidden)]
+#[deprecated(note = "not public API")]
+pub fn store_time(time: DateTime<Utc>) -> String {
+    time::store_time(time)
+}
+
+/// Deprecated: not public API (the store's own time format).
+#[doc(hidden)]
+#[deprecated(note = "not public API")]
+pub fn parse_store_time(text: &str) -> Result<DateTime<Utc>, String> {
+    time::parse_store_time(text)
+}
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = sqlite::SCHEMA_VERSION;
