@@ -8,6 +8,7 @@
 //! | `EVENT_BUS_NAME` | EventBridge bus name or ARN | `default` |
 //! | `EVENT_BUS_SOURCE` | PutEvents `Source` (≤ 256 chars, not `aws.*`) | `{company}.{service}` of each event |
 //! | `EVENT_BUS_STORE_PATH` | path of the SQLite store | `.events-bus/events.db` |
+//! | `EVENT_BUS_HANDLER_TIMEOUT` | longest a handler may run (`500ms`, `30s`, `5m`, `1h`; a bare number is seconds): past it the call is cancelled and counts as a failure | `60s` |
 //!
 //! [`EventBus::from_env`](crate::EventBus::from_env) builds a bus from them;
 //! [`EventBus::builder_from_env`](crate::EventBus::builder_from_env) starts a
@@ -31,6 +32,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 /// Where published events go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -105,7 +107,16 @@ pub struct BusConfig {
     pub source: Option<String>,
     /// The SQLite store's path (`EVENT_BUS_STORE_PATH`).
     pub store_path: PathBuf,
+    /// The longest one handler call may run (`EVENT_BUS_HANDLER_TIMEOUT`,
+    /// default [`DEFAULT_HANDLER_TIMEOUT`]): past it the call is cancelled
+    /// (its future dropped) and counts as a failure, so a handler that
+    /// never returns cannot hold a message, a concurrency slot or a
+    /// publish for ever.
+    pub handler_timeout: Duration,
 }
+
+/// The default handler timeout: 60 seconds.
+pub const DEFAULT_HANDLER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The default store path, relative to the working directory.
 pub const DEFAULT_STORE_PATH: &str = ".events-bus/events.db";
@@ -119,6 +130,7 @@ impl Default for BusConfig {
             bus_name: "default".to_owned(),
             source: None,
             store_path: PathBuf::from(DEFAULT_STORE_PATH),
+            handler_timeout: DEFAULT_HANDLER_TIMEOUT,
         }
     }
 }
@@ -147,6 +159,51 @@ pub fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
             expected: BOOL_EXPECTED,
         }),
     }
+}
+
+const DURATION_EXPECTED: &str =
+    "a duration above zero: a number with a unit, `ms`, `s`, `m` or `h` (`500ms`, `30s`, `5m`, `1h`); a bare number is seconds";
+
+/// Reads a duration variable's value the way every `EVENT_BUS_*` duration
+/// is read: a whole number with a unit, `ms`, `s`, `m` or `h` (`500ms`,
+/// `30s`, `5m`, `1h`), or a bare number of seconds (`30`), spaces around
+/// ignored. Zero, and anything else, is a [`ConfigError`] naming `var`.
+///
+/// ```
+/// use events_core::config::parse_duration;
+/// use std::time::Duration;
+/// assert_eq!(parse_duration("EVENT_BUS_HANDLER_TIMEOUT", "90s"), Ok(Duration::from_secs(90)));
+/// assert_eq!(parse_duration("EVENT_BUS_HANDLER_TIMEOUT", " 250ms "), Ok(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("EVENT_BUS_HANDLER_TIMEOUT", "2"), Ok(Duration::from_secs(2)));
+/// assert_eq!(
+///     parse_duration("EVENT_BUS_HANDLER_TIMEOUT", "soon").unwrap_err().to_string(),
+///     "EVENT_BUS_HANDLER_TIMEOUT=`soon` is not valid: expected a duration above zero: a number with a unit, \
+///      `ms`, `s`, `m` or `h` (`500ms`, `30s`, `5m`, `1h`); a bare number is seconds"
+/// );
+/// ```
+pub fn parse_duration(var: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    let bad = || ConfigError {
+        var,
+        value: value.to_owned(),
+        expected: DURATION_EXPECTED,
+    };
+    let text = value.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let duration = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?),
+        "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(bad)?),
+        _ => return Err(bad()),
+    };
+    if duration.is_zero() {
+        return Err(bad());
+    }
+    Ok(duration)
 }
 
 /// Checks a PutEvents `Source`.
@@ -228,6 +285,9 @@ impl BusConfig {
             }
             config.store_path = PathBuf::from(v);
         }
+        if let Some(v) = lookup("EVENT_BUS_HANDLER_TIMEOUT") {
+            config.handler_timeout = parse_duration("EVENT_BUS_HANDLER_TIMEOUT", &v)?;
+        }
         Ok(config)
     }
 }
@@ -259,8 +319,10 @@ mod tests {
             ("EVENT_BUS_NAME", "orders-bus"),
             ("EVENT_BUS_SOURCE", "testclean.api"),
             ("EVENT_BUS_STORE_PATH", "/tmp/x.db"),
+            ("EVENT_BUS_HANDLER_TIMEOUT", "5m"),
         ])
         .unwrap();
+        assert_eq!(c.handler_timeout, Duration::from_secs(300));
         assert!(!c.enabled);
         assert!(c.async_handlers);
         assert_eq!(c.mode, Mode::EventBridge);
@@ -280,6 +342,19 @@ mod tests {
         assert!(e.to_string().contains("aws."), "{e}");
         let e = with(&[("EVENT_BUS_NAME", "my bus")]).unwrap_err();
         assert_eq!(e.var, "EVENT_BUS_NAME");
+        for bad in [
+            "0",
+            "0s",
+            "-1s",
+            "1.5s",
+            "10 minutes",
+            "s",
+            "99999999999999999999h",
+        ] {
+            let e = with(&[("EVENT_BUS_HANDLER_TIMEOUT", bad)]).unwrap_err();
+            assert_eq!(e.var, "EVENT_BUS_HANDLER_TIMEOUT", "{bad}");
+            assert!(e.to_string().contains("`30s`"), "{bad}: {e}");
+        }
     }
 
     #[test]
@@ -291,6 +366,7 @@ mod tests {
             ("EVENT_BUS_NAME", ""),
             ("EVENT_BUS_SOURCE", ""),
             ("EVENT_BUS_STORE_PATH", "  "),
+            ("EVENT_BUS_HANDLER_TIMEOUT", ""),
         ])
         .unwrap();
         assert_eq!(c, BusConfig::default());

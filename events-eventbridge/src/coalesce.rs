@@ -39,7 +39,9 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::batch::MAX_ENTRIES;
-use crate::publisher::EntryResult;
+
+/// What one event became: accepted with EventBridge's event id, or failed.
+pub(crate) type EntryResult = Result<Option<String>, PublishError>;
 
 /// The error of each entry of a call that was dropped (its caller was
 /// cancelled) before EventBridge answered.

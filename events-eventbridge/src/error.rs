@@ -6,7 +6,7 @@
 /// `main() -> Result<(), Box<dyn Error>>` shows the sentence.
 #[derive(thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum PublisherBuildError {
     /// A configuration value (an `EVENT_BUS_*` variable or builder setting)
     /// cannot be used.
     #[error(transparent)]
@@ -42,32 +42,46 @@ pub enum Error {
     },
 }
 
-impl Error {
+impl PublisherBuildError {
     pub(crate) fn check<E>(bus: &str, source: E) -> Self
     where
         E: std::error::Error + Send + Sync + 'static,
     {
-        Error::Check {
+        PublisherBuildError::Check {
             bus: bus.to_owned(),
-            message: crate::publisher::error_chain(&source),
+            message: crate::sdk_error::one_line(&source),
             source: Box::new(source),
         }
     }
 }
 
-impl std::fmt::Debug for Error {
+impl std::fmt::Debug for PublisherBuildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         events_core::error::write_chain(self, f)
     }
 }
 
+/// The old name of [`PublisherBuildError`].
+#[deprecated(since = "0.2.0", note = "renamed `PublisherBuildError`")]
+pub type Error = PublisherBuildError;
+
 #[cfg(test)]
 mod tests {
+    /// The old names still build, for one release.
+    #[allow(deprecated)]
+    #[test]
+    fn the_old_names_are_aliases() {
+        let err: crate::Error = crate::PublisherBuildError::NoRegion;
+        assert!(matches!(err, crate::Error::NoRegion));
+        let _: crate::Builder = crate::EventBridgePublisher::builder();
+        assert_eq!(crate::TOO_LARGE, crate::EntryError::TooLarge.code());
+    }
+
     #[test]
     fn debug_is_the_sentence() {
         assert_eq!(
-            format!("{:?}", super::Error::NoRegion),
-            super::Error::NoRegion.to_string()
+            format!("{:?}", super::PublisherBuildError::NoRegion),
+            super::PublisherBuildError::NoRegion.to_string()
         );
     }
 }

@@ -7,8 +7,9 @@
 //! | 200 | the handlers succeeded, the event has no handler here, or it is a duplicate |
 //! | 400 | the body is not an event (the reason, naming the field) |
 //! | 401 | the credential is missing or wrong: nothing is decoded or run |
+//! | 408 | the body did not arrive within the body timeout ([`serve`]) |
 //! | 413 | the body is larger than the limit (default 256 KiB, EventBridge's event size) |
-//! | 500 | a handler failed (EventBridge retries, then its DLQ) |
+//! | 500 | a handler failed or ran past the handler timeout (EventBridge retries, then its DLQ) |
 //!
 //! The endpoint is a door into the handlers, so it checks who calls: the
 //! credential the EventBridge connection sends (an API key header, basic
@@ -32,10 +33,33 @@
 //!     .api_key("x-events-key", "s3cret")
 //!     .body_limit(256 * 1024)
 //!     .build()?;
-//! // axum::serve(tokio::net::TcpListener::bind("0.0.0.0:8080").await?, router).await?;
 //! # drop(router);
 //! # Ok(())
 //! # }
+//! ```
+//!
+//! # Serving it
+//!
+//! The endpoint faces the network, so serve it with [`serve`] (or
+//! [`serve_with_shutdown`]) rather than `axum::serve`, which has no
+//! timeout and no connection bound: a thousand idle connections would take
+//! the process down without a credential. [`serve`] closes a connection
+//! that sends nothing, or its headers too slowly, after the header timeout
+//! (10 s; also the idle keep-alive timeout), answers 408 to a body slower
+//! than the body timeout (30 s), and keeps at most 512 connections open,
+//! the others waiting in the kernel's accept queue; [`HttpServerSettings`]
+//! changes them, [`HttpServerSettings::from_env`] from `EVENT_BUS_HTTP_*`.
+//!
+//! ```no_run
+//! # use events_core::EventBus;
+//! # use events_eventbridge::http::{serve, DispatchRouter, HttpServerSettings};
+//! # use events_eventbridge::Processor;
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # let bus = EventBus::builder().without_store().build()?;
+//! let router = DispatchRouter::from_env(Processor::new(bus))?.build()?;
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+//! serve(listener, router, HttpServerSettings::from_env()?).await;
+//! # Ok(()) }
 //! ```
 
 use std::sync::Arc;
@@ -53,6 +77,10 @@ use subtle::ConstantTimeEq;
 use events_core::ConfigError;
 
 use crate::consumer::{Processed, Processor};
+
+mod serve;
+
+pub use serve::{serve, serve_with_shutdown, HttpServerSettings};
 
 /// The path EventBridge API destinations call.
 pub const DISPATCH_PATH: &str = "/events-bus/dispatch";
@@ -159,6 +187,13 @@ pub mod env {
     pub const DEFAULT_API_KEY_HEADER: &str = "x-events-key";
     /// The largest body limit accepted: 16 MiB.
     pub const MAX_BODY_LIMIT: usize = 16 * 1024 * 1024;
+    /// [`serve`](super::serve): the time to send a request's headers (also
+    /// the idle keep-alive timeout).
+    pub const HEADER_TIMEOUT: &str = "EVENT_BUS_HTTP_HEADER_TIMEOUT";
+    /// [`serve`](super::serve): the time to send a request's body.
+    pub const BODY_TIMEOUT: &str = "EVENT_BUS_HTTP_BODY_TIMEOUT";
+    /// [`serve`](super::serve): the connections open at once.
+    pub const MAX_CONNECTIONS: &str = "EVENT_BUS_HTTP_MAX_CONNECTIONS";
 }
 
 fn config_error(var: &'static str, value: impl Into<String>, expected: &'static str) -> HttpError {
@@ -473,10 +508,26 @@ async fn dispatch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large();
     }
-    // Past the limit while streaming (no or a false Content-Length), or the
-    // client went away: either way nothing is dispatched.
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return too_large();
+    // Past the limit while streaming (no or a false Content-Length), too
+    // slow (`serve`'s body timeout), or the client went away: either way
+    // nothing is dispatched.
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return match timed_out(&e) {
+                Some(timeout) => {
+                    tracing::warn!(
+                        ?timeout,
+                        "dispatch refused: the body was too slow to arrive"
+                    );
+                    answer(
+                        StatusCode::REQUEST_TIMEOUT,
+                        json!({"error": format!("the body was not received within {timeout:?}")}),
+                    )
+                }
+                None => too_large(),
+            }
+        }
     };
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return answer(
@@ -515,6 +566,18 @@ async fn dispatch(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: B
             )
         }
     }
+}
+
+/// The body timeout, if that is what `error` (reading a body) comes to.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> Option<std::time::Duration> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(serve::BodyTimeout(timeout)) = e.downcast_ref() {
+            return Some(*timeout);
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// Standard base64 with padding (RFC 4648), for the basic credential.

@@ -100,6 +100,7 @@ pub mod batch;
 mod coalesce;
 pub mod consumer;
 pub mod dedup;
+mod entry_error;
 mod error;
 #[cfg(feature = "http")]
 pub mod http;
@@ -107,12 +108,18 @@ pub mod http;
 pub mod lambda;
 mod publisher;
 pub mod retry;
+mod sdk_error;
 
 pub use aws::{https_client, load_sdk_config};
+pub use entry_error::EntryError;
+#[allow(deprecated)]
 pub use error::Error;
+pub use error::PublisherBuildError;
+#[allow(deprecated)]
+pub use publisher::{Builder, TOO_LARGE};
 pub use publisher::{
-    Builder, EnvSettings, EventBridgePublisher, DEFAULT_CONCURRENCY, DEFAULT_LINGER, MAX_LINGER,
-    TOO_LARGE,
+    EnvSettings, EventBridgePublisher, EventBridgePublisherBuilder, DEFAULT_CONCURRENCY,
+    DEFAULT_LINGER, MAX_LINGER,
 };
 pub use retry::RetryPolicy;
 

@@ -13,25 +13,28 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::batch::{DEFAULT_MAX_REQUEST_BYTES, MAX_REQUEST_BYTES, MIN_REQUEST_BYTES};
-use crate::coalesce::{Caller, CallerGuard, InFlight, Queue, Queued};
-use crate::error::Error;
+use crate::coalesce::{Caller, CallerGuard, EntryResult, InFlight, Queue, Queued};
+use crate::entry_error::EntryError;
+use crate::error::PublisherBuildError;
 use crate::retry::{is_retryable, RetryPolicy};
+use crate::sdk_error::{call_code, one_line};
 
 /// How many PutEvents calls a publisher runs at once, by default.
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// How long an event waits, by default, for others to share its PutEvents
-/// call when the call is not full (see [`Builder::linger`]).
+/// call when the call is not full (see [`EventBridgePublisherBuilder::linger`]).
 pub const DEFAULT_LINGER: Duration = Duration::from_millis(1);
 
 /// The longest linger accepted.
 pub const MAX_LINGER: Duration = Duration::from_secs(1);
 
 /// The error code of an event too large for any PutEvents request.
-pub const TOO_LARGE: &str = "EntryTooLarge";
-
-/// What one event became: accepted with EventBridge's event id, or failed.
-pub(crate) type EntryResult = Result<Option<String>, PublishError>;
+#[deprecated(
+    since = "0.2.0",
+    note = "match `EntryError::of(&error) == EntryError::TooLarge`"
+)]
+pub const TOO_LARGE: &str = EntryError::TOO_LARGE_CODE;
 
 /// Publishes events to an EventBridge bus with PutEvents.
 ///
@@ -41,7 +44,7 @@ pub(crate) type EntryResult = Result<Option<String>, PublishError>;
 /// - Concurrent publishes share calls: each publish queues its entries and
 ///   whichever publish finds a free call slot sends the next call's worth,
 ///   of anyone's entries; a call that is not full waits at most the
-///   [linger](Builder::linger) for more. Each publish gets exactly its own
+///   [linger](EventBridgePublisherBuilder::linger) for more. Each publish gets exactly its own
 ///   results; one that is cancelled never leaves the others waiting.
 /// - An event larger than the limit on its own is never sent: a permanent
 ///   failure naming its size and the limit (the bus dead-letters it).
@@ -51,7 +54,7 @@ pub(crate) type EntryResult = Result<Option<String>, PublishError>;
 ///   own retries, credentials) fails each of its entries as retryable (the
 ///   bus keeps them in its failover store).
 /// - No call but PutEvents on the publish path; DescribeEventBus only once,
-///   at build time, if [`Builder::check_bus`] (or `EVENT_BUS_CHECK=true`).
+///   at build time, if [`EventBridgePublisherBuilder::check_bus`] (or `EVENT_BUS_CHECK=true`).
 #[derive(Debug, Clone)]
 pub struct EventBridgePublisher {
     inner: Arc<Inner>,
@@ -73,7 +76,7 @@ struct Inner {
 /// Builds an [`EventBridgePublisher`]; see [`EventBridgePublisher::builder`].
 #[derive(Debug, Default)]
 #[must_use]
-pub struct Builder {
+pub struct EventBridgePublisherBuilder {
     bus: Option<String>,
     source: Option<String>,
     client: Option<Client>,
@@ -84,6 +87,10 @@ pub struct Builder {
     linger: Option<Duration>,
     check_bus: bool,
 }
+
+/// The old name of [`EventBridgePublisherBuilder`].
+#[deprecated(since = "0.2.0", note = "renamed `EventBridgePublisherBuilder`")]
+pub type Builder = EventBridgePublisherBuilder;
 
 /// The variables this crate reads beside events-core's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,7 +209,7 @@ impl EnvSettings {
     }
 }
 
-impl Builder {
+impl EventBridgePublisherBuilder {
     /// The bus: a name or an ARN (default `default`).
     pub fn bus(mut self, name_or_arn: impl Into<String>) -> Self {
         self.bus = Some(name_or_arn.into());
@@ -271,8 +278,8 @@ impl Builder {
 
     /// Builds the publisher (and runs the start-up check if asked). Without
     /// a [`client`](Self::client), an AWS configuration with no region
-    /// (`AWS_REGION`, the profile) is refused: [`Error::NoRegion`].
-    pub async fn build(self) -> Result<EventBridgePublisher, Error> {
+    /// (`AWS_REGION`, the profile) is refused: [`PublisherBuildError::NoRegion`].
+    pub async fn build(self) -> Result<EventBridgePublisher, PublisherBuildError> {
         let bus = self.bus.unwrap_or_else(|| "default".to_owned());
         if bus.is_empty() {
             return Err(ConfigError {
@@ -317,7 +324,7 @@ impl Builder {
         // failover of every event. (A client given as is is used as is.)
         let client_of = |config: &aws_config::SdkConfig| match config.region() {
             Some(_) => Ok(Client::new(&crate::aws::with_http_client(config))),
-            None => Err(Error::NoRegion),
+            None => Err(PublisherBuildError::NoRegion),
         };
         let client = match (self.client, self.sdk_config) {
             (Some(client), _) => client,
@@ -350,20 +357,20 @@ impl EventBridgePublisher {
     /// A builder with the defaults: bus `default`, source from each event's
     /// name, the standard AWS chain, 256 KiB, [`RetryPolicy::default`], 8
     /// calls at once, a linger of [`DEFAULT_LINGER`], no start-up check.
-    pub fn builder() -> Builder {
-        Builder::default()
+    pub fn builder() -> EventBridgePublisherBuilder {
+        EventBridgePublisherBuilder::default()
     }
 
     /// The twelve-factor path: [`BusConfig::from_env`] (`EVENT_BUS_NAME`,
     /// `EVENT_BUS_SOURCE`), [`EnvSettings`] (`EVENT_BUS_MAX_REQUEST_BYTES`,
     /// `EVENT_BUS_CHECK`, `EVENT_BUS_CONCURRENCY`, `EVENT_BUS_LINGER`) and the standard AWS chain
     /// (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL`, `AWS_MAX_ATTEMPTS`).
-    pub async fn from_env() -> Result<Self, Error> {
+    pub async fn from_env() -> Result<Self, PublisherBuildError> {
         Self::from_config(&BusConfig::from_env()?).await
     }
 
     /// As [`from_env`](Self::from_env), with the bus settings given.
-    pub async fn from_config(config: &BusConfig) -> Result<Self, Error> {
+    pub async fn from_config(config: &BusConfig) -> Result<Self, PublisherBuildError> {
         let settings = EnvSettings::from_lookup(|var| std::env::var(var).ok())?;
         let mut builder = Self::builder()
             .bus(config.bus_name.clone())
@@ -393,7 +400,7 @@ impl EventBridgePublisher {
     }
 
     /// Checks that the bus exists with one DescribeEventBus call.
-    pub async fn check_bus(&self) -> Result<(), Error> {
+    pub async fn check_bus(&self) -> Result<(), PublisherBuildError> {
         let bus = &self.inner.bus;
         match self
             .inner
@@ -405,12 +412,12 @@ impl EventBridgePublisher {
         {
             Ok(_) => Ok(()),
             Err(err) if err.code() == Some("ResourceNotFoundException") => {
-                Err(Error::BusNotFound {
+                Err(PublisherBuildError::BusNotFound {
                     bus: bus.clone(),
                     message: err.message().unwrap_or("not found").to_owned(),
                 })
             }
-            Err(err) => Err(Error::check(bus, err)),
+            Err(err) => Err(PublisherBuildError::check(bus, err)),
         }
     }
 
@@ -602,7 +609,7 @@ async fn sleep_until_some(at: Option<Instant>) {
 /// The permanent failure of an event too large for any request.
 fn too_large(size: usize, limit: usize) -> PublishError {
     PublishError::permanent(
-        TOO_LARGE,
+        EntryError::TOO_LARGE_CODE,
         format!(
             "the event is {size} bytes as PutEvents counts them (Source + DetailType + Detail), \
              more than the {limit}-byte request limit (EVENT_BUS_MAX_REQUEST_BYTES, at most 1048576)"
@@ -617,35 +624,12 @@ where
     E: std::error::Error + ProvideErrorMetadata + 'static,
     R: std::fmt::Debug + 'static,
 {
-    let code = match err {
-        SdkError::ServiceError(_) => err.code().unwrap_or("ServiceError"),
-        SdkError::TimeoutError(_) => "TimeoutError",
-        SdkError::DispatchFailure(_) => "DispatchFailure",
-        SdkError::ResponseError(_) => "ResponseError",
-        SdkError::ConstructionFailure(_) => "ConstructionFailure",
-        _ => "SdkError",
-    };
+    let code = call_code(err);
     let message = match err {
         SdkError::ServiceError(_) => err.message().map(str::to_owned),
         _ => None,
     };
-    PublishError::retryable(code, message.unwrap_or_else(|| error_chain(err)))
-}
-
-/// An error's message and its causes' (`a: b: c`), each once: the SDK's
-/// Display chain without the `Debug` dump `DisplayErrorContext` appends.
-pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
+    PublishError::retryable(code, message.unwrap_or_else(|| one_line(err)))
 }
 
 impl Publisher for EventBridgePublisher {

@@ -21,7 +21,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 use events_core::{Delivery, DomainEvent, Event, EventBus, Mode};
-use events_eventbridge::{EventBridgePublisher, RetryPolicy};
+use events_eventbridge::{EntryError, EventBridgePublisher, RetryPolicy};
 use tokio::time::Instant;
 
 #[derive(DomainEvent, Debug, Clone, PartialEq)]
@@ -377,6 +377,7 @@ async fn a_520_kb_event_is_a_dead_letter_and_no_call_is_made() {
     match outcome.delivery() {
         Delivery::DeadLettered { error } => {
             assert!(error.contains("EntryTooLarge"), "{error}");
+            assert_eq!(EntryError::of_dead_letter(error), EntryError::TooLarge);
             assert!(error.contains("262144-byte request limit"), "{error}");
             let size = events_core::wire::entry(
                 &events_core::RawEvent::from_event(&big).unwrap(),

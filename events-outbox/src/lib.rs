@@ -1,2 +1,67 @@
 //! The transactional outbox on PostgreSQL (SPEC §10): events written in the
-//! caller's own transaction and relayed to an `EventBus`.
+//! caller's own transaction, in the same commit as the aggregate's rows, and
+//! relayed to an [`EventBus`](events_core::EventBus) once committed: in order
+//! per aggregate, by as many relays as the service has instances, none lost.
+//!
+//! ```no_run
+//! use events_core::{DomainEvent, EventBus, Recorder};
+//! use events_outbox::{Relay, RelayOptions};
+//!
+//! #[derive(DomainEvent, Debug, Clone)]
+//! #[event(company = "testclean", service = "api", version = 1, resource = "company", action = "created")]
+//! struct CompanyCreated { company_name: String }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = sqlx::PgPool::connect(&std::env::var("DATABASE_URL")?).await?;
+//! events_outbox::migrate(&pool).await?;
+//! let relay = Relay::spawn(pool.clone(), EventBus::from_env().await?, RelayOptions::default());
+//!
+//! // A use case: save the aggregate and record its events, in one transaction.
+//! let mut events = Recorder::new();
+//! events.record(CompanyCreated { company_name: "Acme".into() });
+//! let mut tx = pool.begin().await?;
+//! sqlx::query("INSERT INTO companies (id, name) VALUES ($1, $2)")
+//!     .bind("c-1").bind("Acme").execute(&mut *tx).await?;
+//! events_outbox::write_recorded(&mut tx, "c-1", &mut events).await?;
+//! tx.commit().await?; // the relay publishes the event now, never before
+//!
+//! relay.stop().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! - **Writing** ([`write_recorded`], [`write`], [`write_raw`]): inside the
+//!   caller's transaction, so a row exists if and only if it commits;
+//!   `write_recorded` empties the aggregate's [`Recorder`](events_core::Recorder),
+//!   so the events cannot also be published directly before the commit.
+//!   Writers of one aggregate take turns until commit ([`write`](mod@write)
+//!   says why).
+//! - **Relaying** ([`Relay`], [`run`]): claims only the head row of each
+//!   aggregate, hands it to the bus with [`EventBus::forward`](events_core::EventBus::forward),
+//!   and marks it once accepted; retryable failures back off, permanent ones
+//!   become dead letters ([`relay`] has the details and the table of
+//!   outcomes).
+//! - **Schema** ([`migrate`]): the tables and indexes in the schema
+//!   `events_outbox`, with their own version table ([`schema`] lists them).
+//! - **Operating** ([`stats`] with the outbox lag, [`list_pending`],
+//!   [`list_dead_letters`], [`requeue`], [`purge_published`],
+//!   [`explain_claim`]).
+//!
+//! Delivery is at least once: an event accepted by the bus just before a
+//! relay died, and not yet marked, is handed over again. Consumers
+//! deduplicate by event id (the SQS consumer's dedup does).
+
+pub mod admin;
+mod backoff;
+pub mod error;
+pub mod relay;
+pub mod schema;
+pub mod write;
+
+pub use admin::{
+    explain_claim, list_dead_letters, list_pending, purge_published, requeue, stats, OutboxRow,
+    OutboxStats,
+};
+pub use error::OutboxError;
+pub use relay::{run, run_until, Relay, RelayOptions};
+pub use schema::{migrate, CHANNEL, SCHEMA_VERSION};
+pub use write::{write, write_raw, write_recorded};

@@ -6,11 +6,15 @@
 //! `EVENT_BUS_HTTP_API_KEY_HEADER`, default `x-events-key`),
 //! `EVENT_BUS_HTTP_BASIC_USERNAME` and `_PASSWORD`, or
 //! `EVENT_BUS_HTTP_BEARER_TOKEN`. Without one it refuses to start, unless
-//! `EVENT_BUS_HTTP_ALLOW_UNAUTHENTICATED=true`.
+//! `EVENT_BUS_HTTP_ALLOW_UNAUTHENTICATED=true`. Served by
+//! `events_eventbridge::http::serve_with_shutdown`, with the header and body
+//! timeouts and the connection bound of `HttpServerSettings::from_env`
+//! (`EVENT_BUS_HTTP_HEADER_TIMEOUT`, `_BODY_TIMEOUT`, `_MAX_CONNECTIONS`),
+//! until ctrl-c.
 
 use company_notifications as _;
 use events_core::EventBus;
-use events_eventbridge::http::DispatchRouter;
+use events_eventbridge::http::{serve_with_shutdown, DispatchRouter, HttpServerSettings};
 use events_eventbridge::Processor;
 use events_examples as _;
 
@@ -23,13 +27,16 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let bus = EventBus::builder().without_store().build()?;
     let router = DispatchRouter::from_env(Processor::new(bus))?.build()?;
+    let settings = HttpServerSettings::from_env()?;
     let addr = std::env::var("EVENT_BUS_HTTP_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    println!("listening on http://{addr}/events-bus/dispatch");
-    events_eventbridge::axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    println!(
+        "listening on http://{}/events-bus/dispatch",
+        listener.local_addr()?
+    );
+    serve_with_shutdown(listener, router, settings, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     Ok(())
 }

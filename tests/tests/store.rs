@@ -1084,11 +1084,23 @@ async fn a_claim_keeps_events_from_other_replayers_until_it_expires() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
     filled(&path, 10).await;
-    let lease = std::time::Duration::from_millis(300);
+    // The lease is measured by a clock the test moves forward: no claim
+    // expires while the test runs, however slow the machine, until the
+    // clock is moved past it.
+    let lease = std::time::Duration::from_secs(60);
+    let ahead_ms = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let clock = {
+        let ahead_ms = ahead_ms.clone();
+        events_core::store::StoreClock::from_fn(move || {
+            chrono::Utc::now()
+                + chrono::Duration::milliseconds(ahead_ms.load(std::sync::atomic::Ordering::SeqCst))
+        })
+    };
     let a = SqliteStore::open_with(
         &path,
         SqliteOptions {
             claim_lease: lease,
+            clock: clock.clone(),
             ..options()
         },
     )
@@ -1097,6 +1109,7 @@ async fn a_claim_keeps_events_from_other_replayers_until_it_expires() {
         &path,
         SqliteOptions {
             claim_lease: lease,
+            clock,
             ..options()
         },
     )
@@ -1128,7 +1141,15 @@ async fn a_claim_keeps_events_from_other_replayers_until_it_expires() {
         b.consume(10).await.unwrap().is_empty(),
         "claimed events are not consumed"
     );
-    tokio::time::sleep(lease + std::time::Duration::from_millis(100)).await;
+    assert_eq!(
+        a.claim(10).await.unwrap(),
+        [],
+        "every pending event is claimed until the leases end"
+    );
+    ahead_ms.store(
+        i64::try_from(lease.as_millis()).unwrap() + 1,
+        std::sync::atomic::Ordering::SeqCst,
+    );
     let back = a.claim(10).await.unwrap();
     assert_eq!(
         back.iter().map(|s| n_of(&s.event)).collect::<Vec<_>>(),

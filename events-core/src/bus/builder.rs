@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
@@ -12,7 +13,7 @@ use crate::config::{BusConfig, Mode};
 use crate::event::DomainEvent;
 use crate::handler::{discovered_handlers, Handler, HandlerEntry};
 use crate::publisher::{provider, Publisher};
-use crate::registry::EventTypes;
+use crate::registry::{event_types, EventTypes};
 use crate::store::{EventStore, MemoryStore, SqliteOptions, SqliteStore};
 
 /// Where the bus keeps events.
@@ -69,6 +70,16 @@ impl EventBusBuilder {
     /// Spawns handlers (`true`) instead of awaiting them in `publish`.
     pub fn async_handlers(mut self, async_handlers: bool) -> Self {
         self.config.async_handlers = async_handlers;
+        self
+    }
+
+    /// The longest one handler call may run before it is cancelled and
+    /// counted as a failure (default 60 s, `EVENT_BUS_HANDLER_TIMEOUT`):
+    /// in `publish`, in spawned handler work, and for every consumer (SQS,
+    /// Lambda, HTTP), whose message is then left for redelivery. A zero
+    /// timeout is taken as 1 ms.
+    pub fn handler_timeout(mut self, timeout: Duration) -> Self {
+        self.config.handler_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -255,6 +266,7 @@ impl EventBusBuilder {
         let dispatch_in_process = self
             .dispatch_in_process
             .unwrap_or(config.mode == Mode::Local);
+        log_handlers(&handlers);
         let count: usize = handlers.values().map(Vec::len).sum();
         tracing::info!(
             mode = %config.mode,
@@ -277,5 +289,34 @@ impl EventBusBuilder {
                 config,
             }),
         })
+    }
+}
+
+/// At start-up: how many handlers each event has (info), and which event
+/// types linked into the program have none (debug), so a crate of handlers
+/// the linker dropped shows even when others were found.
+fn log_handlers(handlers: &HashMap<&'static str, Vec<HandlerEntry>>) {
+    let mut names: Vec<_> = handlers.iter().collect();
+    names.sort_by_key(|(name, _)| **name);
+    for (event, list) in names {
+        tracing::info!(
+            event,
+            handlers = list.len(),
+            names = %list.iter().map(|h| h.name.as_ref()).collect::<Vec<_>>().join(", "),
+            "handlers of event"
+        );
+    }
+    let mut without: Vec<_> = event_types()
+        .filter(|ty| !handlers.contains_key(ty.name))
+        .collect();
+    without.sort_by_key(|ty| ty.name);
+    without.dedup_by_key(|ty| ty.name);
+    for ty in without {
+        tracing::debug!(
+            event = ty.name,
+            r#type = ty.type_name(),
+            "event type has no handler in this program (if its handlers live in another crate, \
+             make sure it is linked: `use my_handlers as _;`)"
+        );
     }
 }

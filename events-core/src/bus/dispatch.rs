@@ -1,10 +1,13 @@
 //! Dispatch: running the handlers of an event, in order, each isolated from
-//! the others' errors and panics; events received from elsewhere; spawned
-//! handler work (async mode) and its shutdown.
+//! the others' errors, panics and hangs (the handler timeout); events
+//! received from elsewhere; spawned handler work (async mode) and its
+//! shutdown.
 
 use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +42,7 @@ struct ReceivedRoute {
     succeeded: Arc<[HandlerOutcome]>,
     event: Result<SharedEvent, BusError>,
     name: &'static str,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Received {
@@ -90,7 +94,7 @@ impl Received {
         skip: impl Fn(&str) -> bool,
     ) -> impl Future<Output = Result<DispatchOutcome, BusError>> + Send + 'static {
         let id = self.id;
-        let (handlers, succeeded, event, name) = match self.route {
+        let (handlers, succeeded, event, name, timeout) = match self.route {
             None => return Either::Left(std::future::ready(Ok(DispatchOutcome::default()))),
             Some(ReceivedRoute { event: Err(e), .. }) => {
                 return Either::Left(std::future::ready(Err(e)))
@@ -100,7 +104,8 @@ impl Received {
                 succeeded,
                 event: Ok(event),
                 name,
-            }) => (handlers, succeeded, event, name),
+                timeout,
+            }) => (handlers, succeeded, event, name, timeout),
         };
         let (handlers, mut outcomes) = if handlers.iter().any(|h| skip(&h.name)) {
             let handlers: Arc<[HandlerEntry]> = handlers
@@ -118,7 +123,7 @@ impl Received {
         // The error and empty cases are ready at once: the future that runs
         // handlers does not carry them.
         Either::Right(async move {
-            run_handlers(&handlers, event, name, &id, &mut outcomes).await;
+            run_handlers(&handlers, event, name, &id, timeout, &mut outcomes).await;
             Ok(DispatchOutcome(outcomes))
         })
     }
@@ -132,6 +137,7 @@ impl EventBus {
             return;
         };
         let handlers = &route.handlers;
+        let timeout = self.inner.config.handler_timeout;
         if self.inner.config.async_handlers {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 out.spawned = handlers.len();
@@ -146,7 +152,7 @@ impl EventBus {
                         handlers: handlers.len(),
                         done: false,
                     };
-                    run_handlers(&handlers, event, name, &id, &mut Vec::new()).await;
+                    run_handlers(&handlers, event, name, &id, timeout, &mut Vec::new()).await;
                     unfinished.done = true;
                     drop(unfinished);
                     if let Some(store) = journal {
@@ -156,11 +162,19 @@ impl EventBus {
                 self.inner.tasks.spawn_on(task.in_current_span(), &runtime);
                 return;
             }
-            tracing::debug!("no tokio runtime: handlers run inline");
+            warn_no_runtime(out.name);
         }
         // All of the route's handlers, in its order: what `Outcomes` needs.
         out.handlers = Outcomes::succeeding(&route.succeeded);
-        run_handlers(handlers, event, out.name, &out.id, &mut out.handlers).await;
+        run_handlers(
+            handlers,
+            event,
+            out.name,
+            &out.id,
+            timeout,
+            &mut out.handlers,
+        )
+        .await;
     }
 
     /// Dispatches an event received from elsewhere (SQS, Lambda, HTTP) to
@@ -216,6 +230,7 @@ impl EventBus {
                 succeeded: Arc::clone(&route.succeeded),
                 event,
                 name,
+                timeout: self.inner.config.handler_timeout,
             }),
         }
     }
@@ -271,6 +286,7 @@ impl EventBus {
                 succeeded: Arc::clone(&route.succeeded),
                 event,
                 name,
+                timeout: self.inner.config.handler_timeout,
             }),
         })
     }
@@ -313,6 +329,23 @@ impl Drop for Unfinished<'_> {
     }
 }
 
+/// Async mode with no tokio runtime to spawn on (publishing from a plain
+/// thread or another executor): the handlers run inline, in `publish`, and
+/// a handler that uses tokio fails. Said once per process, at warn.
+fn warn_no_runtime(event: &'static str) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            event,
+            "async mode (EVENT_BUS_ASYNC) but no tokio runtime here: handlers run inline, in `publish`, \
+             and handlers that use tokio (timers, I/O, spawn) fail; publish from within a tokio runtime \
+             (e.g. `#[tokio::main]`) (said once)"
+        );
+    } else {
+        tracing::debug!(event, "no tokio runtime: handlers run inline");
+    }
+}
+
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
@@ -323,10 +356,11 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Runs every handler of one event in order, isolating errors and panics,
-/// inside a `dispatch` span (event name, id) with one `handle` span per
-/// handler (event name, id, handler name), and records their outcomes in
-/// `outcomes`. The last handler gets `event` itself, the others a clone.
+/// Runs every handler of one event in order, isolating errors, panics and
+/// calls running past `timeout`, inside a `dispatch` span (event name, id)
+/// with one `handle` span per handler (event name, id, handler name), and
+/// records their outcomes in `outcomes`. The last handler gets `event`
+/// itself, the others a clone.
 ///
 /// The rest is borrowed: its future stays small, and so does every publish
 /// future that awaits it.
@@ -335,6 +369,7 @@ async fn run_handlers(
     event: SharedEvent,
     name: &'static str,
     id: &EventId,
+    timeout: Duration,
     outcomes: &mut impl Record,
 ) {
     let Some((last, others)) = handlers.split_last() else {
@@ -344,30 +379,43 @@ async fn run_handlers(
         tracing::info_span!("dispatch", event = name, id = %id, handlers = handlers.len());
     for (index, entry) in others.iter().enumerate() {
         let span = tracing::info_span!(parent: &dispatch, "handle", event = name, id = %id, handler = %entry.name);
-        let status = run_one(entry, event.clone(), span).await;
+        let status = run_one(entry, event.clone(), id, timeout, span).await;
         outcomes.record(index, entry, status);
     }
     let span = tracing::info_span!(parent: &dispatch, "handle", event = name, id = %id, handler = %last.name);
-    let status = run_one(last, event, span).await;
+    let status = run_one(last, event, id, timeout, span).await;
     outcomes.record(others.len(), last, status);
 }
 
 /// Runs one handler in its `handle` span: starts it (a panic there is
-/// caught too), polls its future with panics caught, and logs what happened,
-/// all inside the span.
-fn run_one(entry: &HandlerEntry, event: SharedEvent, span: tracing::Span) -> Call<'_> {
+/// caught too), polls its future with panics caught and at most `timeout`
+/// long, and logs what happened, all inside the span.
+fn run_one<'a>(
+    entry: &'a HandlerEntry,
+    event: SharedEvent,
+    id: &'a EventId,
+    timeout: Duration,
+    span: tracing::Span,
+) -> Call<'a> {
     Call {
         entry,
+        id,
+        timeout,
+        deadline: None,
         span,
         state: CallState::Start(event),
     }
 }
 
 /// One handler call in progress. Written out by hand rather than as nested
-/// `async` blocks, `Instrumented` and `CatchUnwind`: one small state machine
-/// per call, polled once when the handler does not wait.
+/// `async` blocks, `Instrumented`, `CatchUnwind` and `Timeout`: one small
+/// state machine per call, polled once when the handler does not wait (its
+/// timer is set only when the handler first waits).
 struct Call<'a> {
     entry: &'a HandlerEntry,
+    id: &'a EventId,
+    timeout: Duration,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     span: tracing::Span,
     state: CallState,
 }
@@ -388,19 +436,20 @@ impl Future for Call<'_> {
         use std::task::Poll;
         let this = &mut *self;
         let _entered = this.span.enter();
-        let entry = this.entry;
+        let (entry, id) = (this.entry, this.id);
+        let log = |status| logged(entry, id, status);
         let mut future = match std::mem::replace(&mut this.state, CallState::Done) {
             CallState::Start(event) => {
                 match std::panic::catch_unwind(AssertUnwindSafe(|| entry.handler.call(event))) {
                     Ok(Ok(future)) => future,
                     Ok(Err(_)) => {
-                        return Poll::Ready(logged(HandlerStatus::Failed(format!(
+                        return Poll::Ready(log(HandlerStatus::Failed(format!(
                         "internal error: handler `{}` expects `{}`, which is not the type of `{}`",
                         entry.name, entry.event_type_name, entry.event_name
                     ))))
                     }
                     Err(panic) => {
-                        return Poll::Ready(logged(HandlerStatus::Panicked(panic_message(&*panic))))
+                        return Poll::Ready(log(HandlerStatus::Panicked(panic_message(&*panic))))
                     }
                 }
             }
@@ -413,23 +462,69 @@ impl Future for Call<'_> {
         };
         let status = match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
             Ok(Poll::Pending) => {
-                this.state = CallState::Running(future);
-                return Poll::Pending;
+                if this.deadline.is_none() {
+                    this.deadline = deadline(this.timeout);
+                }
+                let expired = this
+                    .deadline
+                    .as_mut()
+                    .is_some_and(|d| d.as_mut().poll(cx).is_ready());
+                if !expired {
+                    this.state = CallState::Running(future);
+                    return Poll::Pending;
+                }
+                // Cancelled: its future is dropped here, inside the span.
+                drop(future);
+                HandlerStatus::Failed(format!(
+                    "timed out after {:?} (the handler timeout, EVENT_BUS_HANDLER_TIMEOUT); the call was cancelled",
+                    this.timeout
+                ))
             }
             Ok(Poll::Ready(Ok(()))) => HandlerStatus::Succeeded,
             Ok(Poll::Ready(Err(e))) => HandlerStatus::Failed(e.to_string()),
             Err(panic) => HandlerStatus::Panicked(panic_message(&*panic)),
         };
-        Poll::Ready(logged(status))
+        Poll::Ready(log(status))
     }
 }
 
-/// Logs what a handler call came to (inside its span).
-fn logged(status: HandlerStatus) -> HandlerStatus {
+/// The timer of a handler call that waits: `timeout` from now, on the
+/// tokio runtime's clock. None where there is no tokio timer (no runtime,
+/// or one built without `enable_time`): the call then runs unbounded, as
+/// a warning says once.
+fn deadline(timeout: Duration) -> Option<Pin<Box<tokio::time::Sleep>>> {
+    static NO_TIMER: AtomicBool = AtomicBool::new(false);
+    if NO_TIMER.load(Ordering::Relaxed) {
+        return None;
+    }
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // A runtime without timers panics here (tokio has no way to ask).
+        if let Ok(sleep) = std::panic::catch_unwind(|| Box::pin(tokio::time::sleep(timeout))) {
+            return Some(sleep);
+        }
+    }
+    if !NO_TIMER.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "a handler waits outside a tokio runtime with timers: the handler timeout \
+             (EVENT_BUS_HANDLER_TIMEOUT) is not applied to it (said once)"
+        );
+    }
+    None
+}
+
+/// Logs what a handler call came to (inside its span, and with the event
+/// name, id and handler on the line itself: a `RUST_LOG=warn` filter drops
+/// the info-level spans).
+fn logged(entry: &HandlerEntry, id: &EventId, status: HandlerStatus) -> HandlerStatus {
+    let (event, handler) = (entry.event_name, &*entry.name);
     match &status {
         HandlerStatus::Succeeded => tracing::debug!("handler succeeded"),
-        HandlerStatus::Failed(error) => tracing::error!(%error, "handler failed"),
-        HandlerStatus::Panicked(panic) => tracing::error!(%panic, "handler panicked"),
+        HandlerStatus::Failed(error) => {
+            tracing::error!(event, id = %id, handler, %error, "handler failed")
+        }
+        HandlerStatus::Panicked(panic) => {
+            tracing::error!(event, id = %id, handler, %panic, "handler panicked")
+        }
     }
     status
 }

@@ -50,6 +50,7 @@ use crate::store::EventStore;
 mod builder;
 mod dispatch;
 pub(crate) mod error;
+mod forward;
 mod global;
 mod outcome;
 mod publish;
@@ -58,6 +59,7 @@ mod replay;
 pub use builder::EventBusBuilder;
 pub use dispatch::Received;
 pub use error::BusError;
+pub use forward::UNDECODABLE;
 pub use global::{get_event_bus, reset_event_bus, set_event_bus};
 #[allow(deprecated)]
 #[doc(hidden)]

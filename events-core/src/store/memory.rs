@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{EventState, EventStore, Retention, StoreError, StoreStats, StoredEvent};
+use super::error::StoreError;
+use super::event::{EventState, StoreStats, StoredEvent};
+use super::event_store::EventStore;
+use super::retention::Retention;
 use crate::envelope::{now, EventId, RawEvent};
 use crate::publisher::BoxFuture;
 

@@ -1,10 +1,11 @@
-//! Repair of a damaged store: a salvaged copy is built first, beside the
-//! original; only then, under a roll-forward marker, is it swapped in. At
+//! Repair of a damaged store: a salvaged copy is built beside the original, then swapped in.
+//!
+//! Only under a roll-forward marker is the copy swapped in. At
 //! every instant the store's path holds the original or the complete copy,
 //! and the original is kept as `events.db.damaged-<time>`.
 //!
 //! Runs only while this process holds the store exclusively (no other
-//! process has it open: see `files::Presence`).
+//! process has it open: see `presence::Presence`).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -12,9 +13,10 @@ use std::path::{Path, PathBuf};
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OpenFlags};
 
-use super::files::{open_private, sibling, SQLITE_MAGIC};
-use super::sqlite::{create_schema, OpenReport};
-use super::StoreError;
+use super::error::StoreError;
+use super::files::{open_private, sibling};
+use super::report::OpenReport;
+use super::schema::{create_schema, SQLITE_MAGIC};
 
 fn damaged(path: &Path, reason: impl Into<String>, action: impl Into<String>) -> StoreError {
     StoreError::Damaged {

@@ -1,4 +1,6 @@
-//! How the store writes times: total over every `DateTime<Utc>`, so any
+//! How the store writes times and reads them back.
+//!
+//! The form is total over every `DateTime<Utc>`, so any
 //! event the wire reader (or a caller building a `RawEvent`) accepts is
 //! written and read back exactly.
 

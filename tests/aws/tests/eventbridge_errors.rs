@@ -93,7 +93,7 @@ async fn a_publisher_from_an_sdk_config_without_region_is_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, events_eventbridge::Error::NoRegion),
+        matches!(err, events_eventbridge::PublisherBuildError::NoRegion),
         "{err:?}"
     );
 }

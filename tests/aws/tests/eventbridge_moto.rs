@@ -188,7 +188,10 @@ async fn the_start_up_check_fails_clearly_on_a_missing_bus_and_publish_never_des
         .await
         .unwrap_err();
     assert!(
-        matches!(err, events_eventbridge::Error::BusNotFound { .. }),
+        matches!(
+            err,
+            events_eventbridge::PublisherBuildError::BusNotFound { .. }
+        ),
         "{err:?}"
     );
     let text = err.to_string();

@@ -1,0 +1,56 @@
+//! The outbox's error type.
+
+/// What can go wrong in the outbox.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutboxError {
+    /// The database refused or failed a query (or could not be reached).
+    #[error("outbox database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// An event could not be serialized for the outbox row.
+    #[error("event not written to the outbox: {0}")]
+    Encode(#[from] events_core::EncodeError),
+    /// The outbox already holds an event with this id (ids are unique:
+    /// recording one event twice would publish it twice).
+    #[error("the outbox already holds an event with id `{id}`: an event is recorded once")]
+    DuplicateEvent {
+        /// The id of the event written twice.
+        id: String,
+    },
+    /// The outbox tables are at a newer schema version than this crate knows.
+    #[error(
+        "the outbox schema is at version {found}, newer than the {known} this events-outbox knows; \
+         upgrade events-outbox"
+    )]
+    SchemaTooNew {
+        /// The version in the database.
+        found: i32,
+        /// The newest version this crate ships.
+        known: i32,
+    },
+    /// The relay's task ended abnormally (it panicked).
+    #[error("the outbox relay task failed: {0}")]
+    Task(String),
+    /// Waiting for ctrl-c failed.
+    #[error("cannot wait for ctrl-c: {0}")]
+    Signal(#[source] std::io::Error),
+}
+
+impl OutboxError {
+    /// A database error, or [`OutboxError::DuplicateEvent`] when it is the
+    /// unique violation of the id index.
+    pub(crate) fn from_write(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error {
+            if db.constraint() == Some("messages_id_unique") {
+                let id = db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .and_then(|e| e.detail())
+                    .and_then(|d| d.split_once("=(").map(|(_, rest)| rest))
+                    .and_then(|rest| rest.split_once(')').map(|(id, _)| id.to_owned()))
+                    .unwrap_or_default();
+                return OutboxError::DuplicateEvent { id };
+            }
+        }
+        OutboxError::Database(error)
+    }
+}

@@ -1,0 +1,13 @@
+//! The outbox against a real PostgreSQL server (a throwaway one per test
+//! binary, `events_pg_tests::shared`; a fresh database per test).
+
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod failures;
+mod plan;
+mod relays;
+mod restart;
+mod write;
