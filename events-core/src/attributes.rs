@@ -296,7 +296,7 @@ pub(crate) fn object_error(
     field: &str,
     error: serde_json::Error,
 ) -> DecodeError {
-    DecodeError::new(event, field, not_an_object(text, Some(&error))).with_source(error)
+    DecodeError::new(event, field, not_an_object(text, Some(&error)))
 }
 
 /// Parses JSON text that must be an object into `T` (a struct or a map),

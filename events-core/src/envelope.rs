@@ -183,11 +183,21 @@ impl<E: DomainEvent> Event<E> {
     }
 
     /// The attributes as a JSON object map.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] when serde cannot write the attributes as a JSON
+    /// object.
     pub fn to_dict(&self) -> Result<Map<String, Value>, EncodeError> {
         self.payload.to_dict()
     }
 
     /// Rebuilds an event from the seed's `(event_id, occurred_on, attributes)`.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] naming the attribute at fault when `attributes` is not
+    /// what `E` reads.
     pub fn from_dict(
         event_id: impl Into<EventId>,
         occurred_on: DateTime<Utc>,
@@ -245,6 +255,10 @@ pub struct RawEvent {
 
 impl RawEvent {
     /// Erases the type of an event, serializing its attributes.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] when serde cannot write the attributes as JSON.
     pub fn from_event<E: DomainEvent>(event: &Event<E>) -> Result<Self, EncodeError> {
         Ok(RawEvent {
             id: event.id.clone(),
@@ -255,6 +269,11 @@ impl RawEvent {
     }
 
     /// Rebuilds the typed event; the name must be `E::EVENT_NAME`.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] when the name is not `E`'s or the attributes are not
+    /// what `E` reads (naming the attribute at fault).
     pub fn decode<E: DomainEvent>(&self) -> Result<Event<E>, DecodeError> {
         if self.name != E::EVENT_NAME {
             return Err(DecodeError::new(
@@ -272,6 +291,10 @@ impl RawEvent {
     }
 
     /// The attributes as a JSON object map.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] when `attributes` is not the JSON text of an object.
     pub fn attributes_map(&self) -> Result<Map<String, Value>, DecodeError> {
         parse_attributes(&self.attributes).map_err(|e| e.in_event(&self.name))
     }
@@ -341,6 +364,10 @@ impl AnyEvent {
     }
 
     /// Serializes it for transport or storage.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] when serde cannot write the attributes as JSON.
     pub fn to_raw(&self) -> Result<RawEvent, EncodeError> {
         match (self.encode)(&self.shared) {
             Some(result) => result,

@@ -1,5 +1,7 @@
 //! Handlers: what runs when an event is published or received.
 //!
+//! # Functions
+//!
 //! Write a handler as a plain `async fn` with `#[handler]`; it is registered
 //! through `inventory` and found by [`EventBus::builder`](crate::EventBus::builder)
 //! without any list in `main`:
@@ -25,6 +27,8 @@
 //! The argument may be `&Event<E>`, `&E`, `Event<E>` or `E` (the by-value
 //! forms clone, so `E: Clone`). The return type is `()` or `Result<(), Err>`
 //! for any `Err` convertible into [`HandlerError`].
+//!
+//! # Handlers with dependencies
 //!
 //! A handler that needs dependencies (a pool, a client) implements
 //! [`Handler`] on a struct and is registered explicitly with

@@ -58,6 +58,11 @@ impl<'a> EventName<'a> {
     pub const MESSAGE_TYPE: &'static str = rules::MESSAGE_TYPE_EVENT;
 
     /// Parses and validates a full event name.
+    ///
+    /// # Errors
+    ///
+    /// An [`InvalidName`] saying which rule `name` breaks (length, parts,
+    /// segment characters, version, message type, past-tense action).
     pub fn parse(name: &'a str) -> Result<Self, InvalidName> {
         if name.len() > MAX_NAME_LEN {
             return Err(InvalidName::new(

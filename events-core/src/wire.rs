@@ -1,5 +1,7 @@
 //! The wire format shared with Python's `package-events-bus` (SPEC §4).
 //!
+//! # The entry
+//!
 //! A PutEvents entry carries `Source`, `DetailType` (the event name) and a
 //! `Detail` JSON object:
 //!
@@ -8,6 +10,8 @@
 //!  "occurred_on": "2026-11-26T10:15:30.123456+00:00",
 //!  "attributes": "{\"company_name\":\"Acme\"}"}
 //! ```
+//!
+//! # Reading
 //!
 //! `attributes` is a *string* holding JSON, as the Python package writes it.
 //! Readers are lenient: `attributes` may also be an object, `occurred_on` may
@@ -96,6 +100,11 @@ pub fn format_time(time: DateTime<Utc>) -> String {
 /// let err = parse_time("9999-12-31T23:59:59-01:00").unwrap_err();
 /// assert!(err.contains("outside"), "{err}");
 /// ```
+///
+/// # Errors
+///
+/// A message saying why when `text` is not a time of the accepted forms, or is
+/// one outside the range the wire format and Python's `datetime` hold.
 pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     if let Some(time) = parse_written_time(text) {
         return Ok(time);
@@ -214,6 +223,11 @@ pub fn entry(event: &RawEvent, source: &str) -> Entry {
 }
 
 /// Decodes the JSON text of a `detail` object.
+///
+/// # Errors
+///
+/// A [`DecodeError`] naming the field at fault (`id`, `type`, `occurred_on`,
+/// `attributes`) when `json` is not a detail object.
 pub fn decode_detail(json: &str) -> Result<RawEvent, DecodeError> {
     decode_detail_in(json, None)
 }
@@ -435,6 +449,11 @@ fn decode_detail_in(json: &str, detail_type: Option<&str>) -> Result<RawEvent, D
 /// Decodes a `detail` straight into a typed event (the fast path when the
 /// type is known): the same checks and errors as [`decode_detail`] followed
 /// by [`RawEvent::decode`], in one pass over the attributes.
+///
+/// # Errors
+///
+/// A [`DecodeError`] when the detail is not valid, names another event than
+/// `E`, or its attributes are not what `E` reads.
 pub fn decode_event<E: DomainEvent>(json: &str) -> Result<Event<E>, DecodeError> {
     let mut fields: DetailFields = parse_object(json, Some(E::EVENT_NAME), "detail")?;
     let (name, id, occurred_on) = identity(&mut fields, None)?;
@@ -588,6 +607,12 @@ pub(crate) fn read_envelope(json: &str) -> Option<Received<'_>> {
 }
 
 /// Decodes a whole EventBridge envelope (an SQS message body).
+///
+/// # Errors
+///
+/// A [`DecodeError`] naming the field at fault when `json` is not an
+/// EventBridge envelope (no `detail-type`, no `detail` object) or its detail is
+/// not valid.
 pub fn decode_envelope(json: &str) -> Result<EventBridgeEnvelope, DecodeError> {
     let fields: EnvelopeFields = parse_object(json, None, "envelope")?;
     let detail_type = match fields.detail_type.map(Json::string) {

@@ -79,6 +79,13 @@ impl Received {
     }
 
     /// Runs its handlers, as [`EventBus::dispatch_raw`] does.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Decode`] when the event has handlers here and its attributes
+    /// are not what its type reads; [`BusError::UnknownEvent`] when it has
+    /// handlers but no linked type. A handler's failure is not an error: it is
+    /// in the outcome.
     pub fn dispatch(
         self,
     ) -> impl Future<Output = Result<DispatchOutcome, BusError>> + Send + 'static {
@@ -89,6 +96,10 @@ impl Received {
     /// [`EventBus::dispatch_raw_skipping`] does: an event that could not be
     /// decoded for its handlers is an error (even when all are skipped); one
     /// nobody handles runs nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`dispatch`](Self::dispatch)'s.
     pub fn dispatch_skipping(
         self,
         skip: impl Fn(&str) -> bool,
@@ -183,6 +194,10 @@ impl EventBus {
     ///
     /// The event is decoded before the future is returned, which is
     /// `Send + 'static`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Received::dispatch`]'s.
     pub fn dispatch_raw(
         &self,
         raw: &RawEvent,
@@ -195,6 +210,10 @@ impl EventBus {
     /// names `skip` accepts: what a consumer with deduplication runs for a
     /// redelivered event whose other handlers already succeeded. An event
     /// whose handlers are all skipped is decoded and runs nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Received::dispatch`]'s.
     pub fn dispatch_raw_skipping(
         &self,
         raw: &RawEvent,
@@ -242,6 +261,11 @@ impl EventBus {
     /// one pass over the body and without an intermediate [`RawEvent`]: the
     /// attributes of an event with handlers here are read once, straight
     /// into its type.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] naming the field at fault when `body` is not an
+    /// EventBridge envelope with a valid detail.
     pub fn receive(&self, body: &str) -> Result<Received, DecodeError> {
         // Anything the one-pass reader does not take, the full decoder
         // refuses with its reason (or takes: then it is used).
@@ -293,6 +317,11 @@ impl EventBus {
 
     /// Waits (at most `timeout`) for spawned handler work to finish. Call it
     /// before exiting in async mode, so no handler work is silently dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::ShutdownTimeout`] when handler tasks are still running after
+    /// `timeout`.
     pub async fn shutdown(&self, timeout: Duration) -> Result<(), BusError> {
         let tasks = &self.inner.tasks;
         tasks.close();

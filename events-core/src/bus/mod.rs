@@ -183,6 +183,11 @@ impl EventBus {
     ///
     /// `connect` also finds the publisher `EVENT_BUS_MODE=eventbridge` needs;
     /// `build` does the same without it (local mode, or a publisher you set).
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Config`] when a variable `EVENT_BUS_*` has a value that is
+    /// not valid.
     pub fn builder_from_env() -> Result<EventBusBuilder, BusError> {
         Ok(EventBusBuilder::new(BusConfig::from_env()?))
     }
@@ -199,6 +204,11 @@ impl EventBus {
     /// handler, and the publisher `EVENT_BUS_MODE` asks for. The one start-up
     /// call of a twelve-factor service; [`EventBus::builder_from_env`] is the
     /// same with room for more (handlers with dependencies, a store).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`builder_from_env`](Self::builder_from_env) and of
+    /// [`EventBusBuilder::connect`].
     pub async fn from_env() -> Result<Self, BusError> {
         EventBus::builder_from_env()?.connect().await
     }
