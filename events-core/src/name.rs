@@ -202,7 +202,12 @@ mod tests {
             "a.b.1.event.c.create",
             long.as_str(),
         ] {
-            assert!(EventName::parse(bad).is_err(), "{bad}");
+            let err = EventName::parse(bad).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("invalid event name `{bad}`: ")),
+                "{err}"
+            );
         }
         let max = EventName::parse("a.b.4294967295.event.c.created").unwrap();
         assert_eq!(max.version, u32::MAX);

@@ -192,6 +192,55 @@ impl EventBus {
         Ok(EventBusBuilder::new(BusConfig::from_env()?))
     }
 
+    /// [`builder_from_env`](Self::builder_from_env) with the variables read
+    /// through `lookup` instead of the process environment (a test's map, a
+    /// file): `EVENT_BUS_*` for the configuration and
+    /// `EVENT_BUS_STORE_RETENTION` for the store. Tests pass their
+    /// variables this way rather than changing the process environment.
+    ///
+    /// ```
+    /// use events_core::EventBus;
+    ///
+    /// let bus = EventBus::builder_from_lookup(|var| (var == "EVENT_BUS_ASYNC").then(|| "true".to_owned()))?
+    ///     .in_memory_store()
+    ///     .build()?;
+    /// assert!(bus.config().async_handlers);
+    /// # Ok::<(), events_core::BusError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Config`] when a variable has a value that is not valid,
+    /// [`BusError::Store`] when `EVENT_BUS_STORE_RETENTION` is not valid.
+    pub fn builder_from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<EventBusBuilder, BusError> {
+        let config = BusConfig::from_lookup(&lookup)?;
+        let retention = match lookup(crate::store::RETENTION_VAR) {
+            Some(text) if !text.trim().is_empty() => {
+                crate::store::Retention::parse(&text).map_err(crate::store::StoreError::Config)?
+            }
+            _ => crate::store::Retention::default(),
+        };
+        Ok(
+            EventBusBuilder::new(config).store_options(crate::store::SqliteOptions {
+                retention,
+                ..crate::store::SqliteOptions::default()
+            }),
+        )
+    }
+
+    /// [`from_env`](Self::from_env) with the variables read through
+    /// `lookup` ([`builder_from_lookup`](Self::builder_from_lookup)).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`builder_from_lookup`](Self::builder_from_lookup) and
+    /// of [`EventBusBuilder::connect`].
+    pub async fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BusError> {
+        EventBus::builder_from_lookup(lookup)?.connect().await
+    }
+
     /// A builder with the built-in defaults (local mode, SQLite store at
     /// `.events-bus/events.db`, handler discovery on). It does **not** read
     /// `EVENT_BUS_*`: a service configured by its environment starts from
