@@ -1,7 +1,7 @@
 //! Reading attributes in one pass, straight into the event's fields.
 //!
 //! The derive writes one map visitor per event
-//! ([`DomainEvent::visit_attributes`]); this module runs it over JSON text
+//! ([`DomainEvent::visit_attributes`](crate::DomainEvent::visit_attributes)); this module runs it over JSON text
 //! (`from_json`) or a `serde_json::Map` (`from_dict`) and turns failures into
 //! [`DecodeError`]s that name the field at fault: the visitor records which
 //! attribute it was reading when serde failed.
@@ -15,11 +15,24 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::DecodeError;
-use crate::event::DomainEvent;
+
+/// What reading needs of an event type: its name (for errors) and the
+/// derive's map visitor. Every [`DomainEvent`](crate::DomainEvent) has it
+/// (event.rs); a trait of this file's own so that reading does not depend
+/// on the event trait's file, which depends on it.
+#[doc(hidden)]
+pub trait ReadAttributes: Sized {
+    /// The event's name, as errors give it.
+    fn event_name() -> &'static str;
+
+    /// [`DomainEvent::visit_attributes`](crate::DomainEvent::visit_attributes).
+    fn visit<'de, M: MapAccess<'de>>(map: M, at: &mut Position) -> Result<Self, M::Error>;
+}
 
 /// Reads an event's attributes from JSON text.
-pub fn read_json<E: DomainEvent>(text: &str) -> Result<E, DecodeError> {
-    require_object(text, Some(E::EVENT_NAME), "attributes")?;
+pub fn read_json<E: ReadAttributes>(text: &str) -> Result<E, DecodeError> {
+    let name = E::event_name();
+    require_object(text, Some(name), "attributes")?;
     let mut at = Position::default();
     let mut de = serde_json::Deserializer::from_str(text);
     de.deserialize_map(AttributesVisitor::<E>(&mut at, PhantomData))
@@ -29,7 +42,7 @@ pub fn read_json<E: DomainEvent>(text: &str) -> Result<E, DecodeError> {
         })
         .map_err(|e| {
             if !e.is_data() {
-                return object_error(text, Some(E::EVENT_NAME), "attributes", e);
+                return object_error(text, Some(name), "attributes", e);
             }
             at.locate_in_text(text);
             match at.path() {
@@ -37,17 +50,17 @@ pub fn read_json<E: DomainEvent>(text: &str) -> Result<E, DecodeError> {
                     let attributes = at
                         .renamed_from
                         .and_then(|_| serde_json::from_str::<Map<String, Value>>(text).ok());
-                    at.error(E::EVENT_NAME, path, &e.to_string(), attributes.as_ref())
+                    at.error(name, path, &e.to_string(), attributes.as_ref())
                 }
-                None => object_error(text, Some(E::EVENT_NAME), "attributes", e),
+                None => object_error(text, Some(name), "attributes", e),
             }
         })
 }
 
 /// Reads an event's attributes from a JSON object map.
-pub fn read_map<E: DomainEvent>(map: &Map<String, Value>) -> Result<E, DecodeError> {
+pub fn read_map<E: ReadAttributes>(map: &Map<String, Value>) -> Result<E, DecodeError> {
     let mut at = Position::default();
-    E::visit_attributes(
+    E::visit(
         MapRef {
             iter: map.iter(),
             value: None,
@@ -57,7 +70,7 @@ pub fn read_map<E: DomainEvent>(map: &Map<String, Value>) -> Result<E, DecodeErr
     .map_err(|e| {
         at.locate(map);
         let path = at.path().unwrap_or_else(|| "attributes".to_owned());
-        at.error(E::EVENT_NAME, path, &e.to_string(), Some(map))
+        at.error(E::event_name(), path, &e.to_string(), Some(map))
     })
 }
 
@@ -183,13 +196,13 @@ impl Position {
 
 struct AttributesVisitor<'f, E>(&'f mut Position, PhantomData<fn() -> E>);
 
-impl<'de, E: DomainEvent> Visitor<'de> for AttributesVisitor<'_, E> {
+impl<'de, E: ReadAttributes> Visitor<'de> for AttributesVisitor<'_, E> {
     type Value = E;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
     fn visit_map<M: MapAccess<'de>>(self, map: M) -> Result<E, M::Error> {
-        E::visit_attributes(map, self.0)
+        E::visit(map, self.0)
     }
 }
 
@@ -283,7 +296,7 @@ pub(crate) fn object_error(
     field: &str,
     error: serde_json::Error,
 ) -> DecodeError {
-    DecodeError::new(event, field, not_an_object(text, Some(&error))).with_source(error)
+    DecodeError::new(event, field, not_an_object(text, Some(&error)))
 }
 
 /// Parses JSON text that must be an object into `T` (a struct or a map),

@@ -1,5 +1,7 @@
 //! Configuration, in code or from the environment (SPEC §6).
 //!
+//! # Variables
+//!
 //! | variable | values | default |
 //! | --- | --- | --- |
 //! | `EVENT_BUS_ENABLED` | `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`) | `true` |
@@ -15,6 +17,8 @@
 //! builder from them (to register handlers with dependencies, or override a
 //! setting in code). [`EventBus::builder`](crate::EventBus::builder) reads
 //! none of them.
+//!
+//! # Errors
 //!
 //! A bad value is an error naming the variable and the accepted values, never
 //! a silent default:
@@ -149,6 +153,11 @@ const BOOL_EXPECTED: &str = "`true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`
 ///     "EVENT_BUS_CHECK=`maybe` is not valid: expected `true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`)"
 /// );
 /// ```
+///
+/// # Errors
+///
+/// A [`ConfigError`] naming `var` and the accepted values when `value` is none
+/// of them.
 pub fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "on" => Ok(true),
@@ -181,6 +190,11 @@ const DURATION_EXPECTED: &str =
 ///      `ms`, `s`, `m` or `h` (`500ms`, `30s`, `5m`, `1h`); a bare number is seconds"
 /// );
 /// ```
+///
+/// # Errors
+///
+/// A [`ConfigError`] naming `var` when `value` is not a duration of the
+/// accepted forms.
 pub fn parse_duration(var: &'static str, value: &str) -> Result<Duration, ConfigError> {
     let bad = || ConfigError {
         var,
@@ -207,6 +221,11 @@ pub fn parse_duration(var: &'static str, value: &str) -> Result<Duration, Config
 }
 
 /// Checks a PutEvents `Source`.
+///
+/// # Errors
+///
+/// A [`ConfigError`] naming `var` when `source` is empty, longer than 256
+/// characters or starts with `aws.`.
 pub fn check_source(var: &'static str, source: &str) -> Result<(), ConfigError> {
     let bad = |expected| {
         Err(ConfigError {
@@ -243,6 +262,10 @@ fn check_bus_name(name: &str) -> Result<(), ConfigError> {
 
 impl BusConfig {
     /// Reads the configuration from the process environment.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for the first variable whose value is not valid.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|var| std::env::var(var).ok())
     }
@@ -251,6 +274,10 @@ impl BusConfig {
     /// test's map). Unset variables keep their defaults; so do variables set
     /// to an empty (or all-blank) value, as deployment templates often leave
     /// them (`EVENT_BUS_MODE=` means `local`).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] for the first variable whose value is not valid.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let lookup = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
         let mut config = BusConfig::default();

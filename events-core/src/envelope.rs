@@ -103,7 +103,7 @@ impl AsRef<str> for EventId {
 }
 
 /// The current time at the precision events keep: microseconds, UTC.
-pub fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
@@ -220,11 +220,21 @@ impl<E: DomainEvent> Event<E> {
     }
 
     /// The attributes as a JSON object map.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] when serde cannot write the attributes as a JSON
+    /// object.
     pub fn to_dict(&self) -> Result<Map<String, Value>, EncodeError> {
         self.payload.to_dict()
     }
 
     /// Rebuilds an event from the seed's `(event_id, occurred_on, attributes)`.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] naming the attribute at fault when `attributes` is not
+    /// what `E` reads.
     pub fn from_dict(
         event_id: impl Into<EventId>,
         occurred_on: DateTime<Utc>,
@@ -290,6 +300,10 @@ pub struct RawEvent {
 
 impl RawEvent {
     /// Erases the type of an event, serializing its attributes.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] when serde cannot write the attributes as JSON.
     pub fn from_event<E: DomainEvent>(event: &Event<E>) -> Result<Self, EncodeError> {
         Ok(RawEvent {
             id: event.id.clone(),
@@ -301,6 +315,11 @@ impl RawEvent {
     }
 
     /// Rebuilds the typed event; the name must be `E::EVENT_NAME`.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] when the name is not `E`'s or the attributes are not
+    /// what `E` reads (naming the attribute at fault).
     pub fn decode<E: DomainEvent>(&self) -> Result<Event<E>, DecodeError> {
         if self.name != E::EVENT_NAME {
             return Err(DecodeError::new(
@@ -318,6 +337,10 @@ impl RawEvent {
     }
 
     /// The attributes as a JSON object map.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] when `attributes` is not the JSON text of an object.
     pub fn attributes_map(&self) -> Result<Map<String, Value>, DecodeError> {
         parse_attributes(&self.attributes).map_err(|e| e.in_event(&self.name))
     }
@@ -388,6 +411,10 @@ impl AnyEvent {
     }
 
     /// Serializes it for transport or storage.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] when serde cannot write the attributes as JSON.
     pub fn to_raw(&self) -> Result<RawEvent, EncodeError> {
         match (self.encode)(&self.shared) {
             Some(result) => result,

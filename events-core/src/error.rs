@@ -24,7 +24,6 @@ pub struct DecodeError {
     event: Option<String>,
     field: String,
     problem: String,
-    source: Option<serde_json::Error>,
 }
 
 impl DecodeError {
@@ -34,13 +33,7 @@ impl DecodeError {
             event: event.map(str::to_owned),
             field: field.into(),
             problem: problem.into(),
-            source: None,
         }
-    }
-
-    pub(crate) fn with_source(mut self, source: serde_json::Error) -> Self {
-        self.source = Some(source);
-        self
     }
 
     /// Sets the event name when the error was raised before it was known.
@@ -79,22 +72,27 @@ impl fmt::Display for DecodeError {
     }
 }
 
-impl std::error::Error for DecodeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_ref().map(|e| e as _)
-    }
-}
+/// No source: the message already says what serde found (thiserror's rule,
+/// a message or a source, never both).
+impl std::error::Error for DecodeError {}
 
 /// An event's attributes could not be serialized to JSON.
 ///
 /// This happens only for field types serde cannot write as JSON, such as a
-/// map whose keys are not strings.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot encode the attributes of event `{event}`: {source}")]
+/// map whose keys are not strings. serde's message is the
+/// [`source`](std::error::Error::source).
+#[derive(thiserror::Error)]
+#[error("cannot encode the attributes of event `{event}`")]
 pub struct EncodeError {
     event: String,
     #[source]
     source: serde_json::Error,
+}
+
+impl fmt::Debug for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_chain(self, f)
+    }
 }
 
 impl EncodeError {

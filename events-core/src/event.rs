@@ -6,7 +6,7 @@ use serde::de::MapAccess;
 use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::attributes::{read_json, read_map, Position};
+use crate::attributes::{read_json, read_map, Position, ReadAttributes};
 use crate::error::{DecodeError, EncodeError};
 use crate::name::EventName;
 
@@ -96,11 +96,21 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     ///
     /// Errors name the event, the field and what was expected; unknown keys
     /// are ignored, so producers may add attributes without breaking readers.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] naming the attribute at fault (down to the value
+    /// inside it) when one is missing or of another type.
     fn from_dict(attributes: &Map<String, Value>) -> Result<Self, DecodeError> {
         read_map(attributes)
     }
 
     /// The attributes as a JSON object map.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] when serde cannot write a field as JSON (a map
+    /// whose keys are not strings) or the attributes are not an object.
     fn to_dict(&self) -> Result<Map<String, Value>, EncodeError> {
         match serde_json::to_value(Attributes(self)) {
             Ok(Value::Object(map)) => Ok(map),
@@ -115,14 +125,33 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     }
 
     /// The attributes as JSON text (what the wire's `attributes` holds).
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] when serde cannot write a field as JSON.
     fn to_json(&self) -> Result<String, EncodeError> {
         serde_json::to_string(&Attributes(self)).map_err(|e| EncodeError::new(Self::EVENT_NAME, e))
     }
 
     /// Rebuilds the event from the JSON text of its attributes object, in
     /// one pass.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] naming the attribute at fault when `attributes` is
+    /// not a JSON object, or an attribute is missing or of another type.
     fn from_json(attributes: &str) -> Result<Self, DecodeError> {
         read_json(attributes)
+    }
+}
+
+impl<E: DomainEvent> ReadAttributes for E {
+    fn event_name() -> &'static str {
+        E::EVENT_NAME
+    }
+
+    fn visit<'de, M: MapAccess<'de>>(map: M, at: &mut Position) -> Result<Self, M::Error> {
+        E::visit_attributes(map, at)
     }
 }
 

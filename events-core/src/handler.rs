@@ -1,5 +1,7 @@
 //! Handlers: what runs when an event is published or received.
 //!
+//! # Functions
+//!
 //! Write a handler as a plain `async fn` with `#[handler]`; it is registered
 //! through `inventory` and found by [`EventBus::builder`](crate::EventBus::builder)
 //! without any list in `main`:
@@ -26,6 +28,8 @@
 //! forms clone, so `E: Clone`). The return type is `()` or `Result<(), Err>`
 //! for any `Err` convertible into [`HandlerError`].
 //!
+//! # Handlers with dependencies
+//!
 //! A handler that needs dependencies (a pool, a client) implements
 //! [`Handler`] on a struct and is registered explicitly with
 //! [`EventBusBuilder::register_handler`](crate::EventBusBuilder::register_handler),
@@ -37,7 +41,6 @@
 use std::any::TypeId;
 use std::borrow::Cow;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::envelope::Event;
@@ -49,9 +52,6 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What a handler returns once normalized.
 pub type HandlerResult = Result<(), HandlerError>;
-
-/// The boxed future of one handler call.
-pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send + 'static>>;
 
 /// A handler of events of type `E`, usually a struct holding dependencies.
 ///
@@ -81,82 +81,10 @@ pub trait Handler<E: DomainEvent>: Send + Sync + 'static {
     fn handle(&self, event: &Event<E>) -> impl Future<Output = HandlerResult> + Send;
 }
 
-/// Return types a `#[handler]` function may have: `()` or `Result<(), E>`.
-#[diagnostic::on_unimplemented(
-    message = "a handler must return `()` or `Result<(), E>`, not `{Self}`",
-    label = "unsupported return type",
-    note = "the error type `E` must convert into `Box<dyn std::error::Error + Send + Sync>`"
-)]
-pub trait HandlerOutput {
-    /// Normalizes the output.
-    fn into_result(self) -> HandlerResult;
-}
-
-impl HandlerOutput for () {
-    fn into_result(self) -> HandlerResult {
-        Ok(())
-    }
-}
-
-impl<Err: Into<HandlerError>> HandlerOutput for Result<(), Err> {
-    fn into_result(self) -> HandlerResult {
-        self.map_err(Into::into)
-    }
-}
-
-/// Argument types a `#[handler]` function may take: an event `E` or its
-/// envelope `Event<E>`, by reference or (cloned) by value.
-///
-/// `#[handler]` checks an argument `Event<E>` or `E` as `E: EventArg`, so a
-/// type that is not an event is one error, at that type, in this trait's
-/// words.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a domain event",
-    label = "not a domain event",
-    note = "a handler takes `&Event<E>`, `&E`, `Event<E>` or `E` for an `E` with `#[derive(DomainEvent)]`",
-    note = "an event is a struct of your crate with `#[derive(DomainEvent)]` and `#[event(company = \"..\", service = \"..\", version = 1, resource = \"..\", action = \"..\")]`",
-    note = "a type of another crate (such as `String`) cannot be an event itself: declare an event struct with a field of that type"
-)]
-pub trait EventArg: Sized + Send + Sync + 'static {
-    /// The event type handled.
-    type Event: DomainEvent;
-
-    /// Borrows the argument from the envelope.
-    fn borrow(event: &Event<Self::Event>) -> &Self;
-
-    /// Clones the argument out of the envelope (by-value handlers).
-    fn owned(event: &Event<Self::Event>) -> Self
-    where
-        Self: Clone,
-    {
-        Self::borrow(event).clone()
-    }
-}
-
-// Reporting this impl's bound would name `DomainEvent` and point at the
-// user's own derive (the one impl there is) rather than at the argument.
-#[diagnostic::do_not_recommend]
-impl<E: DomainEvent> EventArg for E {
-    type Event = E;
-    fn borrow(event: &Event<E>) -> &E {
-        event.payload()
-    }
-}
-
-// Listing this impl under a wrong argument ("the trait `EventArg` is
-// implemented for `Event<E>`") would point the user into this file.
-#[diagnostic::do_not_recommend]
-impl<E: DomainEvent> EventArg for Event<E> {
-    type Event = E;
-    fn borrow(event: &Event<E>) -> &Self {
-        event
-    }
-}
-
 /// A handler with its event type erased, as the bus holds it.
 pub(crate) trait ErasedHandler: Send + Sync + 'static {
     /// Starts a call; gives the event back when it is not of this handler's type.
-    fn call(&self, event: SharedEvent) -> Result<HandlerFuture, SharedEvent>;
+    fn call(&self, event: SharedEvent) -> Result<private::HandlerFuture, SharedEvent>;
 }
 
 pub(crate) struct TypedHandler<E, H> {
@@ -174,7 +102,7 @@ impl<E, H> TypedHandler<E, H> {
 }
 
 impl<E: DomainEvent, H: Handler<E>> ErasedHandler for TypedHandler<E, H> {
-    fn call(&self, event: SharedEvent) -> Result<HandlerFuture, SharedEvent> {
+    fn call(&self, event: SharedEvent) -> Result<private::HandlerFuture, SharedEvent> {
         let event = crate::upcast::downcast_event::<E>(event)?;
         let handler = Arc::clone(&self.handler);
         Ok(Box::pin(async move { handler.handle(&event).await }))
@@ -185,13 +113,13 @@ impl<E: DomainEvent, H: Handler<E>> ErasedHandler for TypedHandler<E, H> {
 /// its function pointer, anything else through the erased trait.
 #[derive(Clone)]
 pub(crate) enum Callable {
-    Function(fn(SharedEvent) -> Result<HandlerFuture, SharedEvent>),
+    Function(fn(SharedEvent) -> Result<private::HandlerFuture, SharedEvent>),
     Erased(Arc<dyn ErasedHandler>),
 }
 
 impl Callable {
     /// Starts a call; gives the event back when it is not of this handler's type.
-    pub(crate) fn call(&self, event: SharedEvent) -> Result<HandlerFuture, SharedEvent> {
+    pub(crate) fn call(&self, event: SharedEvent) -> Result<private::HandlerFuture, SharedEvent> {
         match self {
             Callable::Function(call) => call(event),
             Callable::Erased(handler) => handler.call(event),
@@ -224,69 +152,208 @@ impl HandlerEntry {
     }
 }
 
-/// A handler found by discovery (`#[handler]`).
-pub struct HandlerRegistration {
-    name: &'static str,
-    event_name: &'static str,
-    event_type_name: fn() -> &'static str,
-    event_type_id: fn() -> TypeId,
-    kind: Kind,
-}
+/// A handler found by discovery: a `#[handler]` linked into the program.
+#[derive(Clone, Copy)]
+pub struct DiscoveredHandler(&'static private::HandlerRegistration);
 
-enum Kind {
-    Function(fn(SharedEvent) -> Result<HandlerFuture, SharedEvent>),
-    Instance(fn() -> HandlerEntryParts),
-}
-
-/// What an `impl` handler's factory returns (opaque to users).
-pub struct HandlerEntryParts(Arc<dyn ErasedHandler>);
-
-inventory::collect!(HandlerRegistration);
-
-impl HandlerRegistration {
+impl DiscoveredHandler {
     /// The handler's stable name: module path and function or type name.
     pub fn name(&self) -> &'static str {
-        self.name
+        self.0.name()
     }
 
     /// The name of the event it handles.
     pub fn event_name(&self) -> &'static str {
-        self.event_name
+        self.0.event_name()
     }
 
+    /// The handler as the bus keeps it.
     pub(crate) fn entry(&self) -> HandlerEntry {
-        HandlerEntry {
-            name: Cow::Borrowed(self.name),
-            event_name: self.event_name,
-            event_type_name: (self.event_type_name)(),
-            event_type_id: (self.event_type_id)(),
-            handler: match self.kind {
-                Kind::Function(f) => Callable::Function(f),
-                Kind::Instance(make) => Callable::Erased(make().0),
-            },
-        }
+        self.0.entry()
     }
 }
 
-impl std::fmt::Debug for HandlerRegistration {
+impl std::fmt::Debug for DiscoveredHandler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HandlerRegistration")
-            .field("name", &self.name)
-            .field("event_name", &self.event_name)
-            .finish_non_exhaustive()
+        f.debug_struct("DiscoveredHandler")
+            .field("name", &self.0.name())
+            .field("event_name", &self.0.event_name())
+            .finish()
     }
 }
 
 /// Every `#[handler]` linked into the program.
-pub fn discovered_handlers() -> impl Iterator<Item = &'static HandlerRegistration> {
-    inventory::iter::<HandlerRegistration>.into_iter()
+pub fn discovered_handlers() -> impl Iterator<Item = DiscoveredHandler> {
+    inventory::iter::<private::HandlerRegistration>
+        .into_iter()
+        .map(DiscoveredHandler)
 }
 
-/// Items the `#[handler]` expansion uses.
-pub(crate) mod private {
-    use super::*;
+// The names these items had before they moved to `__private` (they were
+// public only for the derive's generated code).
 
-    pub use super::{EventArg, HandlerFuture, HandlerOutput, HandlerRegistration};
+/// Deprecated: not public API (the derive's generated code uses it through
+/// `__private`).
+#[doc(hidden)]
+#[deprecated(note = "not public API: a handler returns `HandlerResult`")]
+pub type HandlerFuture = private::HandlerFuture;
+
+/// Deprecated: not public API; [`discovered_handlers`] yields
+/// [`DiscoveredHandler`]s.
+#[doc(hidden)]
+#[deprecated(note = "use `DiscoveredHandler` (what `discovered_handlers` yields)")]
+pub type HandlerRegistration = private::HandlerRegistration;
+
+/// Deprecated: not public API.
+#[doc(hidden)]
+#[deprecated(note = "not public API")]
+pub type HandlerEntryParts = private::HandlerEntryParts;
+
+// Traits have no deprecatable alias: the old paths stay, hidden.
+#[doc(hidden)]
+pub use private::{EventArg, HandlerOutput};
+
+/// Items the `#[handler]` expansion uses, re-exported by `__private`.
+pub(crate) mod private {
+    use std::any::TypeId;
+    use std::borrow::Cow;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+
+    use super::{
+        Callable, ErasedHandler, Handler, HandlerEntry, HandlerError, HandlerResult, TypedHandler,
+    };
+    use crate::envelope::{Event, SharedEvent};
+    use crate::event::DomainEvent;
+
+    /// The boxed future of one handler call.
+    pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send + 'static>>;
+
+    /// Return types a `#[handler]` function may have: `()` or `Result<(), E>`.
+    #[diagnostic::on_unimplemented(
+        message = "a handler must return `()` or `Result<(), E>`, not `{Self}`",
+        label = "unsupported return type",
+        note = "the error type `E` must convert into `Box<dyn std::error::Error + Send + Sync>`"
+    )]
+    pub trait HandlerOutput {
+        /// Normalizes the output.
+        fn into_result(self) -> HandlerResult;
+    }
+
+    impl HandlerOutput for () {
+        fn into_result(self) -> HandlerResult {
+            Ok(())
+        }
+    }
+
+    impl<Err: Into<HandlerError>> HandlerOutput for Result<(), Err> {
+        fn into_result(self) -> HandlerResult {
+            self.map_err(Into::into)
+        }
+    }
+
+    /// Argument types a `#[handler]` function may take: an event `E` or its
+    /// envelope `Event<E>`, by reference or (cloned) by value.
+    ///
+    /// `#[handler]` checks an argument `Event<E>` or `E` as `E: EventArg`, so a
+    /// type that is not an event is one error, at that type, in this trait's
+    /// words.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` is not a domain event",
+        label = "not a domain event",
+        note = "a handler takes `&Event<E>`, `&E`, `Event<E>` or `E` for an `E` with `#[derive(DomainEvent)]`",
+        note = "an event is a struct of your crate with `#[derive(DomainEvent)]` and `#[event(company = \"..\", service = \"..\", version = 1, resource = \"..\", action = \"..\")]`",
+        note = "a type of another crate (such as `String`) cannot be an event itself: declare an event struct with a field of that type"
+    )]
+    pub trait EventArg: Sized + Send + Sync + 'static {
+        /// The event type handled.
+        type Event: DomainEvent;
+
+        /// Borrows the argument from the envelope.
+        fn borrow(event: &Event<Self::Event>) -> &Self;
+
+        /// Clones the argument out of the envelope (by-value handlers).
+        fn owned(event: &Event<Self::Event>) -> Self
+        where
+            Self: Clone,
+        {
+            Self::borrow(event).clone()
+        }
+    }
+
+    // Reporting this impl's bound would name `DomainEvent` and point at the
+    // user's own derive (the one impl there is) rather than at the argument.
+    #[diagnostic::do_not_recommend]
+    impl<E: DomainEvent> EventArg for E {
+        type Event = E;
+        fn borrow(event: &Event<E>) -> &E {
+            event.payload()
+        }
+    }
+
+    // Listing this impl under a wrong argument ("the trait `EventArg` is
+    // implemented for `Event<E>`") would point the user into this file.
+    #[diagnostic::do_not_recommend]
+    impl<E: DomainEvent> EventArg for Event<E> {
+        type Event = E;
+        fn borrow(event: &Event<E>) -> &Self {
+            event
+        }
+    }
+
+    /// A handler found by discovery (`#[handler]`), as `inventory` collects it.
+    pub struct HandlerRegistration {
+        name: &'static str,
+        event_name: &'static str,
+        event_type_name: fn() -> &'static str,
+        event_type_id: fn() -> TypeId,
+        kind: Kind,
+    }
+
+    enum Kind {
+        Function(fn(SharedEvent) -> Result<HandlerFuture, SharedEvent>),
+        Instance(fn() -> HandlerEntryParts),
+    }
+
+    /// What an `impl` handler's factory returns (opaque).
+    pub struct HandlerEntryParts(Arc<dyn ErasedHandler>);
+
+    impl HandlerRegistration {
+        /// The handler's stable name: module path and function or type name.
+        pub fn name(&self) -> &'static str {
+            self.name
+        }
+
+        /// The name of the event it handles.
+        pub fn event_name(&self) -> &'static str {
+            self.event_name
+        }
+
+        pub(crate) fn entry(&self) -> HandlerEntry {
+            HandlerEntry {
+                name: Cow::Borrowed(self.name),
+                event_name: self.event_name,
+                event_type_name: (self.event_type_name)(),
+                event_type_id: (self.event_type_id)(),
+                handler: match self.kind {
+                    Kind::Function(f) => Callable::Function(f),
+                    Kind::Instance(make) => Callable::Erased(make().0),
+                },
+            }
+        }
+    }
+
+    impl std::fmt::Debug for HandlerRegistration {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("HandlerRegistration")
+                .field("name", &self.name)
+                .field("event_name", &self.event_name)
+                .finish_non_exhaustive()
+        }
+    }
+
+    inventory::collect!(HandlerRegistration);
 
     /// Registration of a `#[handler] async fn`.
     pub const fn function_handler<E: DomainEvent>(

@@ -27,6 +27,8 @@
 //! # }
 //! ```
 //!
+//! # Names are checked at compile time
+//!
 //! Every naming rule is checked when your crate compiles:
 //!
 //! ```compile_fail
@@ -37,17 +39,29 @@
 //! struct CompanyCreated; // error: `action` must be in the past tense
 //! ```
 //!
+//! # Modules
+//!
 //! The crate's modules, one noun each: [`event`] (the trait), [`name`],
-//! [`envelope`] (identity, raw events), [`handler`](mod@handler), [`registry`], [`bus`],
-//! [`store`], [`config`], [`wire`] (the format shared with Python's
-//! `package-events-bus`), [`aggregate`] and [`publisher`].
+//! [`envelope`] (an event with its identity: typed, of any type, or raw),
+//! [`handler`](mod@handler), [`registry`], [`bus`], [`store`], [`config`],
+//! [`wire`] (the format shared with Python's `package-events-bus`, and
+//! EventBridge's envelope), [`aggregate`], [`publisher`] and [`error`].
+//!
+//! # Features
+//!
+//! | feature | default | what it gives |
+//! | --- | --- | --- |
+//! | `derive` | yes | [`DomainEvent`](derive@DomainEvent) (the derive) and [`handler`](macro@handler) (the attribute), re-exported from `events-derive` |
+//! | `testing` | no | the test kit, `events_core::testing`: a recording bus, handler runners, scenarios, golden wire fixtures, a per-test process-wide bus (for dev-dependencies) |
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // The derive's generated code names `::events_core`; this makes it resolve
 // inside this crate's own tests too.
 extern crate self as events_core;
 
 pub mod aggregate;
-pub mod attributes;
+mod attributes;
 pub mod bus;
 pub mod config;
 pub mod envelope;
@@ -60,6 +74,7 @@ pub mod publisher;
 pub mod registry;
 pub mod store;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 pub mod trace;
 pub mod upcast;
@@ -70,10 +85,13 @@ pub mod wire;
 pub mod __private;
 
 pub use aggregate::Recorder;
+#[allow(deprecated)]
+#[doc(hidden)]
+pub use bus::HandlerOutcomes;
 pub use bus::{
-    get_event_bus, reset_event_bus, set_event_bus, BatchOutcome, BusError, Delivery, EventBus,
-    EventBusBuilder, HandlerOutcome, HandlerOutcomes, HandlerStatus, PublishOutcome, Received,
-    ReplayReport, Replayer, ReplayerOptions,
+    get_event_bus, reset_event_bus, set_event_bus, BatchOutcome, BusError, Delivery,
+    DispatchOutcome, EventBus, EventBusBuilder, HandlerOutcome, HandlerStatus, PublishOutcome,
+    Received, ReplayReport, Replayer, ReplayerOptions,
 };
 pub use config::{BusConfig, ConfigError, Mode};
 pub use envelope::{AnyEvent, Event, EventId, RawEvent};
@@ -97,6 +115,7 @@ pub use store::{EventStore, MemoryStore, SqliteStore, StoreError};
 /// ([`RawEvent::decode`]) and refuses two types with one name
 /// ([`DuplicateEventName`](registry::DuplicateEventName)).
 #[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use events_derive::DomainEvent;
 
 /// The handler attribute (from `events-derive`). A handler is found when
@@ -114,6 +133,7 @@ pub use events_derive::DomainEvent;
 /// [`handler::discovered_handlers`]
 /// lists what was found.
 #[cfg(feature = "derive")]
+#[cfg_attr(docsrs, doc(cfg(feature = "derive")))]
 pub use events_derive::handler;
 
 // The crates whose types the public API takes or returns, re-exported (as

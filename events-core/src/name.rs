@@ -69,6 +69,11 @@ impl<'a> EventName<'a> {
     }
 
     /// Parses and validates a full event name.
+    ///
+    /// # Errors
+    ///
+    /// An [`InvalidName`] saying which rule `name` breaks (length, parts,
+    /// segment characters, version, message type, past-tense action).
     pub fn parse(name: &'a str) -> Result<Self, InvalidName> {
         if name.len() > MAX_NAME_LEN {
             return Err(InvalidName::new(
@@ -208,7 +213,12 @@ mod tests {
             "a.b.1.event.c.create",
             long.as_str(),
         ] {
-            assert!(EventName::parse(bad).is_err(), "{bad}");
+            let err = EventName::parse(bad).unwrap_err();
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("invalid event name `{bad}`: ")),
+                "{err}"
+            );
         }
         let max = EventName::parse("a.b.4294967295.event.c.created").unwrap();
         assert_eq!(max.version, u32::MAX);

@@ -1,15 +1,22 @@
 //! Paths used by the code `#[derive(DomainEvent)]` and `#[handler]` expand
-//! to. Not public API: it may change in any release.
+//! to, and items the workspace's crates share. Not public API: it may change
+//! in any release.
 
 pub use inventory;
 pub use serde;
 
 pub use serde_json;
 
-pub use crate::attributes::{Key, Position};
+pub use crate::attributes::{read_json, read_map, Key, Position};
 pub use crate::handler::private::*;
 pub use crate::registry::EventType;
+pub use crate::store::time::{parse_store_time, store_time};
 pub use crate::upcast::private::*;
+
+/// The current time at the precision events keep: microseconds, UTC.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    crate::envelope::now()
+}
 
 use std::marker::PhantomData;
 

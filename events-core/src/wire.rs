@@ -1,5 +1,7 @@
 //! The wire format shared with Python's `package-events-bus` (SPEC §4).
 //!
+//! # The entry
+//!
 //! A PutEvents entry carries `Source`, `DetailType` (the event name) and a
 //! `Detail` JSON object:
 //!
@@ -8,6 +10,8 @@
 //!  "occurred_on": "2026-11-26T10:15:30.123456+00:00",
 //!  "attributes": "{\"company_name\":\"Acme\"}"}
 //! ```
+//!
+//! # Reading
 //!
 //! `attributes` is a *string* holding JSON, as the Python package writes it.
 //! Readers are lenient: `attributes` may also be an object, `occurred_on` may
@@ -104,6 +108,11 @@ pub fn format_time(time: DateTime<Utc>) -> String {
 /// let err = parse_time("9999-12-31T23:59:59-01:00").unwrap_err();
 /// assert!(err.contains("outside"), "{err}");
 /// ```
+///
+/// # Errors
+///
+/// A message saying why when `text` is not a time of the accepted forms, or is
+/// one outside the range the wire format and Python's `datetime` hold.
 pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     if let Some(time) = parse_written_time(text) {
         return Ok(time);
@@ -196,7 +205,7 @@ pub fn encode_detail(event: &RawEvent) -> String {
 /// let raw = RawEvent {
 ///     id: "e1".into(),
 ///     name: "testclean.api.1.event.company.created".into(),
-///     occurred_on: events_core::envelope::now(),
+///     occurred_on: chrono::Utc::now(),
 ///     attributes: "{}".into(),
 ///     trace: None,
 /// };
@@ -225,6 +234,11 @@ pub fn entry(event: &RawEvent, source: &str) -> Entry {
 }
 
 /// Decodes the JSON text of a `detail` object.
+///
+/// # Errors
+///
+/// A [`DecodeError`] naming the field at fault (`id`, `type`, `occurred_on`,
+/// `attributes`) when `json` is not a detail object.
 pub fn decode_detail(json: &str) -> Result<RawEvent, DecodeError> {
     decode_detail_in(json, None)
 }
@@ -451,6 +465,11 @@ fn decode_detail_in(json: &str, detail_type: Option<&str>) -> Result<RawEvent, D
 /// Decodes a `detail` straight into a typed event (the fast path when the
 /// type is known): the same checks and errors as [`decode_detail`] followed
 /// by [`RawEvent::decode`], in one pass over the attributes.
+///
+/// # Errors
+///
+/// A [`DecodeError`] when the detail is not valid, names another event than
+/// `E`, or its attributes are not what `E` reads.
 pub fn decode_event<E: DomainEvent>(json: &str) -> Result<Event<E>, DecodeError> {
     let mut fields: DetailFields = parse_object(json, Some(E::EVENT_NAME), "detail")?;
     let (name, id, occurred_on) = identity(&mut fields, None)?;
@@ -473,9 +492,15 @@ pub fn decode_event<E: DomainEvent>(json: &str) -> Result<Event<E>, DecodeError>
     Ok(Event::with_identity(id, occurred_on, payload))
 }
 
-/// The EventBridge envelope, as an SQS queue subscribed by a rule receives it.
+/// Deprecated: the name said nothing of whose envelope it is.
+#[doc(hidden)]
+#[deprecated(note = "renamed `EventBridgeEnvelope`")]
+pub type Envelope = EventBridgeEnvelope;
+
+/// EventBridge's envelope around an event (`detail`), as an SQS queue
+/// subscribed by a rule receives it; [`decode_envelope`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Envelope {
+pub struct EventBridgeEnvelope {
     /// The envelope's own id (EventBridge's, not the event's).
     pub id: Option<String>,
     /// `detail-type`: the event name, used for routing.
@@ -601,7 +626,13 @@ pub(crate) fn read_envelope(json: &str) -> Option<Received<'_>> {
 }
 
 /// Decodes a whole EventBridge envelope (an SQS message body).
-pub fn decode_envelope(json: &str) -> Result<Envelope, DecodeError> {
+///
+/// # Errors
+///
+/// A [`DecodeError`] naming the field at fault when `json` is not an
+/// EventBridge envelope (no `detail-type`, no `detail` object) or its detail is
+/// not valid.
+pub fn decode_envelope(json: &str) -> Result<EventBridgeEnvelope, DecodeError> {
     let fields: EnvelopeFields = parse_object(json, None, "envelope")?;
     let detail_type = match fields.detail_type.map(Json::string) {
         Some(Ok(dt)) => dt.into_owned(),
@@ -629,7 +660,7 @@ pub fn decode_envelope(json: &str) -> Result<Envelope, DecodeError> {
     })?;
     let event = decode_detail_in(detail.get(), Some(&detail_type))?;
     let text = |json: Option<Json>| json.and_then(|j| j.string().ok()).map(Cow::into_owned);
-    Ok(Envelope {
+    Ok(EventBridgeEnvelope {
         id: text(fields.id),
         source: text(fields.source),
         account: text(fields.account),
@@ -706,7 +737,9 @@ mod tests {
             parse_time("2016-12-31T23:59:60.000000+00:00").ok(),
             general("2016-12-31T23:59:60.000000+00:00")
         );
-        assert!(parse_time("2026-02-30T10:15:30.000000+00:00").is_err());
+        assert!(parse_time("2026-02-30T10:15:30.000000+00:00")
+            .unwrap_err()
+            .starts_with("expected an ISO 8601 time"));
         assert!(parse_time("0000-01-01T00:00:00.000000+00:00")
             .unwrap_err()
             .contains("outside"));

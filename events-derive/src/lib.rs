@@ -19,9 +19,22 @@
 //! assert_eq!(InvoicePaid::EVENT_NAME, "acme.billing.1.event.invoice.paid");
 //! ```
 //!
+//! # Use it through events-core
+//!
 //! Do not depend on this crate directly: `events-core` re-exports both macros
 //! (behind its default `derive` feature) and the paths the generated code
 //! needs, so your crate depends on `events-core` alone.
+//!
+//! # Features
+//!
+//! This crate has no cargo features of its own; the macros are compiled in
+//! when `events-core`'s feature is on:
+//!
+//! | feature of `events-core` | default | what it gives |
+//! | --- | --- | --- |
+//! | `derive` | yes | `events_core::DomainEvent` (the derive) and `events_core::handler` (the attribute), from this crate |
+//!
+//! # Layout
 //!
 //! The crate is split by phase, as thiserror's: `attr` parses the
 //! attributes (their keys are the `symbol` constants), `ast` holds the typed

@@ -117,3 +117,11 @@ impl CompanyService {
         }
     }
 }
+
+/// [`build_event_bus`] with the variables read through `lookup` instead of
+/// the process environment (what the start-up tests pass).
+pub async fn build_event_bus_from(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<EventBus, BusError> {
+    EventBus::from_lookup(lookup).await
+}

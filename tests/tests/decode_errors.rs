@@ -170,7 +170,7 @@ fn a_name_for_another_event() {
     let raw = RawEvent {
         id: "e1".into(),
         name: "testclean.api.1.event.company.deleted".into(),
-        occurred_on: events_core::envelope::now(),
+        occurred_on: chrono::Utc::now(),
         attributes: "{}".into(),
         trace: None,
     };
@@ -414,7 +414,7 @@ fn object_errors_read_the_same_everywhere() {
             RawEvent {
                 id: "e1".into(),
                 name: NAME.into(),
-                occurred_on: events_core::envelope::now(),
+                occurred_on: chrono::Utc::now(),
                 attributes: text.into(),
                 trace: None,
             }

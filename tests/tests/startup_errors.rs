@@ -1,16 +1,15 @@
 //! The example's start-up (`build_event_bus`, the seed's `lifespan`) turns
 //! bad configuration into a clear error naming the variable and the accepted
-//! values — never a panic or a silent default. (A test binary of its own: it
-//! changes the process environment.)
+//! values — never a panic or a silent default. The variables are passed in
+//! as lookups ([`EventBus::builder_from_lookup`]); the process environment
+//! is never changed.
 
 use std::sync::{Arc, Mutex};
 
 use events_core::{BusError, DomainEvent, Event, EventBus, Handler, HandlerResult};
-use events_examples::startup::build_event_bus;
+use events_examples::startup::build_event_bus_from;
 
-/// The tests of this binary change the process environment: one at a time.
-static ENV: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
+/// The variables a child process must not inherit from this one.
 const VARS: [&str; 6] = [
     "EVENT_BUS_ENABLED",
     "EVENT_BUS_ASYNC",
@@ -20,55 +19,54 @@ const VARS: [&str; 6] = [
     "EVENT_BUS_STORE_PATH",
 ];
 
-fn with_env(pairs: &[(&str, &str)]) {
-    for var in VARS {
-        std::env::remove_var(var);
-    }
-    for (k, v) in pairs {
-        std::env::set_var(k, v);
-    }
+/// An environment of exactly `pairs`, as a lookup.
+fn with_env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let vars: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |var| vars.get(var).cloned()
 }
 
 #[tokio::test]
 async fn bad_configuration_is_a_clear_start_up_error() {
-    let _env = ENV.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("events.db");
     let store = store.to_str().unwrap();
 
-    with_env(&[
+    let env = with_env(&[
         ("EVENT_BUS_STORE_PATH", store),
         ("EVENT_BUS_ENABLED", "maybe"),
     ]);
-    let err = build_event_bus().await.unwrap_err();
+    let err = build_event_bus_from(env).await.unwrap_err();
     assert!(matches!(err, BusError::Config(_)), "{err}");
     assert_eq!(
         err.to_string(),
         "EVENT_BUS_ENABLED=`maybe` is not valid: expected `true` or `false` (also `1`/`0`, `yes`/`no`, `on`/`off`)"
     );
 
-    with_env(&[("EVENT_BUS_STORE_PATH", store), ("EVENT_BUS_MODE", "kafka")]);
-    let err = build_event_bus().await.unwrap_err();
+    let env = with_env(&[("EVENT_BUS_STORE_PATH", store), ("EVENT_BUS_MODE", "kafka")]);
+    let err = build_event_bus_from(env).await.unwrap_err();
     assert_eq!(
         err.to_string(),
         "EVENT_BUS_MODE=`kafka` is not valid: expected `local` or `eventbridge`"
     );
 
-    with_env(&[
+    let env = with_env(&[
         ("EVENT_BUS_STORE_PATH", store),
         ("EVENT_BUS_ASYNC", "sometimes"),
     ]);
-    assert!(build_event_bus()
+    assert!(build_event_bus_from(env)
         .await
         .unwrap_err()
         .to_string()
         .starts_with("EVENT_BUS_ASYNC=`sometimes`"));
 
-    with_env(&[
+    let env = with_env(&[
         ("EVENT_BUS_STORE_PATH", store),
         ("EVENT_BUS_SOURCE", "aws.events"),
     ]);
-    assert!(build_event_bus()
+    assert!(build_event_bus_from(env)
         .await
         .unwrap_err()
         .to_string()
@@ -77,24 +75,24 @@ async fn bad_configuration_is_a_clear_start_up_error() {
     let file = dir.path().join("plain-file");
     std::fs::write(&file, b"x").unwrap();
     let unwritable = file.join("events.db");
-    with_env(&[("EVENT_BUS_STORE_PATH", unwritable.to_str().unwrap())]);
-    let err = build_event_bus().await.unwrap_err();
+    let env = with_env(&[("EVENT_BUS_STORE_PATH", unwritable.to_str().unwrap())]);
+    let err = build_event_bus_from(env).await.unwrap_err();
     assert!(
         err.to_string()
             .starts_with("cannot open the event store at"),
         "{err}"
     );
 
-    with_env(&[
+    let env = with_env(&[
         ("EVENT_BUS_STORE_PATH", store),
         ("EVENT_BUS_MODE", "eventbridge"),
     ]);
-    let err = build_event_bus().await.unwrap_err();
+    let err = build_event_bus_from(env).await.unwrap_err();
     assert!(matches!(err, BusError::NoPublisher { .. }), "{err}");
 
     // And the defaults work: local mode, the configured store, every handler.
-    with_env(&[("EVENT_BUS_STORE_PATH", store)]);
-    let bus = build_event_bus().await.unwrap();
+    let env = with_env(&[("EVENT_BUS_STORE_PATH", store)]);
+    let bus = build_event_bus_from(env).await.unwrap();
     assert_eq!(bus.config().mode, events_core::Mode::Local);
     assert!(
         std::path::Path::new(store).exists(),
@@ -128,16 +126,15 @@ impl Handler<InvoiceSent> for Mailer {
 
 #[tokio::test]
 async fn a_builder_from_the_environment_keeps_every_variable_and_takes_handlers() {
-    let _env = ENV.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("from-env.db");
-    with_env(&[
+    let env = with_env(&[
         ("EVENT_BUS_STORE_PATH", store.to_str().unwrap()),
         ("EVENT_BUS_ASYNC", "true"),
         ("EVENT_BUS_SOURCE", "acme.billing"),
     ]);
     let sent = Arc::new(Mutex::new(Vec::new()));
-    let bus = EventBus::builder_from_env()
+    let bus = EventBus::builder_from_lookup(&env)
         .unwrap()
         .register_handler(Mailer { sent: sent.clone() })
         .connect()
@@ -164,7 +161,7 @@ async fn a_builder_from_the_environment_keeps_every_variable_and_takes_handlers(
     assert_eq!(*sent.lock().unwrap(), [7]);
 
     // Code overrides the environment.
-    let bus = EventBus::builder_from_env()
+    let bus = EventBus::builder_from_lookup(&env)
         .unwrap()
         .async_handlers(false)
         .build()
@@ -172,19 +169,17 @@ async fn a_builder_from_the_environment_keeps_every_variable_and_takes_handlers(
     assert!(!bus.config().async_handlers);
 
     // A bad variable is the same clear error as from_env's.
-    with_env(&[("EVENT_BUS_ASYNC", "sometimes")]);
-    let err = EventBus::builder_from_env().err().unwrap();
+    let err = EventBus::builder_from_lookup(with_env(&[("EVENT_BUS_ASYNC", "sometimes")]))
+        .err()
+        .unwrap();
     assert!(matches!(err, BusError::Config(_)), "{err}");
     assert!(
         err.to_string().starts_with("EVENT_BUS_ASYNC=`sometimes`"),
         "{err}"
     );
 
-    // `builder()` is the in-code start: it reads no variable.
-    with_env(&[
-        ("EVENT_BUS_ASYNC", "true"),
-        ("EVENT_BUS_MODE", "eventbridge"),
-    ]);
+    // `builder()` is the in-code start: it reads no variable (it takes no
+    // lookup), so it has the built-in defaults.
     let bus = EventBus::builder().in_memory_store().build().unwrap();
     assert!(!bus.config().async_handlers);
     assert_eq!(bus.config().mode, events_core::Mode::Local);

@@ -163,6 +163,7 @@ async fn a_v2_raw_event_reaches_only_the_v3_handler() {
         name: DealClosedV2::EVENT_NAME.to_owned(),
         occurred_on: chrono::DateTime::parse_from_rfc3339(AT).unwrap().into(),
         attributes: r#"{"title": "", "cents": 5}"#.to_owned(),
+        trace: None,
     };
     let outcomes = bus.dispatch_raw(&raw).await.unwrap();
     assert_eq!(outcomes.len(), 1);

@@ -1,11 +1,13 @@
-//! Running a parsed command: the context every command gets, and the store
-//! the store commands open.
+//! The commands: their list ([`Command`]), the context every command gets,
+//! and the store the store commands open.
 //!
-//! A new command is a file here with its `Args` (clap) and an
-//! `async fn run`, a variant of [`Command`] and an arm of [`execute`]; a
-//! group of commands that does not act on the store (`events outbox ...`)
-//! is a folder here whose `run` matches its own subcommand enum, and does
-//! not call [`open_store`].
+//! A new command is a file here with its `Args` (a `clap::Args` struct) and
+//! an `async fn run`, a variant of [`Command`] and an arm of [`execute`]. A
+//! group of commands (`events outbox ...`) is a folder here whose `mod.rs`
+//! holds its own `#[derive(clap::Subcommand)]` enum and a `run` matching it;
+//! its variant of [`Command`] is `Outbox(outbox::Args)`, whose
+//! `#[command(subcommand)]` field is the group's enum. A group that does not act on the event store
+//! does not call [`open_store`].
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,8 +16,6 @@ use std::sync::Arc;
 use events_core::config::DEFAULT_STORE_PATH;
 use events_core::publisher::Publisher;
 use events_core::store::{EventStore, OpenReport, SqliteOptions, SqliteStore};
-
-use crate::args::Command;
 
 pub(crate) mod check;
 pub(crate) mod dead_letters;
@@ -26,6 +26,29 @@ pub(crate) mod replay;
 pub(crate) mod requeue;
 pub(crate) mod show;
 pub(crate) mod stats;
+
+/// The subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Counts of pending events and dead letters.
+    Stats(stats::Args),
+    /// The oldest pending events (or, with --handled, the newest handled).
+    List(list::Args),
+    /// One event, with its attributes.
+    Show(show::Args),
+    /// The oldest dead letters, unreadable rows included.
+    DeadLetters(dead_letters::Args),
+    /// Checks every page and every row (read-only unless --repair).
+    Check(check::Args),
+    /// Sends stored events through the configured bus, oldest first.
+    Replay(replay::Args),
+    /// Moves a dead letter back to the end of the queue.
+    Requeue(requeue::Args),
+    /// Deletes every dead letter.
+    Purge(purge::Args),
+    /// The PostgreSQL outbox of DATABASE_URL: migrate, stats, list, dead-letters, requeue.
+    Outbox(outbox::Args),
+}
 
 /// What a command returns: an exit code, or an error for the `error:` line.
 pub(crate) type Fallible<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;

@@ -180,6 +180,12 @@ impl EventBusBuilder {
 
     /// Builds the bus, connecting the publisher of the configured mode from
     /// a linked provider (such as `events-eventbridge`) if none was given.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::NoPublisher`] when the mode is remote and no linked crate
+    /// provides its publisher, [`BusError::PublisherSetup`] when the publisher
+    /// cannot be set up, and the errors of [`build`](Self::build).
     pub async fn connect(mut self) -> Result<EventBus, BusError> {
         if self.config.mode != Mode::Local && self.publisher.is_none() && self.config.enabled {
             let mode = self.config.mode;
@@ -193,6 +199,16 @@ impl EventBusBuilder {
     }
 
     /// Builds the bus: discovers handlers, checks event names, opens the store.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::DuplicateEventName`] when two linked event types have one
+    /// name, [`BusError::DuplicateHandler`] when a handler is registered
+    /// twice; in a remote mode without a publisher given,
+    /// [`BusError::NotConnected`] when a linked crate provides one (its setup
+    /// is async: call [`connect`](Self::connect)) and [`BusError::NoPublisher`]
+    /// when none does; [`BusError::Store`] when the store cannot be opened or
+    /// `EVENT_BUS_STORE_RETENTION` is not valid.
     pub fn build(self) -> Result<EventBus, BusError> {
         let mut types = EventTypes::discover()?;
         let mut handlers: HashMap<&'static str, Vec<HandlerEntry>> = HashMap::new();

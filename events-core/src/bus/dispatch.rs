@@ -16,7 +16,7 @@ use tracing::Instrument;
 
 use super::outcome::{Outcomes, Record};
 use super::publish::{failure_text, mark_handled, record_failures};
-use super::{BusError, EventBus, HandlerOutcome, HandlerOutcomes, HandlerStatus, PublishOutcome};
+use super::{BusError, DispatchOutcome, EventBus, HandlerOutcome, HandlerStatus, PublishOutcome};
 use crate::attributes::check_object;
 use crate::envelope::SharedEvent;
 use crate::envelope::{EventId, RawEvent};
@@ -115,9 +115,16 @@ impl Received {
     }
 
     /// Runs its handlers, as [`EventBus::dispatch_raw`] does.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Decode`] when the event has handlers here and its attributes
+    /// are not what its type reads; [`BusError::UnknownEvent`] when it has
+    /// handlers but no linked type. A handler's failure is not an error: it is
+    /// in the outcome.
     pub fn dispatch(
         self,
-    ) -> impl Future<Output = Result<HandlerOutcomes, BusError>> + Send + 'static {
+    ) -> impl Future<Output = Result<DispatchOutcome, BusError>> + Send + 'static {
         self.dispatch_skipping(|_| false)
     }
 
@@ -125,13 +132,17 @@ impl Received {
     /// [`EventBus::dispatch_raw_skipping`] does: an event that could not be
     /// decoded for its handlers is an error (even when all are skipped); one
     /// nobody handles runs nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`dispatch`](Self::dispatch)'s.
     pub fn dispatch_skipping(
         self,
         skip: impl Fn(&str) -> bool,
-    ) -> impl Future<Output = Result<HandlerOutcomes, BusError>> + Send + 'static {
+    ) -> impl Future<Output = Result<DispatchOutcome, BusError>> + Send + 'static {
         let id = self.id;
         let (handlers, succeeded, event, name, timeout) = match self.route {
-            None => return Either::Left(std::future::ready(Ok(HandlerOutcomes::default()))),
+            None => return Either::Left(std::future::ready(Ok(DispatchOutcome::default()))),
             Some(ReceivedRoute { event: Err(e), .. }) => {
                 return Either::Left(std::future::ready(Err(e)))
             }
@@ -160,7 +171,7 @@ impl Received {
         // handlers does not carry them.
         Either::Right(async move {
             run_handlers(&handlers, event, name, &id, timeout, &mut outcomes).await;
-            Ok(HandlerOutcomes(outcomes))
+            Ok(DispatchOutcome(outcomes))
         })
     }
 }
@@ -225,25 +236,33 @@ impl EventBus {
     ///
     /// The event is decoded before the future is returned, which is
     /// `Send + 'static`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Received::dispatch`]'s.
     pub fn dispatch_raw(
         &self,
         raw: &RawEvent,
     ) -> impl Future<Output = Result<Vec<HandlerOutcome>, BusError>> + Send + 'static {
         let run = self.receive_raw(raw).dispatch();
-        async move { run.await.map(HandlerOutcomes::into_vec) }
+        async move { run.await.map(DispatchOutcome::into_vec) }
     }
 
     /// As [`dispatch_raw`](Self::dispatch_raw), without the handlers whose
     /// names `skip` accepts: what a consumer with deduplication runs for a
     /// redelivered event whose other handlers already succeeded. An event
     /// whose handlers are all skipped is decoded and runs nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Received::dispatch`]'s.
     pub fn dispatch_raw_skipping(
         &self,
         raw: &RawEvent,
         skip: impl Fn(&str) -> bool,
     ) -> impl Future<Output = Result<Vec<HandlerOutcome>, BusError>> + Send + 'static {
         let run = self.receive_raw(raw).dispatch_skipping(skip);
-        async move { run.await.map(HandlerOutcomes::into_vec) }
+        async move { run.await.map(DispatchOutcome::into_vec) }
     }
 
     /// Prepares a received event for this bus's handlers: finds them and
@@ -286,6 +305,11 @@ impl EventBus {
     /// one pass over the body and without an intermediate [`RawEvent`]: the
     /// attributes of an event with handlers here are read once, straight
     /// into its type.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] naming the field at fault when `body` is not an
+    /// EventBridge envelope with a valid detail.
     pub fn receive(&self, body: &str) -> Result<Received, DecodeError> {
         // Anything the one-pass reader does not take, the full decoder
         // refuses with its reason (or takes: then it is used).
@@ -339,6 +363,11 @@ impl EventBus {
 
     /// Waits (at most `timeout`) for spawned handler work to finish. Call it
     /// before exiting in async mode, so no handler work is silently dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::ShutdownTimeout`] when handler tasks are still running after
+    /// `timeout`.
     pub async fn shutdown(&self, timeout: Duration) -> Result<(), BusError> {
         let tasks = &self.inner.tasks;
         tasks.close();
@@ -471,7 +500,7 @@ struct Call<'a> {
 
 enum CallState {
     Start(SharedEvent),
-    Running(crate::handler::HandlerFuture),
+    Running(crate::handler::private::HandlerFuture),
     Done,
 }
 

@@ -69,7 +69,7 @@ pub enum BusError {
         mode: Mode,
     },
     /// The publisher could not be set up.
-    #[error("cannot set up the {mode} publisher: {source}")]
+    #[error("cannot set up the {mode} publisher")]
     PublisherSetup {
         /// The configured mode.
         mode: Mode,
@@ -87,6 +87,10 @@ pub enum BusError {
     #[error(transparent)]
     Decode(#[from] DecodeError),
     /// Some events were neither accepted by the remote bus nor stored.
+    ///
+    /// The one message that says its source (the workspace's tests read the
+    /// store's reason, `database or disk is full`, in `to_string()`); the
+    /// chain printers ([`write_chain`], this type's `Debug`) say it once.
     #[error("{} event(s) were not delivered and not stored (first: {}): {source}", failed.len(), failed.first().map(EventId::as_str).unwrap_or("-"))]
     NotDelivered {
         /// The events that were lost to this call (the caller still has them).
@@ -114,9 +118,18 @@ pub enum BusError {
     },
 }
 
+/// The message and each cause it does not already say, on one line
+/// (`cannot set up the eventbridge publisher: NoRegion: AWS_REGION is not
+/// set`): what `main() -> Result<(), Box<dyn Error>>` prints.
 impl fmt::Debug for BusError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_chain(self, f)
+        struct OneLine<'a>(&'a BusError);
+        impl fmt::Display for OneLine<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write_chain(self.0, f)
+            }
+        }
+        write!(f, "{:#}", OneLine(self))
     }
 }
 

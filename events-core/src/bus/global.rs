@@ -47,6 +47,11 @@ fn global() -> std::sync::MutexGuard<'static, Option<Global>> {
 /// from the environment (the real one: a store on disk, EventBridge), or is
 /// a task of a runtime on which several threads opened scopes. The message
 /// says which, and to pass the bus instead.
+///
+/// # Errors
+///
+/// The errors of [`EventBus::from_env`] when the process-wide bus is built (the
+/// first call).
 pub async fn get_event_bus() -> Result<EventBus, BusError> {
     #[cfg(feature = "testing")]
     match scope::get() {

@@ -62,8 +62,11 @@ pub use dispatch::Received;
 pub use error::BusError;
 pub use forward::UNDECODABLE;
 pub use global::{get_event_bus, reset_event_bus, set_event_bus};
+#[allow(deprecated)]
+#[doc(hidden)]
+pub use outcome::HandlerOutcomes;
 pub use outcome::{
-    BatchOutcome, Delivery, HandlerOutcome, HandlerOutcomes, HandlerStatus, PublishOutcome,
+    BatchOutcome, Delivery, DispatchOutcome, HandlerOutcome, HandlerStatus, PublishOutcome,
 };
 pub use replay::{ReplayReport, Replayer, ReplayerOptions};
 
@@ -185,8 +188,62 @@ impl EventBus {
     ///
     /// `connect` also finds the publisher `EVENT_BUS_MODE=eventbridge` needs;
     /// `build` does the same without it (local mode, or a publisher you set).
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Config`] when a variable `EVENT_BUS_*` has a value that is
+    /// not valid.
     pub fn builder_from_env() -> Result<EventBusBuilder, BusError> {
         Ok(EventBusBuilder::new(BusConfig::from_env()?))
+    }
+
+    /// [`builder_from_env`](Self::builder_from_env) with the variables read
+    /// through `lookup` instead of the process environment (a test's map, a
+    /// file): `EVENT_BUS_*` for the configuration and
+    /// `EVENT_BUS_STORE_RETENTION` for the store. Tests pass their
+    /// variables this way rather than changing the process environment.
+    ///
+    /// ```
+    /// use events_core::EventBus;
+    ///
+    /// let bus = EventBus::builder_from_lookup(|var| (var == "EVENT_BUS_ASYNC").then(|| "true".to_owned()))?
+    ///     .in_memory_store()
+    ///     .build()?;
+    /// assert!(bus.config().async_handlers);
+    /// # Ok::<(), events_core::BusError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Config`] when a variable has a value that is not valid,
+    /// [`BusError::Store`] when `EVENT_BUS_STORE_RETENTION` is not valid.
+    pub fn builder_from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<EventBusBuilder, BusError> {
+        let config = BusConfig::from_lookup(&lookup)?;
+        let retention = match lookup(crate::store::RETENTION_VAR) {
+            Some(text) if !text.trim().is_empty() => {
+                crate::store::Retention::parse(&text).map_err(crate::store::StoreError::Config)?
+            }
+            _ => crate::store::Retention::default(),
+        };
+        Ok(
+            EventBusBuilder::new(config).store_options(crate::store::SqliteOptions {
+                retention,
+                ..crate::store::SqliteOptions::default()
+            }),
+        )
+    }
+
+    /// [`from_env`](Self::from_env) with the variables read through
+    /// `lookup` ([`builder_from_lookup`](Self::builder_from_lookup)).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`builder_from_lookup`](Self::builder_from_lookup) and
+    /// of [`EventBusBuilder::connect`].
+    pub async fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BusError> {
+        EventBus::builder_from_lookup(lookup)?.connect().await
     }
 
     /// A builder with the built-in defaults (local mode, SQLite store at
@@ -201,6 +258,11 @@ impl EventBus {
     /// handler, and the publisher `EVENT_BUS_MODE` asks for. The one start-up
     /// call of a twelve-factor service; [`EventBus::builder_from_env`] is the
     /// same with room for more (handlers with dependencies, a store).
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`builder_from_env`](Self::builder_from_env) and of
+    /// [`EventBusBuilder::connect`].
     pub async fn from_env() -> Result<Self, BusError> {
         EventBus::builder_from_env()?.connect().await
     }

@@ -105,9 +105,14 @@ impl Outcomes {
 /// [`HandlerOutcome`]s. When they all succeed it shares the list the bus
 /// built once for the event's handlers instead of allocating its own.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct HandlerOutcomes(pub(super) Outcomes);
+pub struct DispatchOutcome(pub(super) Outcomes);
 
-impl std::ops::Deref for HandlerOutcomes {
+/// Deprecated: one letter away from [`HandlerOutcome`].
+#[doc(hidden)]
+#[deprecated(note = "renamed `DispatchOutcome`")]
+pub type HandlerOutcomes = DispatchOutcome;
+
+impl std::ops::Deref for DispatchOutcome {
     type Target = [HandlerOutcome];
 
     fn deref(&self) -> &[HandlerOutcome] {
@@ -115,7 +120,7 @@ impl std::ops::Deref for HandlerOutcomes {
     }
 }
 
-impl HandlerOutcomes {
+impl DispatchOutcome {
     /// The outcomes as a list of their own.
     pub fn into_vec(self) -> Vec<HandlerOutcome> {
         match self.0 {

@@ -22,6 +22,13 @@ impl EventBus {
     ///
     /// The future is `Send + 'static` (it holds a clone of the bus), so it
     /// can be spawned.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::Encode`] when the event cannot be serialized (nothing is
+    /// published); [`BusError::NotDelivered`] when the remote bus did not take
+    /// it and the store could not keep it either. A handler's failure is not an
+    /// error: it is in the outcome.
     pub fn publish<E: DomainEvent>(
         &self,
         event: impl Into<Event<E>>,
@@ -60,6 +67,11 @@ impl EventBus {
     /// (`E`) and envelopes (`Event<E>`) both convert into [`AnyEvent`].
     ///
     /// The future is `Send + 'static`, like [`Self::publish`]'s.
+    ///
+    /// # Errors
+    ///
+    /// As [`publish`](Self::publish)'s, for the first event at fault;
+    /// [`BusError::NotDelivered`] lists the events lost to this call.
     pub fn publish_batch<I>(
         &self,
         events: I,
@@ -77,6 +89,11 @@ impl EventBus {
     /// were not delivered (so a failed publish can be retried without
     /// duplicates). A disabled bus (`EVENT_BUS_ENABLED=false`) drops them, as
     /// configured, and reports [`Delivery::Disabled`].
+    ///
+    /// # Errors
+    ///
+    /// As [`publish_batch`](Self::publish_batch)'s; the events not delivered
+    /// stay in `recorder`.
     pub async fn publish_recorded(
         &self,
         recorder: &mut Recorder,

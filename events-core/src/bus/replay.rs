@@ -33,6 +33,12 @@ impl EventBus {
     /// attempts (3 by default).
     ///
     /// The future is `Send + 'static`.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::NoStore`] without a store, [`BusError::Store`] when the
+    /// store fails; an event the remote bus refuses is not an error but in the
+    /// report's `failed` (or `dead_lettered`).
     pub fn publish_from_failover(
         &self,
         max: usize,
@@ -98,6 +104,10 @@ impl EventBus {
     /// [`Replayer::stop`] (dropping the handle stops it too).
     ///
     /// Needs a tokio runtime, a store and a publisher.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::NoStore`] when the bus has no store.
     pub fn spawn_replayer(&self, options: ReplayerOptions) -> Result<Replayer, BusError> {
         if self.inner.store.is_none() {
             return Err(BusError::NoStore);
@@ -165,6 +175,11 @@ impl EventBus {
 
     /// Takes up to `max` of the oldest events out of the store (the seed's
     /// `failover.consume`).
+    ///
+    /// # Errors
+    ///
+    /// [`BusError::NoStore`] without a store, [`BusError::Store`] when the
+    /// store fails.
     pub fn consume(
         &self,
         max: usize,

@@ -330,6 +330,7 @@ mod tests {
             name: "acme.shop.v1.order.placed".to_owned(),
             occurred_on: now(),
             attributes: "{}".to_owned(),
+            trace: None,
         }
     }
 

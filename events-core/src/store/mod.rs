@@ -56,7 +56,7 @@ mod report;
 mod retention;
 mod schema;
 mod sqlite;
-mod time;
+pub(crate) mod time;
 
 pub use clock::StoreClock;
 pub use error::StoreError;
@@ -67,4 +67,17 @@ pub use report::{CheckReport, OpenReport};
 pub use retention::{Retention, RETENTION_VAR};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use time::{parse_store_time, store_time};
+
+/// Deprecated: not public API (the store's own time format).
+#[doc(hidden)]
+#[deprecated(note = "not public API")]
+pub fn store_time(time: chrono::DateTime<chrono::Utc>) -> String {
+    time::store_time(time)
+}
+
+/// Deprecated: not public API (the store's own time format).
+#[doc(hidden)]
+#[deprecated(note = "not public API")]
+pub fn parse_store_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    time::parse_store_time(text)
+}

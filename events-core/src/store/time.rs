@@ -16,7 +16,7 @@ const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.9fZ";
 ///
 /// ```
 /// use chrono::{TimeZone, Utc};
-/// use events_core::store::{parse_store_time, store_time};
+/// use events_core::__private::{parse_store_time, store_time};
 /// let t = Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap() + chrono::Duration::hours(1);
 /// assert_eq!(parse_store_time(&store_time(t)), Ok(t));
 /// ```

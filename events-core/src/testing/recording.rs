@@ -643,6 +643,12 @@ impl RecordingBusBuilder {
     }
 
     /// Builds the bus.
+    ///
+    /// # Errors
+    ///
+    /// [`BusError`] as
+    /// [`EventBusBuilder::build`](crate::EventBusBuilder::build)'s: two event
+    /// types with one name, a handler registered twice.
     pub fn build(self) -> Result<RecordingBus, BusError> {
         let log = self.log;
         let bus = self

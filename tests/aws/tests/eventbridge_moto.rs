@@ -44,8 +44,8 @@ async fn bus_for(moto: &Moto, bus: &str, counter: &CallCounter, max_bytes: usize
 }
 
 /// The queue's messages, decoded: event id → (envelope, raw detail JSON).
-fn by_event_id(bodies: &[String]) -> HashMap<String, Vec<(wire::Envelope, Value)>> {
-    let mut seen: HashMap<String, Vec<(wire::Envelope, Value)>> = HashMap::new();
+fn by_event_id(bodies: &[String]) -> HashMap<String, Vec<(wire::EventBridgeEnvelope, Value)>> {
+    let mut seen: HashMap<String, Vec<(wire::EventBridgeEnvelope, Value)>> = HashMap::new();
     for body in bodies {
         let envelope = wire::decode_envelope(body).unwrap();
         let json: Value = serde_json::from_str(body).unwrap();

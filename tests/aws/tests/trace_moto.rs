@@ -207,8 +207,8 @@ fn consume_one(service: &Service, moto: &Moto, queue_url: &str, seen: &Seen) {
         let consumer = SqsConsumer::builder()
             .client(moto.sqs().await)
             .queue_url(queue_url)
-            .wait_seconds(1)
-            .visibility_timeout(5)
+            .wait_time(Duration::from_secs(1))
+            .visibility_timeout(Duration::from_secs(5))
             .build(processor(seen).bus().clone())
             .await
             .unwrap();

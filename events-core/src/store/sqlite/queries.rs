@@ -385,6 +385,7 @@ mod tests {
             name: "acme.shop.v1.order.placed".to_owned(),
             occurred_on: now(),
             attributes: format!("{{\"n\":{n}}}"),
+            trace: None,
         }
     }
 

@@ -123,7 +123,14 @@ async fn main() -> std::process::ExitCode {
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // The message and the causes it does not say, on one line.
+            struct Chain<'a>(&'a dyn std::error::Error);
+            impl std::fmt::Display for Chain<'_> {
+                fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    events_core::error::write_chain(self.0, f)
+                }
+            }
+            eprintln!("error: {:#}", Chain(&*e));
             std::process::ExitCode::FAILURE
         }
     }
