@@ -11,21 +11,21 @@ use serde_json::{json, Value};
 /// An output stream.
 type Out<'a> = &'a mut (dyn Write + Send);
 
-/// The stats as labelled lines, each with its note.
-pub(crate) fn stats(out: Out<'_>, path: &Path, stats: &StoreStats) -> io::Result<()> {
+/// The stats as labelled lines, each with its note; `local_pending`: how
+/// many pending events a local-mode bus stored.
+pub(crate) fn stats(
+    out: Out<'_>,
+    path: &Path,
+    stats: &StoreStats,
+    local_pending: u64,
+) -> io::Result<()> {
     let rows = [
         ("store", path.display().to_string(), String::new()),
         (
             "pending",
             stats.pending.to_string(),
-            format!(
-                "waiting for a remote bus{}",
-                if stats.claimed > 0 {
-                    format!("; {} being sent by a replayer", stats.claimed)
-                } else {
-                    String::new()
-                }
-            ),
+            // What pending means in each mode: the store's own sentence.
+            stats.pending_meaning(local_pending),
         ),
         (
             "handled",

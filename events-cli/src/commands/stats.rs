@@ -12,6 +12,7 @@ pub(crate) struct Args {}
 /// Prints the counts.
 pub(crate) async fn run(_args: Args, store: &Store, ctx: &mut Context<'_>) -> Fallible<u8> {
     let stats = store.events.stats().await?;
+    let local_pending = store.events.local_pending().await?;
     if ctx.json {
         writeln!(
             ctx.out,
@@ -19,6 +20,7 @@ pub(crate) async fn run(_args: Args, store: &Store, ctx: &mut Context<'_>) -> Fa
             json!({
                 "path": store.path,
                 "pending": stats.pending,
+                "local_pending": local_pending,
                 "claimed": stats.claimed,
                 "handled": stats.handled,
                 "dead": stats.dead,
@@ -26,7 +28,7 @@ pub(crate) async fn run(_args: Args, store: &Store, ctx: &mut Context<'_>) -> Fa
             })
         )?;
     } else {
-        render::stats(ctx.out, &store.path, &stats)?;
+        render::stats(ctx.out, &store.path, &stats, local_pending)?;
     }
     Ok(OK)
 }
