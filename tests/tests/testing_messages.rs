@@ -552,6 +552,8 @@ async fn handler_expectations_need_a_bus_that_leaves_handlers_to_the_test() {
 async fn settle_says_how_many_handlers_are_still_running() {
     let bus = RecordingBus::builder()
         .async_handlers(true)
+        // Longer than the 48 hours the second parcel's handler waits.
+        .handler_timeout(Duration::from_secs(7 * 24 * 3600))
         .build()
         .unwrap();
     let outcome = bus.publish(ParcelShipped { hours: 1 }).await.unwrap();

@@ -642,6 +642,14 @@ impl RecordingBusBuilder {
         self
     }
 
+    /// How long a handler call may run before it is cancelled and counted
+    /// as failed, as [`EventBusBuilder::handler_timeout`] (default 60 s; a
+    /// test on a paused clock whose handler waits longer sets more).
+    pub fn handler_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.builder = self.builder.handler_timeout(timeout);
+        self
+    }
+
     /// Builds the bus.
     ///
     /// # Errors
