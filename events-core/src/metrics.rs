@@ -122,7 +122,7 @@ pub(crate) fn replayed(event: String, sent: bool) {
 /// two label lists the `metrics` macros build per call.
 pub(crate) fn handler_call(
     event: &'static str,
-    handler: &Cow<'static, str>,
+    handler: Cow<'static, str>,
     status: &HandlerStatus,
     took: Duration,
 ) {
@@ -138,7 +138,7 @@ pub(crate) fn handler_call(
         label::OUTCOME => outcome
     )
     .increment(1);
-    ::metrics::histogram!(HANDLER_DURATION, label::EVENT => event, label::HANDLER => handler.clone())
+    ::metrics::histogram!(HANDLER_DURATION, label::EVENT => event, label::HANDLER => handler)
         .record(took.as_secs_f64());
 }
 

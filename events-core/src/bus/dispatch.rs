@@ -517,7 +517,12 @@ impl Future for Call<'_> {
         let (entry, id) = (this.entry, this.id);
         let started = this.started;
         let log = |status| {
-            crate::metrics::handler_call(entry.event_name, &entry.name, &status, started.elapsed());
+            crate::metrics::handler_call(
+                entry.event_name,
+                entry.name.clone(),
+                &status,
+                started.elapsed(),
+            );
             logged(entry, id, status)
         };
         let mut future = match std::mem::replace(&mut this.state, CallState::Done) {
