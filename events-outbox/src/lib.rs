@@ -49,6 +49,11 @@
 //! Delivery is at least once: an event accepted by the bus just before a
 //! relay died, and not yet marked, is handed over again. Consumers
 //! deduplicate by event id (the SQS consumer's dedup does).
+//!
+//! # Features
+//!
+//! This crate has no cargo features: it is PostgreSQL through `sqlx` (runtime
+//! queries, rustls on ring) on tokio, always.
 
 pub mod admin;
 mod backoff;
