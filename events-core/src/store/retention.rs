@@ -49,7 +49,7 @@ impl Retention {
     /// let r = Retention::parse("5000,2d").unwrap();
     /// assert_eq!(r.max_events, Some(5000));
     /// assert_eq!(r.max_age, Some(Duration::from_secs(2 * 86_400)));
-    /// assert!(Retention::parse("soon").is_err());
+    /// assert!(Retention::parse("soon").unwrap_err().starts_with("EVENT_BUS_STORE_RETENTION=`soon` is not valid"));
     /// ```
     ///
     /// # Errors
