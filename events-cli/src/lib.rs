@@ -46,7 +46,34 @@
 //! The `events` binary links `events-eventbridge` so `replay` goes through
 //! EventBridge in eventbridge mode; another binary that links a publisher
 //! can ship the same tool with [`main`], or with [`run`] and [`run_with_env`]
-//! to choose its arguments, environment, publisher and output.
+//! to choose its arguments, environment, publisher and output:
+//!
+//! ```
+//! use events_core::store::{EventStore, SqliteStore};
+//! use events_core::{DomainEvent, Event, RawEvent};
+//!
+//! #[derive(DomainEvent, Debug, Clone)]
+//! #[event(company = "acme", service = "shop", version = 1, resource = "order", action = "placed")]
+//! struct OrderPlaced { total: u64 }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("events.db");
+//! let store = SqliteStore::open(&path)?;
+//! store.store(vec![RawEvent::from_event(&Event::new(OrderPlaced { total: 10 }))?]).await?;
+//! drop(store);
+//!
+//! // `events --json stats`, with the store path from a lookup instead of the
+//! // process environment.
+//! let env = |var: &str| (var == "EVENT_BUS_STORE_PATH").then(|| path.display().to_string());
+//! let (mut out, mut err) = (Vec::new(), Vec::new());
+//! let code = events_cli::run_with_env(["events", "--json", "stats"], env, None, &mut out, &mut err).await;
+//! assert_eq!(code, events_cli::OK, "{}", String::from_utf8_lossy(&err));
+//! let stats: serde_json::Value = serde_json::from_slice(&out)?;
+//! assert_eq!(stats["pending"], 1);
+//! # Ok(()) }
+//! ```
 //!
 //! # Features
 //!

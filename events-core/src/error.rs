@@ -143,6 +143,10 @@ impl EncodeError {
 /// }
 /// assert_eq!(format!("{:#}", OneLine(&err)), "cannot load the settings: disk on fire");
 /// ```
+///
+/// # Errors
+///
+/// The formatter's, when writing to it fails.
 pub fn write_chain(
     error: &dyn std::error::Error,
     f: &mut std::fmt::Formatter<'_>,
@@ -170,4 +174,17 @@ pub fn write_chain(
         }
     }
     Ok(())
+}
+
+/// `error` and the causes it does not already say, on one line
+/// ([`write_chain`]'s alternate form): what logs and messages that embed an
+/// error show.
+pub(crate) fn one_line(error: &dyn std::error::Error) -> String {
+    struct Chain<'a>(&'a dyn std::error::Error);
+    impl std::fmt::Display for Chain<'_> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write_chain(self.0, f)
+        }
+    }
+    format!("{:#}", Chain(error))
 }

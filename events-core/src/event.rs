@@ -80,6 +80,11 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
 
     /// Writes the attributes as one map (the derive writes one entry per
     /// field, under its wire name).
+    ///
+    /// # Errors
+    ///
+    /// The serializer's (a field whose `Serialize` fails, such as a map
+    /// with non-string keys for JSON).
     fn serialize_attributes<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
 
     /// Reads the attributes from a serde map, recording in `at` the

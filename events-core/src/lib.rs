@@ -53,6 +53,7 @@
 //! | --- | --- | --- |
 //! | `derive` | yes | [`DomainEvent`](derive@DomainEvent) (the derive) and [`handler`](macro@handler) (the attribute), re-exported from `events-derive` |
 //! | `testing` | no | the test kit, `events_core::testing`: a recording bus, handler runners, scenarios, golden wire fixtures, a per-test process-wide bus (for dev-dependencies) |
+//! | `otel` | no | trace context through OpenTelemetry (SPEC §13): a publish inside a span with an OpenTelemetry context sends it in the event's `_trace`, a received event's `process` span is a child of its publisher's ([`trace`]); without it no OpenTelemetry crate is compiled |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -238,8 +238,13 @@ mod tests {
                 "{bad}"
             );
         }
-        assert!(EventName::parse("a.b.1.command.c.sent").is_err());
-        assert!(EventName::parse("a.b.1.query.c.get").is_err());
+        let past = EventName::parse("a.b.1.command.c.sent").unwrap_err();
+        assert!(past.to_string().contains("action: "), "{past}");
+        let query = EventName::parse("a.b.1.query.c.get").unwrap_err();
+        assert!(
+            query.to_string().contains("message type is `query`"),
+            "{query}"
+        );
     }
 
     #[test]

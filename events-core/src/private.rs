@@ -13,6 +13,13 @@ pub use crate::registry::EventType;
 pub use crate::store::time::{parse_store_time, store_time};
 pub use crate::upcast::private::*;
 
+/// `error` and the causes it does not already say, on one line (`a: b: c`,
+/// [`write_chain`](crate::error::write_chain)'s alternate form): for logs and
+/// messages that embed an error whose `Display` leaves its source out.
+pub fn one_line(error: &dyn std::error::Error) -> String {
+    crate::error::one_line(error)
+}
+
 /// The current time at the precision events keep: microseconds, UTC.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     crate::envelope::now()

@@ -65,7 +65,7 @@
 //! Checked when your crate compiles, at the `upcast_from` path: the older
 //! type has the same company, service, message type, resource and action,
 //! and a lower version; one source has at most one upcaster
-//! ([`UpcastSource`]); the target implements `From<Source>`. The source
+//! (an impl of the derive's on the source); the target implements `From<Source>`. The source
 //! must be a type of the same crate (the check of the second rule is an
 //! impl on it).
 //!
@@ -90,7 +90,8 @@ use crate::name::EventName;
 /// it for the type named in `upcast_from`, so two upcasters claiming one
 /// source are a compile error ("conflicting implementations of trait
 /// `UpcastSource`"): each older version is upcast into exactly one newer
-/// type.
+/// type. The derive's, not public API.
+#[doc(hidden)]
 pub trait UpcastSource {
     /// The type this one is upcast into.
     type Target: DomainEvent;
@@ -103,6 +104,7 @@ pub trait UpcastSource {
     label = "no conversion from `{S}` into `{Self}`",
     note = "write the upcaster in plain Rust: `impl From<{S}> for {Self} {{ fn from(old: {S}) -> Self {{ .. }} }}`"
 )]
+#[doc(hidden)]
 pub trait UpcastFrom<S>: Sized {
     /// Converts the older event.
     fn upcast(source: S) -> Self;
@@ -201,6 +203,7 @@ fn wrap<T: DomainEvent>(
 
 impl Upcaster {
     /// The upcaster `S → T` (used by the derive's generated code).
+    #[doc(hidden)]
     pub const fn of<T: DomainEvent + UpcastFrom<S>, S: DomainEvent>() -> Self {
         Upcaster {
             target: Side::of::<T>(),

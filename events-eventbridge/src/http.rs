@@ -252,6 +252,11 @@ impl DispatchRouter {
     /// secret's) and what is accepted, or [`HttpError::NoCredential`] when
     /// nothing is set. Call [`build`](Self::build) on the result (it may
     /// still be adjusted first).
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::Config`] for a variable that cannot be used (or two
+    /// credentials), [`HttpError::NoCredential`] for none.
     pub fn from_env(processor: Processor) -> Result<Self, HttpError> {
         Self::from_lookup(processor, |var| std::env::var(var).ok())
     }
@@ -279,6 +284,10 @@ impl DispatchRouter {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`from_env`](Self::from_env).
     pub fn from_lookup(
         processor: Processor,
         lookup: impl Fn(&str) -> Option<String>,
@@ -432,6 +441,13 @@ impl DispatchRouter {
     }
 
     /// The router.
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::BadHeader`] for an API key header that is not a header
+    /// name, [`HttpError::EmptyCredential`] for an empty secret,
+    /// [`HttpError::NoCredential`] for no credential without
+    /// [`allow_unauthenticated`](Self::allow_unauthenticated).
     pub fn build(self) -> Result<Router, HttpError> {
         if let Some(header) = self.bad_header {
             return Err(HttpError::BadHeader(header));

@@ -106,6 +106,12 @@ fn describe(failures: &[(String, String)]) -> String {
 
 /// Processes an EventBridge event delivered to the function directly. `Ok`
 /// on success, on no handler and on a duplicate.
+///
+/// # Errors
+///
+/// [`LambdaError::Undecodable`] when the event is not one of ours,
+/// [`LambdaError::HandlersFailed`] when handlers failed (Lambda retries the
+/// invocation).
 pub async fn handle_eventbridge_event(
     processor: &Processor,
     event: &EventBridgeEvent,

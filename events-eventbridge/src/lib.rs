@@ -11,6 +11,7 @@
 //! | `sqlite` | `SqliteDedup`: the deduplication table in a SQLite file | yes |
 //! | `lambda` | the `lambda` module: adapters for `aws_lambda_events` SQS and EventBridge events (no HTTP server compiled) | no |
 //! | `http` | the `http` module: the `axum` router for EventBridge API destinations (no Lambda runtime compiled) | no |
+//! | `otel` | `events-core`'s `otel`: the `_trace` field and PutEvents' `TraceHeader` written from the publish's span, consumers' `process` spans children of the publishers' | no |
 //!
 //! Without any feature, the crate is the publisher alone.
 //!

@@ -109,14 +109,7 @@ where
 /// [`events_core::error::write_chain`] walks them: the SDK's chain without
 /// the `Debug` dump `DisplayErrorContext` appends.
 pub(crate) fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
-    struct Chain<'a>(&'a (dyn std::error::Error + 'static));
-    impl std::fmt::Display for Chain<'_> {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            events_core::error::write_chain(self.0, f)
-        }
-    }
-    // The alternate form: on one line.
-    format!("{:#}", Chain(err))
+    events_core::__private::one_line(err)
 }
 
 #[cfg(test)]

@@ -5,10 +5,10 @@
 #[non_exhaustive]
 pub enum OutboxError {
     /// The database refused or failed a query (or could not be reached).
-    #[error("outbox database error: {0}")]
+    #[error("the outbox database query failed")]
     Database(#[from] sqlx::Error),
     /// An event could not be serialized for the outbox row.
-    #[error("event not written to the outbox: {0}")]
+    #[error("event not written to the outbox")]
     Encode(#[from] events_core::EncodeError),
     /// The outbox already holds an event with this id (ids are unique:
     /// recording one event twice would publish it twice).
@@ -32,7 +32,7 @@ pub enum OutboxError {
     #[error("the outbox relay task failed: {0}")]
     Task(String),
     /// Waiting for ctrl-c failed.
-    #[error("cannot wait for ctrl-c: {0}")]
+    #[error("cannot wait for ctrl-c")]
     Signal(#[source] std::io::Error),
 }
 

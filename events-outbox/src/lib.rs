@@ -3,7 +3,7 @@
 //! relayed to an [`EventBus`](events_core::EventBus) once committed: in order
 //! per aggregate, by as many relays as the service has instances, none lost.
 //!
-//! ```no_run
+//! ```
 //! use events_core::{DomainEvent, EventBus, Recorder};
 //! use events_outbox::{Relay, RelayOptions};
 //!
@@ -11,10 +11,18 @@
 //! #[event(company = "testclean", service = "api", version = 1, resource = "company", action = "created")]
 //! struct CompanyCreated { company_name: String }
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let pool = sqlx::PgPool::connect(&std::env::var("DATABASE_URL")?).await?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // A PostgreSQL of the project's test harness, on 127.0.0.1.
+//! # let server = tokio::task::spawn_blocking(events_pg_tests::PgServer::start).await?;
+//! # let database_url = server.database().url;
+//! // database_url: the service's DATABASE_URL.
+//! let pool = sqlx::PgPool::connect(&database_url).await?;
 //! events_outbox::migrate(&pool).await?;
-//! let relay = Relay::spawn(pool.clone(), EventBus::from_env().await?, RelayOptions::default());
+//! # sqlx::query("CREATE TABLE companies (id text PRIMARY KEY, name text)").execute(&pool).await?;
+//! // The service's bus (`EventBus::from_env().await?` in a service).
+//! let bus = EventBus::builder().in_memory_store().build()?;
+//! let relay = Relay::spawn(pool.clone(), bus, RelayOptions::default());
 //!
 //! // A use case: save the aggregate and record its events, in one transaction.
 //! let mut events = Recorder::new();
@@ -25,6 +33,12 @@
 //! events_outbox::write_recorded(&mut tx, "c-1", &mut events).await?;
 //! tx.commit().await?; // the relay publishes the event now, never before
 //!
+//! # // Bounded polling: the relay marks the row once the bus took it.
+//! # for _ in 0..600 {
+//! #     if events_outbox::stats(&pool).await?.published == 1 { break; }
+//! #     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+//! # }
+//! assert_eq!(events_outbox::stats(&pool).await?.published, 1);
 //! relay.stop().await?;
 //! # Ok(()) }
 //! ```
@@ -49,6 +63,11 @@
 //! Delivery is at least once: an event accepted by the bus just before a
 //! relay died, and not yet marked, is handed over again. Consumers
 //! deduplicate by event id (the SQS consumer's dedup does).
+//!
+//! # Features
+//!
+//! This crate has no cargo features: it is PostgreSQL through `sqlx` (runtime
+//! queries, rustls on ring) on tokio, always.
 
 pub mod admin;
 mod backoff;

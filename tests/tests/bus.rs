@@ -477,39 +477,59 @@ async fn a_received_raw_event_is_decoded_and_dispatched() {
 
 #[tokio::test]
 async fn the_process_wide_bus_and_its_reset() {
-    // The only test of this binary that touches the environment.
-    let dir = tempfile::tempdir().unwrap();
-    std::env::set_var("EVENT_BUS_STORE_PATH", dir.path().join("global.db"));
+    // The only test of this binary that needs the environment: its phases
+    // run in child processes given EVENT_BUS_STORE_PATH (no set_var beside
+    // the binary's other tests).
+    const TEST: &str = "the_process_wide_bus_and_its_reset";
+    let Some(phase) = events_tests::child::phase(TEST) else {
+        let dir = tempfile::tempdir().unwrap();
+        for (phase, file) in [("global", "global.db"), ("fresh", "fresh.db")] {
+            let path = dir.path().join(file);
+            events_tests::child::run(
+                TEST,
+                phase,
+                &[("EVENT_BUS_STORE_PATH", Some(path.to_str().unwrap()))],
+            );
+        }
+        return;
+    };
+    let env_store = std::path::PathBuf::from(std::env::var_os("EVENT_BUS_STORE_PATH").unwrap());
 
+    if phase == "global" {
+        events_core::reset_event_bus();
+        let a = events_core::get_event_bus().await.unwrap();
+        a.publish(OrderPlaced { total: 1010 }).await.unwrap();
+        let b = events_core::get_event_bus().await.unwrap();
+        // Local mode: the handled event is in the store's journal.
+        assert_eq!(
+            b.store().unwrap().stats().await.unwrap().handled,
+            1,
+            "one shared bus"
+        );
+
+        let own = bus();
+        events_core::set_event_bus(own.clone());
+        let c = events_core::get_event_bus().await.unwrap();
+        assert_eq!(
+            c.store().unwrap().stats().await.unwrap().pending,
+            0,
+            "the injected bus"
+        );
+        events_core::reset_event_bus();
+        return;
+    }
+
+    // "fresh": after a reset, the next call builds a new bus from the
+    // environment (another store path than the injected bus's).
+    events_core::set_event_bus(bus());
     events_core::reset_event_bus();
-    let a = events_core::get_event_bus().await.unwrap();
-    a.publish(OrderPlaced { total: 1010 }).await.unwrap();
-    let b = events_core::get_event_bus().await.unwrap();
-    // Local mode: the handled event is in the store's journal.
-    assert_eq!(
-        b.store().unwrap().stats().await.unwrap().handled,
-        1,
-        "one shared bus"
-    );
-
-    let own = bus();
-    events_core::set_event_bus(own.clone());
-    let c = events_core::get_event_bus().await.unwrap();
-    assert_eq!(
-        c.store().unwrap().stats().await.unwrap().pending,
-        0,
-        "the injected bus"
-    );
-
-    events_core::reset_event_bus();
-    std::env::set_var("EVENT_BUS_STORE_PATH", dir.path().join("fresh.db"));
     let d = events_core::get_event_bus().await.unwrap();
     assert_eq!(
         d.store().unwrap().stats().await.unwrap().pending,
         0,
         "a clean state after reset"
     );
-    assert_eq!(d.config().store_path, dir.path().join("fresh.db"));
+    assert_eq!(d.config().store_path, env_store);
     events_core::reset_event_bus();
 }
 
@@ -532,7 +552,10 @@ async fn publishing_futures_are_send_and_static() {
     .unwrap();
     let replay = bus.publish_from_failover(1);
     assert!(
-        tokio::spawn(spawnable(replay)).await.unwrap().is_err(),
+        matches!(
+            tokio::spawn(spawnable(replay)).await.unwrap(),
+            Err(BusError::NoPublisher { .. })
+        ),
         "local mode has no publisher"
     );
     let mut recorder = Recorder::new();

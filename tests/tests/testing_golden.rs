@@ -1,8 +1,9 @@
 //! Golden wire fixtures (`events_core::testing::assert_wire_golden`): the
 //! file is written once, compared afterwards, a field change fails with a
 //! field-by-field diff, `EVENTS_UPDATE_GOLDEN=1` rewrites it, and under CI a
-//! missing file fails. One test, in a binary of its own: it changes the
-//! process environment (`CI`, `EVENTS_UPDATE_GOLDEN`).
+//! missing file fails. One test, in a binary of its own; the steps that need
+//! `CI` or `EVENTS_UPDATE_GOLDEN` set or unset run in child processes given
+//! that environment (no `set_var`).
 
 use std::panic::AssertUnwindSafe;
 
@@ -83,16 +84,53 @@ fn v1_event() -> Event<v1::CompanyCreated> {
     })
 }
 
+const TEST: &str = "golden_files_are_written_once_compared_after_and_updated_on_request";
+
+/// The folder the child processes share, from the parent.
+const DIR_VAR: &str = "EVENTS_GOLDEN_TEST_DIR";
+
 #[test]
 fn golden_files_are_written_once_compared_after_and_updated_on_request() {
-    std::env::remove_var("CI");
-    std::env::remove_var("EVENTS_UPDATE_GOLDEN");
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("golden/company_created.json");
+    let Some(phase) = events_tests::child::phase(TEST) else {
+        // Each step in a child process with its environment, in order, on
+        // one folder.
+        let dir = tempfile::tempdir().unwrap();
+        let dir_value = dir.path().to_str().unwrap();
+        for (phase, ci, update) in [
+            ("first", None, None),
+            ("update", None, Some("1")),
+            ("after", None, None),
+            ("ci", Some("true"), None),
+        ] {
+            events_tests::child::run(
+                TEST,
+                phase,
+                &[
+                    (DIR_VAR, Some(dir_value)),
+                    ("CI", ci),
+                    ("EVENTS_UPDATE_GOLDEN", update),
+                ],
+            );
+        }
+        a_bus_refuses_the_versions_sharing_a_name();
+        return;
+    };
+    let dir = std::path::PathBuf::from(std::env::var_os(DIR_VAR).unwrap());
+    let path = dir.join("golden/company_created.json");
+    match phase.as_str() {
+        "first" => first_run_and_comparisons(&path),
+        "update" => update_on_request(&path),
+        "after" => after_the_update(&path),
+        "ci" => missing_under_ci(&dir),
+        other => panic!("no phase `{other}`"),
+    }
+}
 
+/// `CI` and `EVENTS_UPDATE_GOLDEN` unset: written, then compared.
+fn first_run_and_comparisons(path: &std::path::Path) {
     // First run: the file is written, in the SPEC §4 Detail form.
-    assert_wire_golden(&path, &v1_event());
-    let written = std::fs::read_to_string(&path).unwrap();
+    assert_wire_golden(path, &v1_event());
+    let written = std::fs::read_to_string(path).unwrap();
     assert_eq!(
         written,
         r#"{
@@ -112,7 +150,7 @@ fn golden_files_are_written_once_compared_after_and_updated_on_request() {
     assert_eq!(sent, golden);
 
     // Later runs compare: the same event passes.
-    assert_wire_golden(&path, &v1_event());
+    assert_wire_golden(path, &v1_event());
 
     // A renamed field fails, with a field diff, and says old events no
     // longer decode.
@@ -123,7 +161,7 @@ fn golden_files_are_written_once_compared_after_and_updated_on_request() {
     });
     let shown = path.display();
     assert_eq!(
-        message(|| assert_wire_golden(&path, &renamed)),
+        message(|| assert_wire_golden(path, &renamed)),
         format!(
             "the wire form of `kit.golden.1.event.company.created` differs from its golden file {shown} (- golden, + now):\n\
              \x20 - attributes.company_name: \"Acme\"\n\
@@ -136,13 +174,9 @@ fn golden_files_are_written_once_compared_after_and_updated_on_request() {
     );
 
     // A changed value and a compatible added field.
-    let added = fixed_event(v3::CompanyCreated {
-        company_name: "Acme".into(),
-        employees: 13,
-        country: None,
-    });
+    let added = added();
     assert_eq!(
-        message(|| assert_wire_golden(&path, &added)),
+        message(|| assert_wire_golden(path, &added)),
         format!(
             "the wire form of `kit.golden.1.event.company.created` differs from its golden file {shown} (- golden, + now):\n\
              \x20 - attributes.employees: 12\n\
@@ -153,31 +187,45 @@ fn golden_files_are_written_once_compared_after_and_updated_on_request() {
         )
     );
     assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
+        std::fs::read_to_string(path).unwrap(),
         written,
         "a failed comparison leaves the file"
     );
+}
 
-    // EVENTS_UPDATE_GOLDEN=1 rewrites it; then the new form passes.
-    std::env::set_var("EVENTS_UPDATE_GOLDEN", "1");
-    assert_wire_golden(&path, &added);
-    std::env::remove_var("EVENTS_UPDATE_GOLDEN");
-    assert_wire_golden(&path, &added);
-    assert!(std::fs::read_to_string(&path).unwrap().contains(
+fn added() -> Event<v3::CompanyCreated> {
+    fixed_event(v3::CompanyCreated {
+        company_name: "Acme".into(),
+        employees: 13,
+        country: None,
+    })
+}
+
+/// EVENTS_UPDATE_GOLDEN=1 rewrites it.
+fn update_on_request(path: &std::path::Path) {
+    assert_wire_golden(path, &added());
+}
+
+/// Unset again: the new form passes.
+fn after_the_update(path: &std::path::Path) {
+    let added = added();
+    assert_wire_golden(path, &added);
+    assert!(std::fs::read_to_string(path).unwrap().contains(
         r#""attributes": "{\"company_name\":\"Acme\",\"employees\":13,\"country\":null}""#
     ));
 
     // A file edited by hand into something that is not JSON: a line diff.
-    std::fs::write(&path, "not json\n").unwrap();
-    let text = message(|| assert_wire_golden(&path, &added));
+    std::fs::write(path, "not json\n").unwrap();
+    let text = message(|| assert_wire_golden(path, &added));
     assert!(
         text.contains("(- golden, + now):\n  - not json\n  + {\n  +   \"id\": \"00000000-0000-7000-8000-000000000001\",\n"),
         "{text}"
     );
+}
 
-    // Under CI a missing golden file fails instead of being written.
-    std::env::set_var("CI", "true");
-    let missing = dir.path().join("golden/missing.json");
+/// Under CI (`CI=true`) a missing golden file fails instead of being written.
+fn missing_under_ci(dir: &std::path::Path) {
+    let missing = dir.join("golden/missing.json");
     assert_eq!(
         message(|| assert_wire_golden(&missing, &v1_event())),
         format!(
@@ -187,8 +235,9 @@ fn golden_files_are_written_once_compared_after_and_updated_on_request() {
         )
     );
     assert!(!missing.exists());
-    std::env::remove_var("CI");
+}
 
+fn a_bus_refuses_the_versions_sharing_a_name() {
     // The versions share a name, which a bus refuses: the recording bus's
     // constructor says so (the order of the two types follows the linker).
     assert_eq!(
@@ -204,7 +253,8 @@ fn golden_files_are_written_once_compared_after_and_updated_on_request() {
         ),
         "{text}"
     );
-    assert!(events_core::testing::RecordingBus::builder()
-        .build()
-        .is_err());
+    assert!(matches!(
+        events_core::testing::RecordingBus::builder().build(),
+        Err(events_core::BusError::DuplicateEventName(_))
+    ));
 }

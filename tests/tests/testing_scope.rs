@@ -1,7 +1,8 @@
 //! `scope_event_bus`: while a scope is open on a thread, the process-wide
 //! bus functions read and change the scope's slot only; closing it restores
 //! what was there; scopes nest. A binary of its own: it changes the
-//! process-wide bus and the environment.
+//! process-wide bus (and runs a test in a child process given the
+//! environment it needs).
 
 use events_core::testing::{scope_event_bus, RecordingBus};
 use events_core::{get_event_bus, reset_event_bus, set_event_bus, DomainEvent};
@@ -36,8 +37,14 @@ fn marks(bus: &RecordingBus) -> Vec<String> {
 
 #[tokio::test]
 async fn scopes_shadow_the_process_wide_bus_nest_and_restore_it() {
-    // Nothing here builds a bus from the environment onto disk.
-    std::env::set_var("EVENT_BUS_ENABLED", "false");
+    // Nothing here builds a bus from the environment onto disk: the body
+    // runs in a child process given EVENT_BUS_ENABLED=false (no set_var
+    // beside the binary's other tests).
+    const TEST: &str = "scopes_shadow_the_process_wide_bus_nest_and_restore_it";
+    if events_tests::child::phase(TEST).is_none() {
+        events_tests::child::run(TEST, "disabled", &[("EVENT_BUS_ENABLED", Some("false"))]);
+        return;
+    }
 
     let global = RecordingBus::new();
     set_event_bus(global.event_bus());
@@ -76,7 +83,6 @@ async fn scopes_shadow_the_process_wide_bus_nest_and_restore_it() {
     mark("global again").await;
     assert_eq!(marks(&global), ["global", "global again"]);
     reset_event_bus();
-    std::env::remove_var("EVENT_BUS_ENABLED");
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! `scope_event_bus` on multi-thread runtimes: the scope follows the tasks a
 //! test spawns onto other workers, and code that is in no scope (or in
 //! several tests' at once) panics instead of getting the real bus built from
-//! the environment. A binary of its own: it points `EVENT_BUS_STORE_PATH` at
-//! a temporary folder, to see whether anything built the environment's bus.
+//! the environment. Each test runs in a child process of this binary given
+//! an `EVENT_BUS_STORE_PATH` in a temporary folder (no `set_var`), to see
+//! whether anything built the environment's bus.
 
 use std::any::Any;
 use std::path::PathBuf;
@@ -35,14 +36,31 @@ async fn send_shipping_mail(_event: &ParcelShipped) {
 }
 
 /// The environment a developer's shell may have: a bus built from it would
-/// create this store (and run `send_shipping_mail`).
+/// create this store (and run `send_shipping_mail`). `true` in the child
+/// process that runs `test`; in the test binary cargo started, `test` runs
+/// in such a child, given the store's path, and the answer is `false`.
+fn in_child_with_a_store(test: &str) -> bool {
+    if events_tests::child::phase(test).is_some() {
+        return true;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("events.db");
+    events_tests::child::run(
+        test,
+        "store",
+        &[("EVENT_BUS_STORE_PATH", Some(store.to_str().unwrap()))],
+    );
+    assert!(!store.exists(), "a bus was built from the environment");
+    false
+}
+
+/// The store of the child's environment.
 fn environment_store() -> &'static PathBuf {
     static STORE: OnceLock<PathBuf> = OnceLock::new();
     STORE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
-        let store = dir.join("events.db");
-        std::env::set_var("EVENT_BUS_STORE_PATH", &store);
-        store
+        PathBuf::from(
+            std::env::var_os("EVENT_BUS_STORE_PATH").expect("the child runs with a store path"),
+        )
     })
 }
 
@@ -87,7 +105,9 @@ fn panic_message(panic: Box<dyn Any + Send>) -> String {
 /// 0 events to the test's bus, and 8 through a real bus onto disk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_spawned_onto_other_workers_are_in_the_tests_scope() {
-    environment_store();
+    if !in_child_with_a_store("tasks_spawned_onto_other_workers_are_in_the_tests_scope") {
+        return;
+    }
     let bus = RecordingBus::new();
     let _scope = scope_event_bus(&bus);
 
@@ -136,7 +156,11 @@ async fn tasks_spawned_onto_other_workers_are_in_the_tests_scope() {
 /// test's scope is open, it gets a loud panic, not the environment's bus.
 #[tokio::test]
 async fn a_thread_outside_every_scope_panics_instead_of_building_the_real_bus() {
-    environment_store();
+    if !in_child_with_a_store(
+        "a_thread_outside_every_scope_panics_instead_of_building_the_real_bus",
+    ) {
+        return;
+    }
     let bus = RecordingBus::new();
     let _scope = scope_event_bus(&bus);
 
@@ -197,7 +221,9 @@ async fn a_thread_outside_every_scope_panics_instead_of_building_the_real_bus() 
 /// cannot be told apart, and says so.
 #[test]
 fn a_runtime_shared_by_two_scoped_tests_is_ambiguous() {
-    environment_store();
+    if !in_child_with_a_store("a_runtime_shared_by_two_scoped_tests_is_ambiguous") {
+        return;
+    }
     let runtime = Arc::new(
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::config::{ConfigError, Mode};
 use crate::envelope::EventId;
-use crate::error::{write_chain, DecodeError, EncodeError};
+use crate::error::{one_line, write_chain, DecodeError, EncodeError};
 use crate::publisher::PublishError;
 use crate::registry::DuplicateEventName;
 use crate::store::StoreError;
@@ -88,10 +88,11 @@ pub enum BusError {
     Decode(#[from] DecodeError),
     /// Some events were neither accepted by the remote bus nor stored.
     ///
-    /// The one message that says its source (the workspace's tests read the
-    /// store's reason, `database or disk is full`, in `to_string()`); the
-    /// chain printers ([`write_chain`], this type's `Debug`) say it once.
-    #[error("{} event(s) were not delivered and not stored (first: {}): {source}", failed.len(), failed.first().map(EventId::as_str).unwrap_or("-"))]
+    /// The one message that says its source, and the source's causes (the
+    /// store's reason, `database or disk is full`, is in `to_string()`): the
+    /// message is what a caller that logs `{err}` must see. The chain
+    /// printers ([`write_chain`], this type's `Debug`) still say it once.
+    #[error("{} event(s) were not delivered and not stored (first: {}): {}", failed.len(), failed.first().map(EventId::as_str).unwrap_or("-"), one_line(source.as_ref()))]
     NotDelivered {
         /// The events that were lost to this call (the caller still has them).
         failed: Vec<EventId>,

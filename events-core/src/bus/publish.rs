@@ -11,6 +11,7 @@ use super::{
 };
 use crate::aggregate::Recorder;
 use crate::envelope::{AnyEvent, Event, EventId, RawEvent};
+use crate::error::one_line;
 use crate::event::DomainEvent;
 use crate::publisher::{Accepted, PublishError, Publisher};
 use crate::store::{EventStore, StoreError};
@@ -296,7 +297,7 @@ pub(super) fn failure_text<'a>(
 pub(super) async fn record_failures(store: &dyn EventStore, failed: Vec<(EventId, String)>) {
     for (id, error) in failed {
         if let Err(e) = store.record_failure(id.clone(), error, false).await {
-            tracing::warn!(%id, error = %e, "handler failure not recorded in the store");
+            tracing::warn!(%id, error = %one_line(&e), "handler failure not recorded in the store");
         }
     }
 }
@@ -340,7 +341,7 @@ async fn keep(
             })
         }
         Err(source) => {
-            tracing::error!(error = %source, count = events.len(), "events not stored");
+            tracing::error!(error = %one_line(&source), count = events.len(), "events not stored");
             Err(BusError::NotDelivered {
                 failed: events.iter().map(|e| e.id().clone()).collect(),
                 delivered: Vec::new(),
@@ -401,7 +402,7 @@ async fn send(
     match kept {
         Ok(()) => Ok(Deliveries::Each(deliveries.into_iter())),
         Err(source) => {
-            tracing::error!(error = %source, count = refused_ids.len(), "events neither published nor stored");
+            tracing::error!(error = %one_line(source.as_ref()), count = refused_ids.len(), "events neither published nor stored");
             Err(BusError::NotDelivered {
                 delivered: events
                     .iter()
@@ -434,7 +435,7 @@ async fn keep_refused(
         // nothing (the next replay records its own), so it only warns.
         for (id, error) in failed_over {
             if let Err(e) = store.record_failure(id.clone(), error, false).await {
-                tracing::warn!(%id, error = %e, "failover attempt not recorded in the store");
+                tracing::warn!(%id, error = %one_line(&e), "failover attempt not recorded in the store");
             }
         }
     }

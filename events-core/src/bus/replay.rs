@@ -160,9 +160,8 @@ impl EventBus {
             if stop.is_cancelled() {
                 return Ok(true);
             }
-            let report = self.publish_from_failover(batch).await.map_err(|e| {
-                tracing::warn!(error = %e, "background replay failed");
-                e
+            let report = self.publish_from_failover(batch).await.inspect_err(|e| {
+                tracing::warn!(error = %crate::error::one_line(e), "background replay failed");
             })?;
             if !report.failed.is_empty() {
                 return Ok(false);

@@ -67,8 +67,9 @@ pub enum StoreError {
     /// A setting is invalid.
     #[error("{0}")]
     Config(String),
-    /// SQLite reported an error (disk full, read-only file, I/O error).
-    #[error("event store error: {0}")]
+    /// SQLite reported an error (disk full, read-only file, I/O error): its
+    /// message is the source.
+    #[error("the event store's SQLite call failed")]
     Sqlite(#[from] rusqlite::Error),
     /// A stored row could not be read back.
     #[error("event store row {seq} is unreadable: {reason}")]

@@ -21,6 +21,17 @@ pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(300);
 /// The methods with a default body came later; a store that keeps the
 /// defaults works, without claims (concurrent replayers may send an event
 /// twice) and without a handled journal (handled events are deleted).
+///
+/// # Errors
+///
+/// Every fallible method fails the same ways, with nothing changed: the
+/// storage failed ([`StoreError::Sqlite`], a full disk said so),
+/// [`StoreError::ReadOnly`] for a write to a store opened read-only,
+/// [`StoreError::NotDurable`] for a write the store could not make durable,
+/// [`StoreError::Corrupt`] for a row that cannot be read back, and
+/// [`StoreError::Closed`] once the store is closed. A missing id is not an
+/// error ([`get`](Self::get) answers `None`, [`requeue`](Self::requeue)
+/// `false`).
 pub trait EventStore: Send + Sync + 'static {
     /// Stores events; returns once they are durable.
     fn store(&self, events: Vec<RawEvent>) -> BoxFuture<'_, Result<(), StoreError>>;

@@ -49,8 +49,14 @@ impl Retention {
     /// let r = Retention::parse("5000,2d").unwrap();
     /// assert_eq!(r.max_events, Some(5000));
     /// assert_eq!(r.max_age, Some(Duration::from_secs(2 * 86_400)));
-    /// assert!(Retention::parse("soon").is_err());
+    /// assert!(Retention::parse("soon").unwrap_err().starts_with("EVENT_BUS_STORE_RETENTION=`soon` is not valid"));
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// A sentence naming `EVENT_BUS_STORE_RETENTION`, the text (its first
+    /// 64 characters) and the forms accepted, when `text` is none of them
+    /// (or gives a count or an age twice, or an age too large).
     pub fn parse(text: &str) -> Result<Retention, String> {
         let text = text.trim();
         if text.eq_ignore_ascii_case("unlimited") {
@@ -96,6 +102,11 @@ impl Retention {
 
     /// The retention `EVENT_BUS_STORE_RETENTION` asks for, else (unset or
     /// empty) the default.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Config`] when the variable is not valid UTF-8 or not a
+    /// retention ([`Retention::parse`]'s sentence).
     pub fn from_env() -> Result<Retention, StoreError> {
         match std::env::var(RETENTION_VAR) {
             Ok(text) if text.trim().is_empty() => Ok(Retention::default()),

@@ -59,7 +59,10 @@ mod tests {
             parse_store_time("2023-11-14T22:13:20.123456789+00:00"),
             Ok(t)
         );
-        assert!(parse_store_time("yesterday").is_err());
+        assert_eq!(
+            parse_store_time("yesterday"),
+            Err("expected an ISO 8601 time such as `2026-11-26T10:15:30.123456+00:00`, found `yesterday`".to_owned())
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use events_core::__private::one_line;
 use sqlx::PgPool;
 use tokio::time::{interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -31,14 +32,14 @@ pub(crate) async fn run(pool: PgPool, options: Arc<RelayOptions>, stop: Cancella
             () = stop.cancelled() => return,
             _ = gauges.tick() => {
                 if let Err(error) = crate::admin::record_gauges(&pool).await {
-                    tracing::debug!(%error, "outbox gauges not set; next interval retries");
+                    tracing::debug!(error = %one_line(&error), "outbox gauges not set; next interval retries");
                 }
             }
             _ = cleanup.tick() => {
                 match crate::retention::purge_published(&pool, options.retention).await {
                     Ok(0) => {}
                     Ok(deleted) => tracing::debug!(deleted, "published outbox rows deleted"),
-                    Err(error) => tracing::warn!(%error, "published outbox rows not deleted; next cleanup retries"),
+                    Err(error) => tracing::warn!(error = %one_line(&error), "published outbox rows not deleted; next cleanup retries"),
                 }
             }
         }

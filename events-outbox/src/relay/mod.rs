@@ -86,6 +86,7 @@ use tracing::Instrument;
 
 use crate::backoff;
 use crate::error::OutboxError;
+use events_core::__private::one_line;
 
 mod cleanup;
 mod options;
@@ -275,7 +276,7 @@ async fn work(
                 failures = failures.saturating_add(1);
                 let wait =
                     backoff::delay(failures, backoff::RECONNECT_FIRST, backoff::RECONNECT_MAX);
-                tracing::warn!(%error, failures, retry_in = ?wait, "outbox relay round failed");
+                tracing::warn!(error = %one_line(&error), failures, retry_in = ?wait, "outbox relay round failed");
                 (wait, false)
             }
         };

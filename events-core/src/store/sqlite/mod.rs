@@ -57,11 +57,29 @@ impl SqliteStore {
     /// written, so a read-only location is reported here, at start-up.
     /// Damage from a crash is repaired when no other process has the store
     /// open, and described in [`SqliteStore::open_report`].
+    ///
+    /// # Errors
+    ///
+    /// - [`StoreError::NotAStore`]: the file is something else (left
+    ///   untouched).
+    /// - [`StoreError::Create`] / [`StoreError::Open`]: the folder or the
+    ///   file cannot be created, opened or written (with the OS reason as
+    ///   the source; a full disk is said so).
+    /// - [`StoreError::NewerSchema`]: a newer build wrote the file.
+    /// - [`StoreError::Damaged`]: damage that cannot be repaired now
+    ///   (another process has the store open, or an interrupted repair).
+    /// - [`StoreError::Sqlite`]: SQLite failed otherwise.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_with(path, SqliteOptions::default())
     }
 
     /// Opens the store with options.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteStore::open`]; with
+    /// [`check_integrity`](SqliteOptions::check_integrity), damage the full
+    /// check finds and cannot repair is [`StoreError::Damaged`].
     pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_owned();
         // Refuse what is not ours before leaving any trace beside it.
@@ -91,6 +109,14 @@ impl SqliteStore {
     /// Opens an existing store for reading only: nothing is created,
     /// written, migrated or repaired (what the `events` tool's read commands
     /// use). Write methods fail with [`StoreError::ReadOnly`].
+    ///
+    /// # Errors
+    ///
+    /// As [`SqliteStore::open`] for a file that is not a store (an empty
+    /// one included), cannot be opened or has a newer schema;
+    /// [`StoreError::Damaged`] when a repair was interrupted or the file
+    /// needs one or an upgrade (a read-only open changes nothing); a
+    /// missing file is [`StoreError::Open`].
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_owned();
         ownership::inspect(&path)?;
@@ -279,6 +305,12 @@ impl SqliteStore {
 
     /// Runs SQLite's full integrity check and decodes every row (what
     /// `events check` does); changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// Damage is in the [`CheckReport`], not an error; the error is a
+    /// failure to run the check: [`StoreError::Sqlite`], or
+    /// [`StoreError::Closed`].
     pub fn check(&self) -> BoxFuture<'_, Result<CheckReport, StoreError>> {
         self.job(|ctx| {
             let mut report = CheckReport::default();

@@ -39,6 +39,11 @@ impl Default for SqliteOptions {
 
 impl SqliteOptions {
     /// The defaults, with the retention `EVENT_BUS_STORE_RETENTION` asks for.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Config`] when `EVENT_BUS_STORE_RETENTION` is not a
+    /// retention ([`Retention::from_env`]).
     pub fn from_env() -> Result<SqliteOptions, StoreError> {
         Ok(SqliteOptions {
             retention: Retention::from_env()?,
