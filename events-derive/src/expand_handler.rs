@@ -93,20 +93,19 @@ fn function_handler(function: &FnHandler, krate: &syn::Path) -> TokenStream {
     };
     let into_result =
         quote_spanned!(sig.output.span()=> <#output as #private::HandlerOutput>::into_result);
+    // One body (the registration's, the call a closure in it) names the
+    // argument's event type: an argument that is not an event is one error,
+    // counted once ("due to 1 previous error"), not once per item.
     wrap(quote! {
-        fn __events_call(
-            __events_event: #private::Shared,
-        ) -> ::core::result::Result<#private::HandlerFuture, #private::Shared> {
-            let __events_event = #private::downcast::<#event_ty>(__events_event)?;
-            ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
-                #into_result(#call.await)
-            }))
-        }
-
         #private::inventory::submit! {
             #private::function_handler::<#event_ty>(
                 ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
-                __events_call,
+                |__events_event: #private::Shared| -> ::core::result::Result<#private::HandlerFuture, #private::Shared> {
+                    let __events_event = #private::downcast::<#event_ty>(__events_event)?;
+                    ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
+                        #into_result(#call.await)
+                    }))
+                },
             )
         }
     })

@@ -256,6 +256,50 @@ async fn handlers_can_run_in_publish_as_in_local_mode() {
     bus.assert_published::<InvoicePaid>(|e| e.number == 3);
 }
 
+/// `local_mode`: the outcome the code under test gets says `Stored`, as a
+/// local-mode bus says it, where eventbridge mode's `Published` would
+/// surprise code written for local mode; handlers run and the event is
+/// recorded.
+#[tokio::test]
+async fn a_local_mode_recording_bus_reports_stored_as_local_mode_does() {
+    let local = EventBus::builder()
+        .mode(events_core::Mode::Local)
+        .store(Arc::new(events_core::store::MemoryStore::new()))
+        .discover(false)
+        .build()
+        .unwrap();
+    let outcome = local.publish(InvoiceSent { number: 1 }).await.unwrap();
+    assert_eq!(outcome.delivery(), &Delivery::Stored, "a real local bus");
+
+    let ledger = Ledger::default();
+    let bus = RecordingBus::builder()
+        .discover(false)
+        .register_handler::<InvoicePaid, _>(ledger.clone())
+        .local_mode(true)
+        .build()
+        .unwrap();
+    let outcome = bus
+        .event_bus()
+        .publish(InvoicePaid {
+            number: 4,
+            amount_cents: 40,
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome.delivery(), &Delivery::Stored);
+    assert_eq!(outcome.handlers().len(), 1);
+    assert_eq!(ledger.entries(), [format!("{} 4 40", outcome.id())]);
+    bus.assert_published::<InvoicePaid>(|e| e.number == 4);
+    let batch = bus
+        .publish_batch(vec![InvoicePaid {
+            number: 5,
+            amount_cents: 50,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(batch.events[0].delivery(), &Delivery::Stored);
+}
+
 #[tokio::test(start_paused = true)]
 async fn async_mode_spawns_handlers_and_settle_waits_for_them_without_sleeping() {
     let ledger = Ledger::default();

@@ -38,6 +38,7 @@ pub struct EventBusBuilder {
     publisher: Option<Arc<dyn Publisher>>,
     dispatch_in_process: Option<bool>,
     max_permanent_failures: u32,
+    accepted_as_stored: bool,
 }
 
 impl EventBusBuilder {
@@ -52,6 +53,7 @@ impl EventBusBuilder {
             publisher: None,
             dispatch_in_process: None,
             max_permanent_failures: 3,
+            accepted_as_stored: false,
         }
     }
 
@@ -169,6 +171,17 @@ impl EventBusBuilder {
     /// Lambda, HTTP) run the handlers.
     pub fn dispatch_in_process(mut self, yes: bool) -> Self {
         self.dispatch_in_process = Some(yes);
+        self
+    }
+
+    /// The test kit's local mode (`RecordingBus`): an event the publisher
+    /// (the recorder) accepted is reported [`Delivery::Stored`], as local
+    /// mode reports it.
+    ///
+    /// [`Delivery::Stored`]: crate::bus::Delivery::Stored
+    #[cfg(feature = "testing")]
+    pub(crate) fn accepted_as_stored(mut self, yes: bool) -> Self {
+        self.accepted_as_stored = yes;
         self
     }
 
@@ -300,6 +313,7 @@ impl EventBusBuilder {
                 store,
                 publisher,
                 dispatch_in_process,
+                accepted_as_stored: self.accepted_as_stored,
                 max_permanent_failures: self.max_permanent_failures,
                 tasks: TaskTracker::new(),
                 config,

@@ -85,6 +85,9 @@ struct Inner {
     store: Option<Arc<dyn EventStore>>,
     publisher: Option<Arc<dyn Publisher>>,
     dispatch_in_process: bool,
+    /// Report accepted events as [`Delivery::Stored`] (the test kit's
+    /// local mode).
+    accepted_as_stored: bool,
     max_permanent_failures: u32,
     tasks: TaskTracker,
 }

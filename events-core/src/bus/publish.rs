@@ -49,7 +49,7 @@ impl EventBus {
             let AnyEvent {
                 id, name, shared, ..
             } = event;
-            let mut out = PublishOutcome::new(id, name, delivery);
+            let mut out = PublishOutcome::new(id, name, bus.reported(delivery));
             crate::metrics::delivered(out.name, &out.delivery);
             if bus.dispatches(&out) {
                 bus.dispatch(shared, &mut out).await;
@@ -114,7 +114,8 @@ impl EventBus {
         let deliveries = self.deliver(events).await?;
         let mut outcomes = Vec::with_capacity(events.len());
         for (event, delivery) in events.iter().zip(deliveries) {
-            let mut out = PublishOutcome::new(event.id().clone(), event.name(), delivery);
+            let mut out =
+                PublishOutcome::new(event.id().clone(), event.name(), self.reported(delivery));
             crate::metrics::delivered(out.name, &out.delivery);
             if self.dispatches(&out) {
                 self.dispatch(event.shared.clone(), &mut out).await;
@@ -208,6 +209,15 @@ impl EventBus {
     /// the bus leaves them to consumers or is disabled. (A test, not an
     /// `async fn` around `dispatch`: one state machine less in every publish
     /// future.)
+    /// `delivery` as the caller sees it: the test kit's local mode reports
+    /// what its recorder accepted as stored.
+    fn reported(&self, delivery: Delivery) -> Delivery {
+        match delivery {
+            Delivery::Published { .. } if self.inner.accepted_as_stored => Delivery::Stored,
+            other => other,
+        }
+    }
+
     fn dispatches(&self, out: &PublishOutcome) -> bool {
         self.inner.dispatch_in_process && out.delivery != Delivery::Disabled
     }

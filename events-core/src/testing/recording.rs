@@ -650,6 +650,21 @@ impl RecordingBusBuilder {
         self
     }
 
+    /// Acts as local mode (`EVENT_BUS_MODE=local`) as the code under test
+    /// sees it: the handlers run in `publish`, awaited (as
+    /// [`dispatch_in_process`](Self::dispatch_in_process)), and each
+    /// outcome's delivery is [`Delivery::Stored`](crate::bus::Delivery::Stored),
+    /// where the default (eventbridge mode) reports
+    /// `Delivery::Published { remote_id: None }`. The events are recorded
+    /// all the same.
+    pub fn local_mode(mut self, yes: bool) -> Self {
+        self.builder = self.builder.accepted_as_stored(yes);
+        if yes {
+            self = self.dispatch_in_process(true);
+        }
+        self
+    }
+
     /// Builds the bus.
     ///
     /// # Errors

@@ -8,13 +8,18 @@
 //! the usual 1,024-descriptor limit down for everyone, credential or not.
 //! Here each connection is hyper's HTTP/1 connection with its header-read
 //! timeout (on tokio's timer), each request body has a deadline, and the
-//! server accepts at most [`HttpServerSettings::max_connections`] at once
-//! (the others wait in the kernel's accept queue, costing this process no
-//! descriptor, and are served as slots free up).
+//! server keeps at most [`HttpServerSettings::max_connections`] open: past
+//! it a new connection takes the place of the one idle the longest (no
+//! request in progress), so a client that sends a request is served at
+//! once however many connections sit idle, and only while every connection
+//! has a request in progress do new ones wait in the kernel's accept queue
+//! (costing this process no descriptor).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -23,7 +28,7 @@ use axum::Router;
 use hyper::body::{Bytes, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 
 use super::{config_error, env, HttpError};
 
@@ -43,9 +48,12 @@ pub struct HttpServerSettings {
     /// headers: past it the request is answered 408 and the connection
     /// closed. Default 30 s (`EVENT_BUS_HTTP_BODY_TIMEOUT`).
     pub body_timeout: Duration,
-    /// The most connections open at once; more wait in the kernel's accept
-    /// queue until one closes. Keep it under the process's descriptor limit
-    /// (`ulimit -n`). Default 512 (`EVENT_BUS_HTTP_MAX_CONNECTIONS`).
+    /// The most connections open at once: past it a new connection takes
+    /// the place of the one idle the longest (no request in progress),
+    /// which is closed; while every one has a request in progress, new
+    /// ones wait in the kernel's accept queue. Keep it under the process's
+    /// descriptor limit (`ulimit -n`). Default 512
+    /// (`EVENT_BUS_HTTP_MAX_CONNECTIONS`).
     pub max_connections: usize,
 }
 
@@ -152,6 +160,14 @@ pub async fn serve(listener: TcpListener, router: Router, settings: HttpServerSe
 /// accepted, each open one finishes the request it is on (an idle one
 /// closes at once), and this returns when they are all closed.
 ///
+/// At [`HttpServerSettings::max_connections`], a new connection takes the
+/// place of the open one idle the longest (one with no request in
+/// progress: it sent nothing yet, is sending its headers, or is kept alive
+/// between requests), which is closed, as nginx reuses its idle
+/// connections: a client sending a request is served at once however many
+/// connections sit idle. Only when every open connection has a request in
+/// progress does a new one wait for one to finish.
+///
 /// Accept errors do not end it: a connection reset before it was accepted
 /// is skipped; running out of descriptors (or another error of the
 /// listener) is logged and retried after 100 ms, while the open
@@ -163,24 +179,12 @@ pub async fn serve_with_shutdown(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let open = Arc::new(OpenConnections::default());
     // Each connection holds a receiver: `closed()` waits for them all.
     let (stop, stopped) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
     let mut full = false;
     loop {
-        if slots.available_permits() == 0 && !full {
-            full = true;
-            tracing::warn!(
-                max_connections = settings.max_connections,
-                "HTTP connection limit reached: new connections wait until one closes \
-                 (EVENT_BUS_HTTP_MAX_CONNECTIONS)"
-            );
-        }
-        let slot = tokio::select! {
-            slot = Arc::clone(&slots).acquire_owned() => slot,
-            () = &mut shutdown => break,
-        };
-        let Ok(slot) = slot else { break }; // never closed
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
@@ -194,16 +198,48 @@ pub async fn serve_with_shutdown(
                 continue;
             }
         };
-        if slots.available_permits() > 0 {
-            full = false;
-        }
+        let slot = match Arc::clone(&slots).try_acquire_owned() {
+            Ok(slot) => {
+                full = false;
+                slot
+            }
+            Err(_) => {
+                let evicted = open.close_longest_idle();
+                if !full {
+                    full = true;
+                    tracing::warn!(
+                        max_connections = settings.max_connections,
+                        "HTTP connection limit reached: new connections take the place of idle ones \
+                         (or wait while every one has a request in progress); EVENT_BUS_HTTP_MAX_CONNECTIONS"
+                    );
+                }
+                if !evicted {
+                    tracing::debug!(%remote, "every HTTP connection has a request in progress: waiting for one to finish");
+                }
+                let slot = tokio::select! {
+                    slot = Arc::clone(&slots).acquire_owned() => slot,
+                    () = &mut shutdown => break,
+                };
+                let Ok(slot) = slot else { break }; // never closed
+                slot
+            }
+        };
         let router = router.clone();
         let mut stopped = stopped.clone();
+        let (id, state) = open.insert();
+        let open = Arc::clone(&open);
         tokio::spawn(async move {
             let body_timeout = settings.body_timeout;
+            let service_state = Arc::clone(&state);
             let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+                let in_flight = InFlight::new(Arc::clone(&service_state));
                 let request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
-                tower::ServiceExt::oneshot(router.clone(), request)
+                let response = tower::ServiceExt::oneshot(router.clone(), request);
+                async move {
+                    let response = response.await;
+                    drop(in_flight);
+                    response
+                }
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
@@ -226,8 +262,19 @@ pub async fn serve_with_shutdown(
                             connection.as_mut().graceful_shutdown();
                         }
                     }
+                    () = state.close.notified(), if !stopping => {
+                        // Its place is taken. A request that began since
+                        // it was chosen is finished first.
+                        if state.in_flight.load(Ordering::SeqCst) == 0 {
+                            tracing::debug!(%remote, "idle HTTP connection closed for a new one (EVENT_BUS_HTTP_MAX_CONNECTIONS)");
+                            break;
+                        }
+                        stopping = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
                 }
             }
+            open.remove(id);
             drop(slot);
         });
     }
@@ -235,6 +282,75 @@ pub async fn serve_with_shutdown(
     drop(stopped);
     let _ = stop.send(true);
     stop.closed().await;
+}
+
+/// One open connection, as the accept loop sees it.
+#[derive(Default)]
+struct ConnectionState {
+    /// Requests in progress (0: waiting for a request's headers).
+    in_flight: AtomicUsize,
+    /// Chosen to be closed (it is chosen once).
+    closing: AtomicBool,
+    /// Wakes the connection's task to close it.
+    close: Notify,
+}
+
+/// Counts a request in progress on its connection while alive.
+struct InFlight(Arc<ConnectionState>);
+
+impl InFlight {
+    fn new(state: Arc<ConnectionState>) -> Self {
+        state.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(state)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The open connections, oldest first.
+#[derive(Default)]
+struct OpenConnections {
+    inner: Mutex<(u64, BTreeMap<u64, Arc<ConnectionState>>)>,
+}
+
+impl OpenConnections {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, BTreeMap<u64, Arc<ConnectionState>>)> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn insert(&self) -> (u64, Arc<ConnectionState>) {
+        let mut inner = self.lock();
+        let id = inner.0;
+        inner.0 += 1;
+        let state = Arc::new(ConnectionState::default());
+        inner.1.insert(id, Arc::clone(&state));
+        (id, state)
+    }
+
+    fn remove(&self, id: u64) {
+        self.lock().1.remove(&id);
+    }
+
+    /// Tells the oldest connection with no request in progress (and not
+    /// already closing) to close; whether there was one.
+    fn close_longest_idle(&self) -> bool {
+        let inner = self.lock();
+        let idle = inner.1.values().find(|state| {
+            state.in_flight.load(Ordering::SeqCst) == 0 && !state.closing.load(Ordering::SeqCst)
+        });
+        match idle {
+            Some(state) => {
+                state.closing.store(true, Ordering::SeqCst);
+                state.close.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Errors of one connection that never became ours (reset or aborted
