@@ -74,3 +74,45 @@ async fn the_claim_uses_its_indexes_on_a_million_rows() {
         (900, 100, 999_000)
     );
 }
+
+/// A backlog written before any analyze: the relay gives the planner the
+/// table's statistics when it starts (without them the claim's probe for an
+/// earlier row of the aggregate walks `messages_pending` from its start),
+/// and the claim's plan then probes `messages_pending_aggregate`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_analyzes_a_table_with_no_statistics() {
+    let (_db, pool) = support::database(4).await;
+    sqlx::query(
+        "INSERT INTO events_outbox.messages (id, name, occurred_on, aggregate_key, detail)
+         SELECT 'e-' || g, 'testclean.outbox.1.event.tick.counted', now(), 'agg-' || g, '{}'
+         FROM generate_series(1, 5000) AS g",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let statistics = || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = 'events_outbox'
+                     AND tablename = 'messages' AND attname = 'published_at')",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert!(!statistics().await, "no statistics before the relay");
+    // A bus that refuses nothing and dispatches nowhere: the rows may leave,
+    // what matters is the analyze.
+    let bus = events_core::EventBus::builder()
+        .without_store()
+        .discover(false)
+        .build()
+        .unwrap();
+    let relay = events_outbox::Relay::spawn(pool.clone(), bus, support::quick());
+    support::until("the outbox table analyzed", statistics).await;
+    relay.stop().await.unwrap();
+    let plan = events_outbox::explain_claim(&pool, 250).await.unwrap();
+    assert!(plan.contains("messages_pending_aggregate"), "{plan}");
+}
