@@ -1,5 +1,7 @@
 //! The SQLite store keeps each event's trace context: stored, claimed, failed over, dead-lettered and requeued, and across an upgrade of a store written before the column existed.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is a failed test
+
 use events_core::store::EventStore;
 use events_core::trace::TraceContext;
 use events_core::{EventId, RawEvent, SqliteStore};
