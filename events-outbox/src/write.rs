@@ -21,7 +21,7 @@
 //!
 //! # Trace context
 //!
-//! With the `otel` feature, [`write`] and [`write_recorded`] keep the
+//! With the `otel` feature, [`write()`] and [`write_recorded`] keep the
 //! context of the span they are called in (its OpenTelemetry context,
 //! through `tracing-opentelemetry`) in each row's detail (`_trace`, SPEC
 //! §13): the relay sends the event with it, so the consumer's `process`
