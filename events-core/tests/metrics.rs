@@ -56,6 +56,14 @@ impl Handler<OrderPlaced> for Fails {
     }
 }
 
+/// Never answers: cut off by the bus's handler timeout.
+struct Hangs;
+impl Handler<OrderPlaced> for Hangs {
+    async fn handle(&self, _: &Event<OrderPlaced>) -> HandlerResult {
+        std::future::pending().await
+    }
+}
+
 struct Panics;
 impl Handler<OrderPlaced> for Panics {
     async fn handle(&self, _: &Event<OrderPlaced>) -> HandlerResult {
@@ -275,4 +283,62 @@ fn a_replay_refused_for_good_counts_a_failed_replay_and_a_dead_letter() {
     );
     assert_eq!(counter(&snapshot, m::DEAD_LETTERED, &[event]), 1);
     assert_eq!(gauge(&snapshot, m::STORE_PENDING), 1.0);
+}
+
+#[test]
+fn an_in_process_publish_counts_as_in_process_and_a_timed_out_handler_as_failed() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        // A paused clock: the timeout passes as soon as nothing else can run.
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap()
+            .block_on(async {
+                let bus = EventBus::builder()
+                    .without_store()
+                    .discover(false)
+                    .handler_timeout(std::time::Duration::from_secs(5))
+                    .register_handler_named::<OrderPlaced, _>("books", Books)
+                    .register_handler_named::<OrderPlaced, _>("hangs", Hangs)
+                    .build()
+                    .unwrap();
+                let out = bus.publish(OrderPlaced { total: 1 }).await.unwrap();
+                assert_eq!(out.delivery(), &events_core::Delivery::InProcess);
+            });
+    });
+    let snapshot = snapshotter.snapshot().into_vec();
+    let event = (label::EVENT, NAME);
+    assert_eq!(
+        counter(
+            &snapshot,
+            m::PUBLISHED,
+            &[event, (label::DELIVERY, "in_process")]
+        ),
+        1
+    );
+    let calls = |handler, outcome| {
+        counter(
+            &snapshot,
+            m::HANDLER_CALLS,
+            &[event, (label::HANDLER, handler), (label::OUTCOME, outcome)],
+        )
+    };
+    assert_eq!(calls("books", "succeeded"), 1);
+    assert_eq!(calls("hangs", "failed"), 1, "a timeout is a failure");
+    match value(
+        &snapshot,
+        m::HANDLER_DURATION,
+        &[event, (label::HANDLER, "hangs")],
+    ) {
+        // A timed-out call's duration is recorded too (wall time: the
+        // paused clock skipped the wait).
+        Some(DebugValue::Histogram(samples)) => {
+            assert_eq!(samples.len(), 1);
+            assert!(samples[0].into_inner() >= 0.0, "{samples:?}");
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -1,4 +1,4 @@
-//! The consumers' metrics as a recorder sees them: every message received, then deleted (handled, duplicate, unrouted) or left for redrive (failed, undecodable), per event name.
+//! The consumers' metrics as a recorder sees them: every message received, then deleted (handled, duplicate, unrouted) or left for redrive (failed, undecodable), per event name; a redelivered message skipped by deduplication counts as a duplicate.
 //!
 //! One local `metrics-util` debugging recorder per test
 //! (`metrics::with_local_recorder`, on a current-thread runtime).
@@ -124,5 +124,69 @@ fn each_message_counts_as_received_then_deleted_or_left_for_redrive() {
             ]
         ),
         1
+    );
+}
+
+#[test]
+fn a_redelivered_message_skipped_by_deduplication_counts_as_a_duplicate() {
+    const NAME: &str = "acme.shop.1.event.order.placed";
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let bus = EventBus::builder()
+                    .without_store()
+                    .discover(false)
+                    .register_handler_named::<OrderPlaced, _>("ledger", Ledger)
+                    .build()
+                    .unwrap();
+                let processor = Processor::new(bus).with_dedup(std::sync::Arc::new(
+                    events_eventbridge::dedup::MemoryDedup::default(),
+                ));
+                let raw = RawEvent::from_event(&Event::new(OrderPlaced { total: 2 })).unwrap();
+                // Delivered, then delivered again (SQS is at least once).
+                assert!(processor.process(&body(&raw)).await.is_done());
+                assert!(processor.process(&body(&raw)).await.is_done());
+            });
+    });
+    let snapshot = snapshotter.snapshot().into_vec();
+    let count = |name: &str, labels: &[(&str, &str)]| -> Option<u64> {
+        snapshot.iter().find_map(|(key, .., value)| {
+            let key = key.key();
+            let mut have: Vec<(&str, &str)> = key.labels().map(|l| (l.key(), l.value())).collect();
+            let mut want = labels.to_vec();
+            have.sort_unstable();
+            want.sort_unstable();
+            match value {
+                DebugValue::Counter(n) if key.name() == name && have == want => Some(*n),
+                _ => None,
+            }
+        })
+    };
+    let event = (label::EVENT, NAME);
+    assert_eq!(count(m::CONSUMER_RECEIVED, &[event]), Some(2));
+    assert_eq!(
+        count(m::CONSUMER_DELETED, &[event, (label::OUTCOME, "handled")]),
+        Some(1)
+    );
+    assert_eq!(
+        count(m::CONSUMER_DELETED, &[event, (label::OUTCOME, "duplicate")]),
+        Some(1)
+    );
+    // The handler ran once.
+    assert_eq!(
+        count(
+            m::HANDLER_CALLS,
+            &[
+                event,
+                (label::HANDLER, "ledger"),
+                (label::OUTCOME, "succeeded")
+            ]
+        ),
+        Some(1)
     );
 }

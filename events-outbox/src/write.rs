@@ -18,6 +18,15 @@
 //! opposite orders deadlock, and PostgreSQL aborts one of them (retry it).
 //! Write the aggregates of one transaction in a fixed order (by key) to rule
 //! that out.
+//!
+//! # Trace context
+//!
+//! With the `otel` feature, [`write()`] and [`write_recorded`] keep the
+//! context of the span they are called in (its OpenTelemetry context,
+//! through `tracing-opentelemetry`) in each row's detail (`_trace`, SPEC
+//! §13): the relay sends the event with it, so the consumer's `process`
+//! span continues the request's trace. [`write_raw`] keeps each event's own
+//! [`trace`](RawEvent::trace) as it is.
 
 use events_core::{wire, AnyEvent, RawEvent, Recorder};
 use sqlx::PgConnection;
@@ -160,9 +169,34 @@ pub async fn write_raw(
     Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
 }
 
+/// The events as raw ones, each with the current span's trace context
+/// (feature `otel`) when it has none of its own.
 fn encode(events: &[AnyEvent]) -> Result<Vec<RawEvent>, OutboxError> {
-    Ok(events
-        .iter()
-        .map(AnyEvent::to_raw)
-        .collect::<Result<Vec<_>, _>>()?)
+    let trace = current_trace();
+    let mut raws = Vec::with_capacity(events.len());
+    for event in events {
+        let mut raw = event.to_raw()?;
+        if raw.trace.is_none() {
+            raw.trace.clone_from(&trace);
+        }
+        raws.push(raw);
+    }
+    Ok(raws)
+}
+
+/// The OpenTelemetry context of the span the write is called in.
+#[cfg(feature = "otel")]
+fn current_trace() -> Option<events_core::trace::TraceContext> {
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return None;
+    }
+    events_core::trace::from_span(&span)
+}
+
+/// Without the `otel` feature no context is taken.
+#[cfg(not(feature = "otel"))]
+#[inline(always)]
+fn current_trace() -> Option<events_core::trace::TraceContext> {
+    None
 }

@@ -273,12 +273,18 @@ fn build_copy(
     dest.pragma_update(None, "synchronous", "FULL")?;
     create_schema(&dest)?;
     let legacy = source.prepare("SELECT state FROM events LIMIT 0").is_err();
-    let marks_local = !legacy && source.prepare("SELECT local FROM events LIMIT 0").is_ok();
-    let columns = match (legacy, marks_local) {
-        (true, _) => format!("{COLUMNS_V1}, 0"),
-        (false, true) => format!("{COLUMNS_V2}, local"),
-        (false, false) => format!("{COLUMNS_V2}, 0"),
+    let has = |column: &str| {
+        !legacy
+            && source
+                .prepare(&format!("SELECT {column} FROM events LIMIT 0"))
+                .is_ok()
     };
+    let columns = format!(
+        "{}, {}, {}",
+        if legacy { COLUMNS_V1 } else { COLUMNS_V2 },
+        if has("local") { "local" } else { "0" },
+        if has("trace") { "trace" } else { "NULL" },
+    );
     let figures = {
         let tx = dest.transaction()?;
         let figures = copy_rows(&source, &tx, &columns, legacy)?;
@@ -301,10 +307,18 @@ fn build_copy(
         if !legacy {
             // Unreadable rows found before the damage stay dead letters.
             if let Ok(mut read) = source.prepare("SELECT * FROM unreadable") {
+                // By name: a source written before a column was added
+                // has fewer, in another order.
                 let n = read.column_count();
+                let names: Vec<String> = read
+                    .column_names()
+                    .into_iter()
+                    .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+                    .collect();
                 let placeholders = vec!["?"; n].join(", ");
                 let mut write = tx.prepare(&format!(
-                    "INSERT OR IGNORE INTO unreadable VALUES ({placeholders})"
+                    "INSERT OR IGNORE INTO unreadable ({}) VALUES ({placeholders})",
+                    names.join(", ")
                 ))?;
                 if let Ok(mut rows) = read.query([]) {
                     while let Ok(Some(row)) = rows.next() {
@@ -337,7 +351,7 @@ fn copy_rows(
     legacy: bool,
 ) -> Result<Figures, Box<dyn std::error::Error + Send + Sync>> {
     let mut write = dest.prepare(&format!(
-        "INSERT OR IGNORE INTO events ({COLUMNS_V2}, local) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        "INSERT OR IGNORE INTO events ({COLUMNS_V2}, local, trace) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     ))?;
     let mut batch = source.prepare(&format!(
         "SELECT {columns} FROM events WHERE seq > ?1 ORDER BY seq LIMIT 256"
@@ -350,7 +364,7 @@ fn copy_rows(
     let mut skipped_regions = 0u64;
     let mut last = i64::MIN;
     let read_values = |row: &rusqlite::Row<'_>| -> rusqlite::Result<Vec<Value>> {
-        (0..11).map(|i| row.get::<_, Value>(i)).collect()
+        (0..12).map(|i| row.get::<_, Value>(i)).collect()
     };
     'scan: loop {
         let mut progressed = false;
@@ -499,6 +513,63 @@ mod tests {
         for work in [".reading", ".salvage", ".repair"] {
             assert!(!sibling(&path, work).exists(), "{work} left");
         }
+    }
+
+    #[test]
+    fn a_salvage_keeps_trace_contexts_and_reads_a_store_without_the_column() {
+        let trace = r#"{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}"#;
+        let damage = |path: &Path| {
+            let mut bytes = std::fs::read(path).unwrap();
+            bytes[..16].copy_from_slice(b"garbage garbage!");
+            std::fs::write(path, &bytes).unwrap();
+        };
+        let traces = |path: &Path| -> Vec<Option<String>> {
+            let conn = Connection::open(path).unwrap();
+            let mut stmt = conn
+                .prepare("SELECT trace FROM events ORDER BY seq")
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+            rows.collect::<rusqlite::Result<_>>().unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+
+        let with = dir.path().join("with.db");
+        store_file(&with, 3);
+        Connection::open(&with)
+            .unwrap()
+            .execute("UPDATE events SET trace = ?1 WHERE id = 'e2'", [trace])
+            .unwrap();
+        damage(&with);
+        let mut report = OpenReport::default();
+        repair(&with, "its header is damaged", Some(3), &mut report).unwrap();
+        assert_eq!(report.rows_recovered, 3);
+        assert_eq!(traces(&with), [None, Some(trace.to_owned()), None]);
+
+        // Written before the column existed, with an unreadable row moved
+        // aside: everything is copied, by name.
+        let without = dir.path().join("without.db");
+        store_file(&without, 2);
+        {
+            let conn = Connection::open(&without).unwrap();
+            conn.execute_batch(
+                "ALTER TABLE events DROP COLUMN trace;
+                 ALTER TABLE unreadable DROP COLUMN trace;
+                 INSERT INTO unreadable (seq, id, reason, found_at) VALUES (9, 'bad', 'why', 't');",
+            )
+            .unwrap();
+        }
+        damage(&without);
+        let mut report = OpenReport::default();
+        repair(&without, "its header is damaged", Some(9), &mut report).unwrap();
+        assert_eq!(report.rows_recovered, 2);
+        assert_eq!(traces(&without), [None, None]);
+        let kept: (String, String) = Connection::open(&without)
+            .unwrap()
+            .query_row("SELECT id, reason FROM unreadable WHERE seq = 9", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(kept, ("bad".to_owned(), "why".to_owned()));
     }
 
     #[test]

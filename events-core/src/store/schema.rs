@@ -1,4 +1,4 @@
-//! The store's schema: its version, the ownership marks (`APPLICATION_ID`, `OWNER`), the tables of versions 1 and 2 and the migration between them.
+//! The store's schema: its version, the ownership marks (`APPLICATION_ID`, `OWNER`), the tables of versions 1 and 2, the migration between them and the columns added within version 2.
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -51,14 +51,16 @@ pub(super) fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
             last_attempt_at TEXT,
             claim_owner TEXT,
             claim_until INTEGER,
-            local INTEGER NOT NULL DEFAULT 0
+            local INTEGER NOT NULL DEFAULT 0,
+            trace TEXT
         );
         CREATE INDEX IF NOT EXISTS events_by_state ON events (state, seq);
         CREATE TABLE IF NOT EXISTS unreadable (
             seq INTEGER PRIMARY KEY,
             id, name, occurred_on, attributes, stored_at, state, attempts, last_error, last_attempt_at,
             reason TEXT NOT NULL,
-            found_at TEXT NOT NULL
+            found_at TEXT NOT NULL,
+            trace
         );
         CREATE TABLE IF NOT EXISTS events_store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         INSERT OR IGNORE INTO events_store_meta (key, value) VALUES ('owner', '{OWNER}');
@@ -70,6 +72,21 @@ pub(super) fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
         // pending events were all meant for a remote bus or are unknown.
         conn.execute_batch("ALTER TABLE events ADD COLUMN local INTEGER NOT NULL DEFAULT 0")?;
     }
+    add_trace_column(conn)
+}
+
+/// Adds the nullable `trace` column (the JSON of the publish's trace
+/// context, [`TraceContext::to_json`](crate::trace::TraceContext::to_json))
+/// to a store written before events kept their context: its events read
+/// back with none. Builds without the column still read and write such a
+/// store (they name the columns they use). In the caller's transaction.
+pub(super) fn add_trace_column(conn: &Connection) -> rusqlite::Result<()> {
+    // `unreadable` keeps raw values: no type, so no conversion.
+    for (table, ty) in [("events", " TEXT"), ("unreadable", "")] {
+        if !has_column(conn, table, "trace")? {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN trace{ty}"))?;
+        }
+    }
     Ok(())
 }
 
@@ -77,9 +94,19 @@ pub(super) fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
 /// version 2: a store written by an earlier build of it lacks it until a
 /// writer opens it).
 pub(super) fn has_local_column(conn: &Connection) -> rusqlite::Result<bool> {
+    has_column(conn, "events", "local")
+}
+
+/// Whether the `events` table has the `trace` column (added within
+/// version 2, like `local`).
+pub(super) fn has_trace_column(conn: &Connection) -> rusqlite::Result<bool> {
+    has_column(conn, "events", "trace")
+}
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
     conn.query_row(
-        "SELECT COUNT(*) FROM pragma_table_info('events') WHERE name = 'local'",
-        [],
+        "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2",
+        [table, column],
         |r| r.get::<_, i64>(0),
     )
     .map(|n| n > 0)
@@ -105,10 +132,25 @@ pub(super) fn migrate_v1(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
+/// The columns the row readers take, in their order.
 pub(super) const COLUMNS: &str =
-    "seq, id, name, occurred_on, attributes, stored_at, state, attempts, last_error, last_attempt_at";
+    "seq, id, name, occurred_on, attributes, stored_at, state, attempts, last_error, last_attempt_at, trace";
 
-pub(super) const COLUMN_NAMES: [&str; 10] = [
+/// [`COLUMNS`] for a store without the `trace` column (opened read-only
+/// before a writer added it): no event has a context.
+pub(super) const COLUMNS_WITHOUT_TRACE: &str =
+    "seq, id, name, occurred_on, attributes, stored_at, state, attempts, last_error, last_attempt_at, NULL";
+
+/// The columns a store with or without the `trace` column is read with.
+pub(super) fn columns(trace_column: bool) -> &'static str {
+    if trace_column {
+        COLUMNS
+    } else {
+        COLUMNS_WITHOUT_TRACE
+    }
+}
+
+pub(super) const COLUMN_NAMES: [&str; 11] = [
     "seq",
     "id",
     "name",
@@ -119,6 +161,7 @@ pub(super) const COLUMN_NAMES: [&str; 10] = [
     "attempts",
     "last_error",
     "last_attempt_at",
+    "trace",
 ];
 
 #[cfg(test)]
@@ -157,9 +200,49 @@ mod tests {
             .unwrap();
         assert_eq!(owner, OWNER);
         assert!(has_local_column(&conn).unwrap());
+        assert!(has_trace_column(&conn).unwrap());
         // The names the row readers use are the table's.
-        let n: usize = COLUMNS.split(", ").count();
-        assert_eq!(n, COLUMN_NAMES.len());
+        let names: Vec<&str> = COLUMNS.split(", ").collect();
+        assert_eq!(names, COLUMN_NAMES);
+        assert_eq!(COLUMNS_WITHOUT_TRACE.split(", ").count(), names.len());
+        conn.query_row(&format!("SELECT {COLUMNS} FROM events"), [], |_| Ok(()))
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(()),
+                e => Err(e),
+            })
+            .unwrap();
+        conn.query_row(
+            &format!("SELECT {COLUMNS}, reason, found_at FROM unreadable"),
+            [],
+            |_| Ok(()),
+        )
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(()),
+            e => Err(e),
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn a_store_without_the_trace_column_gains_it_keeping_its_rows() {
+        let conn = Connection::open_in_memory().unwrap();
+        create_schema(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO events (id, name, occurred_on, attributes, stored_at) VALUES ('a', 'n', 't', '{}', 't');
+             ALTER TABLE events DROP COLUMN trace;
+             ALTER TABLE unreadable DROP COLUMN trace;",
+        )
+        .unwrap();
+        assert!(!has_trace_column(&conn).unwrap());
+        create_schema(&conn).unwrap();
+        assert!(has_trace_column(&conn).unwrap());
+        assert!(has_column(&conn, "unreadable", "trace").unwrap());
+        let (id, trace): (String, Option<String>) = conn
+            .query_row("SELECT id, trace FROM events", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((id.as_str(), trace), ("a", None));
     }
 
     #[test]

@@ -368,14 +368,19 @@ fn one_trace_from_the_publisher_to_each_consumer_path() {
 fn a_failed_over_event_replayed_later_keeps_its_original_context() {
     let moto = Moto::start();
     let route = Service::new().run(moto.bus_to_queue("replayed"));
-    let store: Arc<dyn events_core::EventStore> = Arc::new(events_core::MemoryStore::new());
+    // The embedded SQLite store, a file each service opens on its own.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let open = || -> Arc<dyn events_core::EventStore> {
+        Arc::new(events_core::SqliteStore::open(&path).unwrap())
+    };
 
     // The remote bus is down: the event waits in the store.
     let publisher = Service::new();
     publisher.run(async {
         let bus = EventBus::builder()
             .mode(Mode::EventBridge)
-            .store(Arc::clone(&store))
+            .store(open())
             .discover(false)
             .publisher(Arc::new(Outage))
             .build()
@@ -390,10 +395,11 @@ fn a_failed_over_event_replayed_later_keeps_its_original_context() {
     });
     let publish = ids(&publisher.one(&format!("publish {NAME}")));
 
-    // Later, in another service's replay job, in a trace of its own.
+    // Later, in another service's replay job, in a trace of its own, the
+    // store opened again.
     let replayer = Service::new();
     replayer.run(async {
-        let bus = publishing_bus(&moto, &route.bus, Arc::clone(&store)).await;
+        let bus = publishing_bus(&moto, &route.bus, open()).await;
         let job = tracing::info_span!("replay job");
         let _entered = job.enter();
         let report = bus.publish_from_failover(10).await.unwrap();

@@ -12,7 +12,9 @@ use super::files;
 use super::ownership::{self, Found};
 use super::presence::{self, Presence, StateWriter};
 use super::report::{CheckReport, OpenReport};
-use super::schema::{has_local_column, COLUMNS, SCHEMA_VERSION, STATE_HANDLED, STATE_PENDING};
+use super::schema::{
+    columns, has_local_column, has_trace_column, SCHEMA_VERSION, STATE_HANDLED, STATE_PENDING,
+};
 use crate::publisher::BoxFuture;
 
 mod open;
@@ -230,6 +232,7 @@ impl SqliteStore {
             )
             .unwrap_or(0);
         let local_column = has_local_column(&conn).unwrap_or(false);
+        let trace_column = has_trace_column(&conn).unwrap_or(false);
         // Opened alone, by a writer: the local-mode events pending now were
         // left by runs that ended (nobody else has the store open).
         let unfinished = if !read_only && presence.alone && local_column {
@@ -265,6 +268,7 @@ impl SqliteStore {
             not_durable: None,
             unfinished_up_to: unfinished.0,
             local_column,
+            trace_column,
         };
         let (sender, receiver) = mpsc::channel();
         let writer = std::thread::Builder::new()
@@ -319,7 +323,9 @@ impl SqliteStore {
                 .query_map([], |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             report.integrity = messages.into_iter().filter(|m| m != "ok").collect();
-            let mut rows = ctx.conn.prepare(&format!("SELECT {COLUMNS} FROM events"))?;
+            let mut rows = ctx
+                .conn
+                .prepare(&format!("SELECT {} FROM events", columns(ctx.trace_column)))?;
             let mut rows = rows.query([])?;
             while let Some(row) = rows.next()? {
                 report.rows += 1;

@@ -12,7 +12,7 @@ use crate::publisher::BoxFuture;
 use crate::store::error::StoreError;
 use crate::store::event::{EventState, StoreStats, StoredEvent, UnreadableRow};
 use crate::store::event_store::EventStore;
-use crate::store::schema::{COLUMNS, COLUMN_NAMES, STATE_DEAD, STATE_HANDLED, STATE_PENDING};
+use crate::store::schema::{columns, COLUMN_NAMES, STATE_DEAD, STATE_HANDLED, STATE_PENDING};
 use crate::store::time::{parse_store_time, store_time};
 
 fn limit(max: usize) -> Value {
@@ -275,12 +275,13 @@ impl EventStore for SqliteStore {
     fn unreadable(&self, max: usize) -> BoxFuture<'_, Result<Vec<UnreadableRow>, StoreError>> {
         self.job(move |ctx| {
             let mut stmt = ctx.conn.prepare_cached(&format!(
-                "SELECT {COLUMNS}, reason, found_at FROM unreadable ORDER BY seq LIMIT ?1"
+                "SELECT {}, reason, found_at FROM unreadable ORDER BY seq LIMIT ?1",
+                columns(ctx.trace_column)
             ))?;
             let mut rows = stmt.query([limit(max)])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
-                let mut columns = Vec::with_capacity(10);
+                let mut columns = Vec::with_capacity(COLUMN_NAMES.len());
                 for (i, name) in COLUMN_NAMES.iter().enumerate() {
                     let bytes = match row.get_ref(i)? {
                         ValueRef::Null => None,
@@ -295,12 +296,13 @@ impl EventStore for SqliteStore {
                     .as_deref()
                     .map(|b| String::from_utf8_lossy(b).into_owned())
                     .unwrap_or_default();
-                let found_at: String = row.get(11)?;
+                let n = COLUMN_NAMES.len();
+                let found_at: String = row.get(n + 1)?;
                 out.push(UnreadableRow {
                     seq: row.get(0)?,
                     id,
                     columns,
-                    reason: row.get(10)?,
+                    reason: row.get(n)?,
                     found_at: parse_store_time(&found_at).unwrap_or_else(|_| now()),
                 });
             }

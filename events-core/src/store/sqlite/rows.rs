@@ -7,8 +7,9 @@ use super::writer::Ctx;
 use crate::envelope::{now, EventId, RawEvent};
 use crate::store::error::StoreError;
 use crate::store::event::{EventState, StoredEvent};
-use crate::store::schema::{COLUMNS, STATE_DEAD, STATE_HANDLED, STATE_PENDING};
+use crate::store::schema::{columns, COLUMNS, STATE_DEAD, STATE_HANDLED, STATE_PENDING};
 use crate::store::time::{parse_store_time, store_time};
+use crate::trace::TraceContext;
 
 fn text(value: ValueRef<'_>, column: &str) -> Result<Option<String>, String> {
     match value {
@@ -30,6 +31,25 @@ fn time(value: ValueRef<'_>, column: &str) -> Result<chrono::DateTime<chrono::Ut
     parse_store_time(&required(value, column)?).map_err(|e| format!("column `{column}`: {e}"))
 }
 
+/// The `trace` column: a context, or none. A context that cannot be read
+/// never makes the event unreadable: it is sent without one (logged at
+/// debug), as readers of `_trace` do.
+fn trace(value: ValueRef<'_>, seq: i64) -> Option<TraceContext> {
+    let json = match value {
+        ValueRef::Null => return None,
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes).ok(),
+        _ => None,
+    };
+    let trace = json.and_then(TraceContext::from_json);
+    if trace.is_none() {
+        tracing::debug!(
+            seq,
+            "the stored trace context cannot be read; the event is kept without one"
+        );
+    }
+    trace
+}
+
 /// A row, or why it cannot be read (`(seq, reason)`); `Err` only for
 /// SQLite's own failures.
 pub(super) fn decode_row(
@@ -37,7 +57,7 @@ pub(super) fn decode_row(
 ) -> rusqlite::Result<Result<StoredEvent, (i64, String)>> {
     let seq: i64 = row.get(0)?;
     let get = |i: usize| row.get_ref(i);
-    let values: Vec<ValueRef<'_>> = (1..10).map(get).collect::<rusqlite::Result<_>>()?;
+    let values: Vec<ValueRef<'_>> = (1..11).map(get).collect::<rusqlite::Result<_>>()?;
     let decoded = (|| -> Result<StoredEvent, String> {
         let state = match values[5] {
             ValueRef::Integer(STATE_PENDING) => EventState::Pending,
@@ -55,7 +75,7 @@ pub(super) fn decode_row(
                 name: required(values[1], "name")?,
                 occurred_on: time(values[2], "occurred_on")?,
                 attributes: required(values[3], "attributes")?,
-                trace: None,
+                trace: trace(values[9], seq),
             },
             seq,
             stored_at: time(values[4], "stored_at")?,
@@ -73,8 +93,13 @@ pub(super) fn decode_row(
 
 type Rows = (Vec<StoredEvent>, Vec<(i64, String)>);
 
-fn read(conn: &Connection, filter: &str, args: &[Value]) -> Result<Rows, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM events {filter}"))?;
+fn read(
+    conn: &Connection,
+    columns: &str,
+    filter: &str,
+    args: &[Value],
+) -> Result<Rows, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT {columns} FROM events {filter}"))?;
     let mut rows = stmt.query(params_from_iter(args.iter()))?;
     let (mut good, mut bad) = (Vec::new(), Vec::new());
     while let Some(row) = rows.next()? {
@@ -112,7 +137,7 @@ pub(super) fn select(
     args: &[Value],
 ) -> Result<Vec<StoredEvent>, StoreError> {
     loop {
-        let (good, bad) = read(&ctx.conn, filter, args)?;
+        let (good, bad) = read(&ctx.conn, columns(ctx.trace_column), filter, args)?;
         if bad.is_empty() {
             return Ok(good);
         }
@@ -128,14 +153,15 @@ pub(super) fn select(
     }
 }
 
-/// As [`select`], inside the caller's transaction.
+/// As [`select`], inside the caller's transaction (a writer's: its store
+/// has every column).
 pub(super) fn select_in(
     tx: &Connection,
     filter: &str,
     args: &[Value],
 ) -> Result<Vec<StoredEvent>, StoreError> {
     loop {
-        let (good, bad) = read(tx, filter, args)?;
+        let (good, bad) = read(tx, COLUMNS, filter, args)?;
         if bad.is_empty() {
             return Ok(good);
         }
@@ -167,7 +193,7 @@ mod tests {
                (3, 'c', 'n', '2026-01-01T00:00:00Z', '{{}}', '2026-01-01T00:00:00Z', 9),
                (4, 'd', X'FF', '2026-01-01T00:00:00Z', '{{}}', '2026-01-01T00:00:00Z', 0);"
         ));
-        let (good, bad) = read(&conn, "ORDER BY seq", &[]).unwrap();
+        let (good, bad) = read(&conn, COLUMNS, "ORDER BY seq", &[]).unwrap();
         assert_eq!(good.len(), 1);
         assert_eq!(good[0].event.id, EventId::from("a"));
         assert_eq!(good[0].state, EventState::Pending);
@@ -182,15 +208,39 @@ mod tests {
     }
 
     #[test]
+    fn a_stored_trace_context_reads_back_and_an_unreadable_one_is_dropped() {
+        let cx = TraceContext::parse(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            Some("congo=t61rcWkgMzE"),
+        )
+        .unwrap();
+        let conn = conn_with(&format!(
+            "{GOOD}
+             INSERT INTO events (seq, id, name, occurred_on, attributes, stored_at, state, trace) VALUES
+               (2, 'b', 'n', '2026-01-01T00:00:00Z', '{{}}', '2026-01-01T00:00:00Z', 0, '{}'),
+               (3, 'c', 'n', '2026-01-01T00:00:00Z', '{{}}', '2026-01-01T00:00:00Z', 0, 'not json'),
+               (4, 'd', 'n', '2026-01-01T00:00:00Z', '{{}}', '2026-01-01T00:00:00Z', 0, X'FF');",
+            cx.to_json()
+        ));
+        let (good, bad) = read(&conn, COLUMNS, "ORDER BY seq", &[]).unwrap();
+        assert!(bad.is_empty(), "{bad:?}");
+        let traces: Vec<_> = good.iter().map(|e| e.event.trace.clone()).collect();
+        assert_eq!(traces, [None, Some(cx), None, None]);
+        // A store without the column reads every event without a context.
+        let (good, _) = read(&conn, columns(false), "ORDER BY seq", &[]).unwrap();
+        assert!(good.iter().all(|e| e.event.trace.is_none()));
+    }
+
+    #[test]
     fn quarantine_moves_an_unreadable_row_out_with_its_bytes() {
         let conn = conn_with(&format!(
             "{GOOD}
              INSERT INTO events (seq, id, name, occurred_on, attributes, stored_at, state) VALUES
                (2, 'b', 'n', 'x', '{{}}', 'x', 0);"
         ));
-        let (_, bad) = read(&conn, "", &[]).unwrap();
+        let (_, bad) = read(&conn, COLUMNS, "", &[]).unwrap();
         quarantine(&conn, &bad).unwrap();
-        let (good, bad) = read(&conn, "", &[]).unwrap();
+        let (good, bad) = read(&conn, COLUMNS, "", &[]).unwrap();
         assert_eq!((good.len(), bad.len()), (1, 0));
         let (id, reason): (String, String) = conn
             .query_row("SELECT id, reason FROM unreadable WHERE seq = 2", [], |r| {

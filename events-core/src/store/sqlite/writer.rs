@@ -46,6 +46,9 @@ pub(super) struct Ctx {
     /// The `events` table has the `local` column (a read-only look at a
     /// store no build of this version has written may lack it).
     pub(super) local_column: bool,
+    /// The `events` table has the `trace` column (the same: a writer adds
+    /// it on open).
+    pub(super) trace_column: bool,
     pub(super) retention: Retention,
     /// This store's claim token.
     pub(super) owner: String,
@@ -268,8 +271,8 @@ fn write_group(ctx: &mut Ctx, group: &Group) -> rusqlite::Result<(Option<i64>, V
     {
         let stored_at = store_time(now());
         let mut insert = tx.prepare_cached(
-            "INSERT OR IGNORE INTO events (id, name, occurred_on, attributes, stored_at, state, attempts, last_error, last_attempt_at, local)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT OR IGNORE INTO events (id, name, occurred_on, attributes, stored_at, state, attempts, last_error, last_attempt_at, local, trace)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for (events, dead, local, _) in &group.stores {
             for e in events {
@@ -288,6 +291,7 @@ fn write_group(ctx: &mut Ctx, group: &Group) -> rusqlite::Result<(Option<i64>, V
                     dead,
                     dead.as_ref().map(|_| stored_at.clone()),
                     local,
+                    e.trace.as_ref().map(|t| t.to_json()),
                 ])?;
                 if inserted > 0 {
                     last_seq = Some(tx.last_insert_rowid());
@@ -363,6 +367,7 @@ mod tests {
             clock: StoreClock::system(),
             unfinished_up_to: 0,
             local_column: true,
+            trace_column: true,
             retention: Retention::default(),
             owner: "test".to_owned(),
             handled: 0,
