@@ -72,6 +72,9 @@ fn logs() -> String {
             .with_writer(move || writer.clone())
             .with_max_level(tracing::Level::DEBUG)
             .with_ansi(false)
+            // The test's thread (named after the test) on each line, so a
+            // test can read its own lines among the other tests'.
+            .with_thread_names(true)
             .finish();
         tracing::subscriber::set_global_default(subscriber).unwrap();
         captured
@@ -90,11 +93,17 @@ fn start_up_names_each_event_s_handlers_and_the_event_types_without_one() {
         .register_handler_named::<OrderPlaced, _>("second", Ok_)
         .build()
         .unwrap();
-    let log = logs();
+    // This test's lines: the other tests of this binary build buses too,
+    // some with no handler of this event.
+    let thread = std::thread::current().name().unwrap().to_owned();
+    let log: String = logs()
+        .lines()
+        .filter(|l| l.contains(&thread))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let line = log
         .lines()
         .find(|l| {
-            // The other tests of this binary build buses too.
             l.contains("handlers of event")
                 && l.contains("acme.firsthour.1.event.order.placed")
                 && l.contains("first, second")
