@@ -91,7 +91,8 @@ pub async fn stats(pool: &PgPool) -> Result<OutboxStats, OutboxError> {
     let r = sqlx::query(
         "SELECT
             (SELECT count(*) FROM events_outbox.messages
-                WHERE published_at IS NULL AND dead_at IS NULL) AS pending,
+                WHERE published_at IS NULL AND dead_at IS NULL
+                  AND available_at IS NOT NULL) AS pending,
             (SELECT count(*) FROM events_outbox.messages WHERE dead_at IS NOT NULL) AS dead,
             (SELECT count(*) FROM events_outbox.messages WHERE published_at IS NOT NULL) AS published,
             o.recorded_at AS oldest,
@@ -99,7 +100,8 @@ pub async fn stats(pool: &PgPool) -> Result<OutboxStats, OutboxError> {
          FROM (SELECT 1) AS one
          LEFT JOIN LATERAL (
             SELECT recorded_at FROM events_outbox.messages
-            WHERE published_at IS NULL AND dead_at IS NULL ORDER BY seq LIMIT 1
+            WHERE published_at IS NULL AND dead_at IS NULL AND available_at IS NOT NULL
+            ORDER BY seq LIMIT 1
          ) AS o ON true",
     )
     .fetch_one(pool)
@@ -141,7 +143,8 @@ pub async fn record_gauges(pool: &PgPool) -> Result<OutboxStats, OutboxError> {
 pub async fn list_pending(pool: &PgPool, max: usize) -> Result<Vec<OutboxRow>, OutboxError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM events_outbox.messages
-         WHERE published_at IS NULL AND dead_at IS NULL ORDER BY seq LIMIT $1"
+         WHERE published_at IS NULL AND dead_at IS NULL AND available_at IS NOT NULL
+         ORDER BY seq LIMIT $1"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(limit(max))

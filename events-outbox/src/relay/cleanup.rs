@@ -58,12 +58,10 @@ SELECT EXISTS (SELECT 1 FROM pg_stats
 /// Runs `ANALYZE events_outbox.messages` when the table has no statistics
 /// yet: a table filled faster than autovacuum's first analyze (a backlog
 /// before the first relay starts, a fresh service's first minute). Without
-/// statistics the planner takes `published_at IS NULL` for rare, and with
-/// every estimate at a row or two it may answer the claim's "is there an
-/// earlier waiting row of this aggregate?" by walking `messages_pending`
-/// from its start rather than probing `messages_pending_aggregate`: one walk
-/// over every earlier waiting row per claimed row, a round of 250 rows on a
-/// backlog of 20,000 then taking tens of milliseconds instead of one. A role
+/// statistics every estimate is a row or two; the claim's probe cannot walk
+/// the wrong index any more (schema version 2, see `crate::schema`), but
+/// the rest of its plan and the listings are better planned on the table's
+/// real shape. A role
 /// that may not analyze the table is skipped by PostgreSQL with a warning;
 /// autovacuum then supplies the statistics, later.
 async fn analyze_if_unknown(pool: &PgPool) {

@@ -25,11 +25,12 @@
 //! those that are not heads, each skip one index probe: a backlog of many
 //! rows of a *single* aggregate is relayed one row a round and costs every
 //! claim a probe per row of it. Aggregates with few events each, the usual
-//! case, cost nothing of the kind. The probe needs the planner to know the
-//! table: with no statistics yet (a backlog written before autovacuum's
-//! first analyze) it may walk `messages_pending` instead, so the relay runs
-//! `ANALYZE` on the outbox table at start and at each cleanup while it has
-//! none.
+//! case, cost nothing of the kind. The probe can only be answered by
+//! `messages_pending_aggregate`, whatever the planner's statistics say (see
+//! the schema's docs: statistics taken while every row was published once
+//! made it walk `messages_pending` instead, seconds a claim on a backlog),
+//! and the relay also runs `ANALYZE` on the outbox table at start and at
+//! each cleanup while it has no statistics at all.
 //!
 //! A relay that dies (killed, its connection cut) loses its locks with its
 //! session, and its rows are claimed again by the next round anywhere: at

@@ -16,8 +16,11 @@ pub const APPLICATION_NAME: &str = "events-outbox-relay";
 
 /// The claim: the oldest waiting rows that are the heads of their aggregates
 /// (no earlier waiting row of the same key), due, and not locked by another
-/// relay. Backed by `messages_pending` (the scan in `seq` order) and
-/// `messages_pending_aggregate` (the probe for an earlier row).
+/// relay. Backed by `messages_pending` (the scan in `seq` order, which the
+/// scan's `available_at <= now()` lets it use) and
+/// `messages_pending_aggregate` (the probe for an earlier row, which states
+/// no `available_at` and so cannot walk `messages_pending`: see the schema's
+/// docs, `crate::schema`).
 pub(crate) const CLAIM: &str = "
 SELECT m.seq, m.id, m.name, m.detail, m.attempts
 FROM events_outbox.messages AS m

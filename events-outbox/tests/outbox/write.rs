@@ -219,7 +219,10 @@ async fn the_migration_is_idempotent_concurrent_and_keeps_its_own_versions() {
             .fetch_all(&pool)
             .await
             .unwrap();
-    assert_eq!(versions, [events_outbox::SCHEMA_VERSION]);
+    assert_eq!(
+        versions,
+        (1..=events_outbox::SCHEMA_VERSION).collect::<Vec<_>>()
+    );
     let sqlx_table: Option<String> =
         sqlx::query_scalar("SELECT to_regclass('public._sqlx_migrations')::text")
             .fetch_one(&pool)
@@ -258,4 +261,44 @@ async fn the_migration_is_idempotent_concurrent_and_keeps_its_own_versions() {
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
+}
+
+/// A database migrated by the first release (schema version 1, whose
+/// `messages_pending` the claim's aggregate probe could walk) is upgraded:
+/// its index is rebuilt with the `available_at` clause, its rows kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_upgrades_a_version_1_database() {
+    let (_db, pool) = support::database(4).await;
+    // Back to what version 1 left: its index, its version row, a pending row.
+    sqlx::raw_sql(
+        "DROP INDEX events_outbox.messages_pending;
+         CREATE INDEX messages_pending ON events_outbox.messages (seq)
+             WHERE published_at IS NULL AND dead_at IS NULL;
+         DELETE FROM events_outbox.schema_version WHERE version > 1;
+         INSERT INTO events_outbox.messages (id, name, occurred_on, aggregate_key, detail)
+             VALUES ('e-1', 'testclean.outbox.1.event.tick.counted', now(), 'agg', '{}');",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    events_outbox::migrate(&pool).await.unwrap();
+    let definition: String = sqlx::query_scalar(
+        "SELECT indexdef FROM pg_indexes
+         WHERE schemaname = 'events_outbox' AND indexname = 'messages_pending'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(
+        definition.contains("available_at IS NOT NULL"),
+        "{definition}"
+    );
+    let versions: Vec<i32> =
+        sqlx::query_scalar("SELECT version FROM events_outbox.schema_version ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(versions, [1, 2]);
+    let stats = events_outbox::stats(&pool).await.unwrap();
+    assert_eq!(stats.pending, 1);
 }

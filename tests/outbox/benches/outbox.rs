@@ -117,7 +117,8 @@ async fn wait_empty(pool: &PgPool) {
     loop {
         let waiting: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM events_outbox.messages
-                            WHERE published_at IS NULL AND dead_at IS NULL)",
+                            WHERE published_at IS NULL AND dead_at IS NULL
+                              AND available_at IS NOT NULL)",
         )
         .fetch_one(pool)
         .await
