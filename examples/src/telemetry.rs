@@ -42,7 +42,8 @@ pub const SERVICE_NAME: &str = "company";
 /// Where the spans go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExportTo {
-    /// Printed to stdout (`opentelemetry-stdout`), span by span.
+    /// Printed to stdout (`opentelemetry-stdout`), in batches: every few
+    /// seconds while running, the rest at [`Telemetry::shutdown`].
     Stdout,
     /// Sent to an OTLP collector over HTTP, protobuf-encoded, at this URL
     /// (`{OTEL_EXPORTER_OTLP_ENDPOINT}/v1/traces`).
