@@ -15,7 +15,13 @@
 //! company lives in PostgreSQL: the use case saves it and records its event
 //! in one transaction (the outbox, `events-outbox`), and an outbox relay
 //! publishes the event after the commit.
+//!
+//! With `--features otel` the spans of the run (the request, `publish`,
+//! `dispatch`, `handle`; `process` on the `consume` side) are exported to
+//! stdout at exit, or to the OTLP collector at `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! (`events_examples::telemetry`).
 
+#[cfg(not(feature = "otel"))]
 use std::io::IsTerminal;
 use std::time::Duration;
 
@@ -26,10 +32,12 @@ use company_notifications as _;
 use events_eventbridge as _;
 use events_examples::application::CreateCompanyDto;
 use events_examples::startup::{build_event_bus, company_service};
+use tracing::Instrument;
 use uuid::Uuid;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    #[cfg(not(feature = "otel"))]
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -37,11 +45,42 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    // `--features otel`: the same log lines, and the spans exported to
+    // stdout (or OTEL_EXPORTER_OTLP_ENDPOINT's collector) once done.
+    #[cfg(feature = "otel")]
+    let telemetry = {
+        use events_examples::telemetry::{ExportTo, Telemetry};
+        let telemetry = Telemetry::from_env()?;
+        telemetry.init()?;
+        match telemetry.export_to() {
+            ExportTo::Stdout => println!("traces: to stdout at exit"),
+            ExportTo::Otlp(url) => println!("traces: OTLP to {url}"),
+        }
+        telemetry
+    };
 
-    if std::env::args().nth(1).as_deref() == Some("consume") {
-        return consume().await;
+    let result = if std::env::args().nth(1).as_deref() == Some("consume") {
+        consume().await
+    } else {
+        create_company().await
+    };
+
+    #[cfg(feature = "otel")]
+    {
+        let exported = tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
+        if let Err(e) = exported {
+            if result.is_ok() {
+                return Err(e.into());
+            }
+            eprintln!("{e}");
+        }
     }
+    result
+}
 
+/// The main job: creates a company through the use case (inside a
+/// `request` span with the `otel` feature) and prints what happened.
+async fn create_company() -> anyhow::Result<()> {
     let bus = build_event_bus().await?;
     println!(
         "event bus: mode={} enabled={} async={} store={}",
@@ -58,12 +97,19 @@ async fn main() -> anyhow::Result<()> {
     if service.postgres().is_some() {
         println!("repository: PostgreSQL (DATABASE_URL), events through the outbox, relay running");
     }
+    // With the feature, the use case runs in a request-like root span: its
+    // `publish`, `dispatch` and `handle` spans are one trace under it.
+    #[cfg(feature = "otel")]
+    let request = events_examples::telemetry::request_span();
+    #[cfg(not(feature = "otel"))]
+    let request = tracing::Span::none();
     let company = service
         .use_case
         .execute(CreateCompanyDto {
             name: "Test Company".to_owned(),
             country_id: Uuid::new_v4(),
         })
+        .instrument(request)
         .await?;
 
     println!("created company {} ({})", company.name, company.id);

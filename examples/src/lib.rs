@@ -9,9 +9,12 @@
 //! - [`infrastructure`]: a repository and the event handlers (found at start-up
 //!   by discovery; more live in the `company-notifications` crate);
 //! - [`startup`]: the seed's `lifespan`: one function that builds the bus from
-//!   the environment.
+//!   the environment;
+//! - `telemetry` (feature `otel`): the trace export of the example's `main`.
 
 pub mod application;
 pub mod domain;
 pub mod infrastructure;
 pub mod startup;
+#[cfg(feature = "otel")]
+pub mod telemetry;
