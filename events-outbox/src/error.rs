@@ -17,6 +17,15 @@ pub enum OutboxError {
         /// The id of the event written twice.
         id: String,
     },
+    /// The statement written with the events
+    /// ([`write_recorded_with`](crate::write_recorded_with) and its
+    /// siblings) failed: most often the application's own part of it (a
+    /// constraint of its table), the database's message says which; nothing
+    /// of it and none of the events was written. The error is the one the
+    /// statement would have given alone (match `sqlx::Error::Database` for
+    /// its constraint).
+    #[error("the statement and its events were not written: {0}")]
+    Statement(sqlx::Error),
     /// The outbox tables are at a newer schema version than this crate knows.
     #[error(
         "the outbox schema is at version {found}, newer than the {known} this events-outbox knows; \
@@ -39,6 +48,15 @@ pub enum OutboxError {
 impl OutboxError {
     /// A database error, or [`OutboxError::DuplicateEvent`] when it is the
     /// unique violation of the id index.
+    /// As [`from_write`](Self::from_write), for the statement written with
+    /// the events: other failures are [`OutboxError::Statement`].
+    pub(crate) fn from_statement(error: sqlx::Error) -> Self {
+        match OutboxError::from_write(error) {
+            OutboxError::Database(error) => OutboxError::Statement(error),
+            other => other,
+        }
+    }
+
     pub(crate) fn from_write(error: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &error {
             if db.constraint() == Some("messages_id_unique") {

@@ -44,7 +44,9 @@
 //! ```
 //!
 //! - **Writing** ([`write_recorded`], [`write()`], [`write_raw`]): inside the
-//!   caller's transaction, so a row exists if and only if it commits;
+//!   caller's transaction, so a row exists if and only if it commits; with
+//!   the aggregate's own statement in the same round trip:
+//!   [`write_recorded_with`], [`write_with`], [`write_raw_with`] ([`write_with`](mod@write_with));
 //!   `write_recorded` empties the aggregate's [`Recorder`](events_core::Recorder),
 //!   so the events cannot also be published directly before the commit.
 //!   Writers of one aggregate take turns until commit ([`write`](mod@write)
@@ -76,6 +78,7 @@ pub mod relay;
 mod retention;
 pub mod schema;
 pub mod write;
+pub mod write_with;
 
 pub use admin::{
     explain_claim, list_dead_letters, list_pending, record_gauges, requeue, stats, OutboxRow,
@@ -86,3 +89,4 @@ pub use relay::{run, run_until, Relay, RelayOptions};
 pub use retention::purge_published;
 pub use schema::{migrate, CHANNEL, SCHEMA_VERSION};
 pub use write::{write, write_raw, write_recorded};
+pub use write_with::{write_raw_with, write_recorded_with, write_with};

@@ -140,24 +140,15 @@ pub async fn write_raw(
     if events.is_empty() {
         return Ok(0);
     }
-    let mut ids = Vec::with_capacity(events.len());
-    let mut names = Vec::with_capacity(events.len());
-    let mut times = Vec::with_capacity(events.len());
-    let mut details = Vec::with_capacity(events.len());
-    for raw in events {
-        ids.push(raw.id.as_str().to_owned());
-        names.push(raw.name.clone());
-        times.push(raw.occurred_on);
-        details.push(wire::encode_detail(raw));
-    }
+    let columns = Columns::of(events);
     let done = sqlx::query(INSERT)
         .bind(LOCK_CLASS)
         .bind(aggregate_key)
         .bind(CHANNEL)
-        .bind(ids)
-        .bind(names)
-        .bind(times)
-        .bind(details)
+        .bind(columns.ids)
+        .bind(columns.names)
+        .bind(columns.times)
+        .bind(columns.details)
         .execute(conn)
         .await
         .map_err(OutboxError::from_write)?;
@@ -171,7 +162,33 @@ pub async fn write_raw(
 
 /// The events as raw ones, each with the current span's trace context
 /// (feature `otel`) when it has none of its own.
-fn encode(events: &[AnyEvent]) -> Result<Vec<RawEvent>, OutboxError> {
+/// The rows' columns, one array each, as the insert binds them.
+pub(crate) struct Columns {
+    pub(crate) ids: Vec<String>,
+    pub(crate) names: Vec<String>,
+    pub(crate) times: Vec<chrono::DateTime<chrono::Utc>>,
+    pub(crate) details: Vec<String>,
+}
+
+impl Columns {
+    pub(crate) fn of(events: &[RawEvent]) -> Columns {
+        let mut columns = Columns {
+            ids: Vec::with_capacity(events.len()),
+            names: Vec::with_capacity(events.len()),
+            times: Vec::with_capacity(events.len()),
+            details: Vec::with_capacity(events.len()),
+        };
+        for raw in events {
+            columns.ids.push(raw.id.as_str().to_owned());
+            columns.names.push(raw.name.clone());
+            columns.times.push(raw.occurred_on);
+            columns.details.push(wire::encode_detail(raw));
+        }
+        columns
+    }
+}
+
+pub(crate) fn encode(events: &[AnyEvent]) -> Result<Vec<RawEvent>, OutboxError> {
     let trace = current_trace();
     let mut raws = Vec::with_capacity(events.len());
     for event in events {

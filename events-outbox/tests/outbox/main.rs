@@ -13,3 +13,4 @@ mod relays;
 mod restart;
 mod wake;
 mod write;
+mod write_with;

@@ -1,6 +1,7 @@
 //! The PostgreSQL company repository: the `companies` table, saved with its events in one transaction (the outbox).
 
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgArguments, PgPoolOptions, Postgres};
+use sqlx::query::Query;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
@@ -91,12 +92,17 @@ impl PostgresCompanyRepository {
     /// nothing was saved and the aggregate keeps its events.
     pub async fn save(&self, company: &mut CompanyAggregate) -> Result<usize, RepositoryError> {
         let mut tx = self.pool.begin().await?;
-        Self::insert(&mut tx, company).await?;
         // Written from a copy: the aggregate's recorder is drained only once
-        // the commit succeeded.
+        // the commit succeeded. The company's insert and its events go in
+        // one statement (one round trip): `write_recorded_with`.
         let mut events = company.events().clone();
-        let written =
-            events_outbox::write_recorded(&mut tx, &company.id.to_string(), &mut events).await?;
+        let written = events_outbox::write_recorded_with(
+            &mut tx,
+            Self::insert_statement(company),
+            &company.id.to_string(),
+            &mut events,
+        )
+        .await?;
         tx.commit().await?;
         company.events_mut().clear();
         Ok(written)
@@ -113,13 +119,17 @@ impl PostgresCompanyRepository {
         conn: &mut PgConnection,
         company: &CompanyAggregate,
     ) -> Result<(), RepositoryError> {
+        Self::insert_statement(company).execute(conn).await?;
+        Ok(())
+    }
+
+    /// The company's insert, bound, not yet run: [`insert`](Self::insert)
+    /// runs it alone, [`save`](Self::save) with its events.
+    pub fn insert_statement(company: &CompanyAggregate) -> Query<'_, Postgres, PgArguments> {
         sqlx::query("INSERT INTO companies (id, name, country_id) VALUES ($1, $2, $3)")
             .bind(company.id)
             .bind(&company.name)
             .bind(company.country_id)
-            .execute(conn)
-            .await?;
-        Ok(())
     }
 
     /// Finds one by id (with no events recorded).
