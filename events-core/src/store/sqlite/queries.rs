@@ -58,28 +58,15 @@ fn claim_where(
     })
 }
 
-impl EventStore for SqliteStore {
-    fn store(&self, events: Vec<RawEvent>) -> BoxFuture<'_, Result<(), StoreError>> {
-        if self.read_only {
-            return Box::pin(async { Err(StoreError::ReadOnly) });
-        }
-        let (reply, rx) = oneshot::channel();
-        let sent = self.send(Request::Store {
-            events,
-            dead: None,
-            local: false,
-            reply,
-        });
-        Box::pin(async move {
-            sent?;
-            rx.await.unwrap_or(Err(StoreError::Closed))
-        })
-    }
-
-    fn store_dead(
+impl SqliteStore {
+    /// Sends events to the writer thread to be stored: pending (`dead`
+    /// `None`) or as dead letters with that error; `local`: as local-mode
+    /// events.
+    fn store_request(
         &self,
         events: Vec<RawEvent>,
-        error: String,
+        dead: Option<String>,
+        local: bool,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         if self.read_only {
             return Box::pin(async { Err(StoreError::ReadOnly) });
@@ -87,14 +74,28 @@ impl EventStore for SqliteStore {
         let (reply, rx) = oneshot::channel();
         let sent = self.send(Request::Store {
             events,
-            dead: Some(error),
-            local: false,
+            dead,
+            local,
             reply,
         });
         Box::pin(async move {
             sent?;
             rx.await.unwrap_or(Err(StoreError::Closed))
         })
+    }
+}
+
+impl EventStore for SqliteStore {
+    fn store(&self, events: Vec<RawEvent>) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.store_request(events, None, false)
+    }
+
+    fn store_dead(
+        &self,
+        events: Vec<RawEvent>,
+        error: String,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.store_request(events, Some(error), false)
     }
 
     fn mark_handled(&self, ids: Vec<EventId>) -> BoxFuture<'_, Result<usize, StoreError>> {
@@ -127,20 +128,7 @@ impl EventStore for SqliteStore {
     }
 
     fn store_local(&self, events: Vec<RawEvent>) -> BoxFuture<'_, Result<(), StoreError>> {
-        if self.read_only {
-            return Box::pin(async { Err(StoreError::ReadOnly) });
-        }
-        let (reply, rx) = oneshot::channel();
-        let sent = self.send(Request::Store {
-            events,
-            dead: None,
-            local: true,
-            reply,
-        });
-        Box::pin(async move {
-            sent?;
-            rx.await.unwrap_or(Err(StoreError::Closed))
-        })
+        self.store_request(events, None, true)
     }
 
     fn claim_unfinished_local(
