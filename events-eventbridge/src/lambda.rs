@@ -37,7 +37,7 @@ use tracing::Instrument;
 pub use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 pub use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
-use crate::consumer::{Processed, Processor};
+use crate::consumer::{batch, Processed, Processor};
 
 /// How many records of one SQS event run at once.
 pub const RECORD_CONCURRENCY: usize = 10;
@@ -45,33 +45,40 @@ pub const RECORD_CONCURRENCY: usize = 10;
 /// Processes the records of an SQS event; the partial batch response lists
 /// the message ids of those to deliver again.
 ///
-/// The batch is processed in a `process_batch` span, exported as
-/// `process {queue}` (the processor's destination, else the queue named by
-/// the records' `eventSourceARN`) with `messaging.system = "aws_sqs"` and
-/// `messaging.batch.message_count`. With the `otel` feature the span links
-/// to each record's publish context (OpenTelemetry's messaging conventions
-/// for a batch), while each record's own `process {event name}` span stays
-/// a child of its publish span.
+/// The batch is processed in a `process_batch` span (a child of the span
+/// current when called: the invocation's), exported as `process {queue}`
+/// (the processor's destination, else the queue named by the records'
+/// `eventSourceARN`), kind consumer, with `messaging.system = "aws_sqs"`
+/// and `messaging.batch.message_count`. With the `otel` feature the span
+/// links to each record's publish context (OpenTelemetry's messaging
+/// conventions for a batch), while each record's own `process {event name}`
+/// span stays a child of its publish span.
 pub async fn handle_sqs_event(processor: &Processor, event: SqsEvent) -> SqsBatchResponse {
-    let span = batch_span(processor, &event);
+    let queue = processor.destination().or_else(|| {
+        event
+            .records
+            .iter()
+            .find_map(|r| r.event_source_arn.as_deref())
+            .and_then(batch::queue_name_of_arn)
+    });
     // Decoded first, so the batch's span knows every publisher before it
     // starts; the bodies go as they are read.
     let decoded: Vec<_> = event
         .records
-        .into_iter()
+        .iter()
         .map(|record| {
-            let body = record.body.unwrap_or_default();
-            (record.message_id, processor.bus().receive(&body))
+            processor
+                .bus()
+                .receive(record.body.as_deref().unwrap_or_default())
         })
         .collect();
-    #[cfg(feature = "otel")]
-    if !span.is_disabled() {
-        for received in decoded.iter().filter_map(|(_, d)| d.as_ref().ok()) {
-            if let Some(trace) = received.trace() {
-                events_core::trace::link(&span, trace);
-            }
-        }
-    }
+    let span = batch::span(queue, decoded.iter(), batch::Parent::Current);
+    let decoded: Vec<_> = event
+        .records
+        .into_iter()
+        .map(|record| record.message_id)
+        .zip(decoded)
+        .collect();
     let results: Vec<(Option<String>, Processed)> = stream::iter(decoded)
         .map(|(message_id, decoded)| async move {
             (message_id, processor.process_decoded(decoded).await)
@@ -96,36 +103,6 @@ pub async fn handle_sqs_event(processor: &Processor, event: SqsEvent) -> SqsBatc
     }
     response.set_failures(failed);
     response
-}
-
-/// The span of one SQS event's batch (not entered yet).
-fn batch_span(processor: &Processor, event: &SqsEvent) -> tracing::Span {
-    let queue = processor.destination().map(str::to_owned).or_else(|| {
-        event
-            .records
-            .iter()
-            .find_map(|r| r.event_source_arn.as_deref())
-            .and_then(|arn| arn.rsplit(':').next())
-            .filter(|name| !name.is_empty())
-            .map(str::to_owned)
-    });
-    let span = tracing::info_span!(
-        "process_batch",
-        otel.name = tracing::field::Empty,
-        otel.kind = "consumer",
-        messaging.system = "aws_sqs",
-        messaging.operation.type = "process",
-        messaging.destination.name = queue.as_deref(),
-        messaging.batch.message_count = event.records.len(),
-    );
-    if !span.is_disabled() {
-        let name = match &queue {
-            Some(queue) => format!("process {queue}"),
-            None => "process".to_owned(),
-        };
-        span.record("otel.name", name);
-    }
-    span
 }
 
 /// Why a direct EventBridge invocation failed (Lambda retries it). Its

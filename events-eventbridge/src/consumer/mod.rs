@@ -13,6 +13,8 @@ use tracing::Instrument;
 use crate::dedup::Dedup;
 use crate::sdk_error::one_line;
 
+#[cfg(any(feature = "lambda", feature = "sqs"))]
+pub(crate) mod batch;
 mod metrics;
 #[cfg(feature = "sqs")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqs")))]
@@ -147,7 +149,7 @@ impl Processor {
     }
 
     /// What [`with_destination`](Self::with_destination) named, if anything.
-    #[cfg(feature = "lambda")]
+    #[cfg(any(feature = "lambda", feature = "sqs"))]
     pub(crate) fn destination(&self) -> Option<&str> {
         self.destination.as_deref()
     }
