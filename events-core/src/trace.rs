@@ -294,7 +294,7 @@ pub(crate) fn adopt(_: &tracing::Span, _: Option<&TraceContext>) {}
 
 #[cfg(feature = "otel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
-pub use otel::{from_span, link, set_parent};
+pub use otel::{from_span, link, set_parent, set_root};
 
 /// The bridge to OpenTelemetry (feature `otel`).
 #[cfg(feature = "otel")]
@@ -361,6 +361,17 @@ mod otel {
     /// of its events' publishers).
     pub fn link(span: &tracing::Span, trace: &TraceContext) {
         span.add_link(trace.span_context());
+    }
+
+    /// Makes `span` the root of a trace of its own, whatever span is
+    /// current when it is made (its `tracing` parent stays, for the log
+    /// lines): a long-running consumer's batch, which would otherwise be one
+    /// more child of the run's span, all of them in one trace as long as
+    /// the run. Call it before the span is first entered.
+    pub fn set_root(span: &tracing::Span) {
+        if let Err(error) = span.set_parent(opentelemetry::Context::new()) {
+            tracing::debug!(%error, "span not made a trace root");
+        }
     }
 }
 

@@ -32,25 +32,60 @@
 //! ```
 
 use futures_util::stream::{self, StreamExt};
+use tracing::Instrument;
 
 pub use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 pub use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 
-use crate::consumer::{Processed, Processor};
+use crate::consumer::{batch, Processed, Processor};
 
 /// How many records of one SQS event run at once.
 pub const RECORD_CONCURRENCY: usize = 10;
 
 /// Processes the records of an SQS event; the partial batch response lists
 /// the message ids of those to deliver again.
+///
+/// The batch is processed in a `process_batch` span (a child of the span
+/// current when called: the invocation's), exported as `process {queue}`
+/// (the processor's destination, else the queue named by the records'
+/// `eventSourceARN`), kind consumer, with `messaging.system = "aws_sqs"`
+/// and `messaging.batch.message_count`. With the `otel` feature the span
+/// links to each record's publish context (OpenTelemetry's messaging
+/// conventions for a batch), while each record's own `process {event name}`
+/// span stays a child of its publish span.
 pub async fn handle_sqs_event(processor: &Processor, event: SqsEvent) -> SqsBatchResponse {
-    let results: Vec<(Option<String>, Processed)> = stream::iter(event.records)
-        .map(|record| async move {
-            let body = record.body.unwrap_or_default();
-            (record.message_id, processor.process(&body).await)
+    let queue = processor.destination().or_else(|| {
+        event
+            .records
+            .iter()
+            .find_map(|r| r.event_source_arn.as_deref())
+            .and_then(batch::queue_name_of_arn)
+    });
+    // Decoded first, so the batch's span knows every publisher before it
+    // starts; the bodies go as they are read.
+    let decoded: Vec<_> = event
+        .records
+        .iter()
+        .map(|record| {
+            processor
+                .bus()
+                .receive(record.body.as_deref().unwrap_or_default())
+        })
+        .collect();
+    let span = batch::span(queue, decoded.iter(), batch::Parent::Current);
+    let decoded: Vec<_> = event
+        .records
+        .into_iter()
+        .map(|record| record.message_id)
+        .zip(decoded)
+        .collect();
+    let results: Vec<(Option<String>, Processed)> = stream::iter(decoded)
+        .map(|(message_id, decoded)| async move {
+            (message_id, processor.process_decoded(decoded).await)
         })
         .buffered(RECORD_CONCURRENCY)
         .collect()
+        .instrument(span)
         .await;
     let mut response = SqsBatchResponse::default();
     let mut failed = Vec::new();

@@ -11,7 +11,7 @@
 //! | `sqlite` | `SqliteDedup`: the deduplication table in a SQLite file | yes |
 //! | `lambda` | the `lambda` module: adapters for `aws_lambda_events` SQS and EventBridge events (no HTTP server compiled) | no |
 //! | `http` | the `http` module: the `axum` router for EventBridge API destinations (no Lambda runtime compiled) | no |
-//! | `otel` | `events-core`'s `otel`: the `_trace` field and PutEvents' `TraceHeader` written from the publish's span, consumers' `process` spans children of the publishers' | no |
+//! | `otel` | `events-core`'s `otel`: the `_trace` field and PutEvents' `TraceHeader` written from the publish's span, consumers' `process` spans children of the publishers', batch spans linked to them | no |
 //!
 //! Without any feature, the crate is the publisher alone.
 //!
@@ -100,6 +100,27 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Consumer spans
+//!
+//! Every consumer path processes each event in a `consume` span from
+//! [`Received::span`](events_core::Received::span), exported as
+//! `process {event name}` (kind consumer, `messaging.message.id` = the
+//! event id, `messaging.destination.name` = the `SqsConsumer`'s queue or
+//! what [`Processor::with_destination`] named). An SQS batch (one
+//! ReceiveMessage of the `SqsConsumer`, one SQS event of
+//! `lambda::handle_sqs_event`) is processed in a `process_batch` span
+//! around its events' spans, exported as `process {queue}` with
+//! `messaging.system = "aws_sqs"`, `messaging.destination.name` and
+//! `messaging.batch.message_count`. With the `otel` feature, following
+//! OpenTelemetry's messaging conventions, each `process {event name}` span
+//! is a child of the span that published its event, and the batch's span
+//! links to each of those publish spans and takes its parent from none of
+//! them: the `SqsConsumer`'s is the root of a trace of its own for each
+//! receive, the Lambda adapter's a child of the invocation's span. An event
+//! that carried no context is processed as the batch span's child. The
+//! Lambda EventBridge adapter and the HTTP adapter take one event per call:
+//! no batch span.
 //!
 //! # Settings
 //!

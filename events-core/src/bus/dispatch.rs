@@ -77,6 +77,7 @@ impl Received {
     /// The span to process it in, following OpenTelemetry's messaging
     /// conventions: `consume` (event name and id as fields), exported as
     /// `process {event name}` with `messaging.system`,
+    /// `messaging.operation.name` and `.type` (`process`),
     /// `messaging.message.id` (the event id) and
     /// `messaging.destination.name` (`destination`, when given: the queue,
     /// the function, the route). With the `otel` feature, a child of the span
@@ -91,6 +92,7 @@ impl Received {
             otel.name = tracing::field::Empty,
             otel.kind = "consumer",
             messaging.system = "aws.eventbridge",
+            messaging.operation.name = "process",
             messaging.operation.type = "process",
             messaging.destination.name = destination,
             messaging.message.id = %self.id,

@@ -165,6 +165,7 @@ impl EventBus {
                 otel.name = tracing::field::Empty,
                 otel.kind = "producer",
                 messaging.system = system,
+                messaging.operation.name = "publish",
                 messaging.operation.type = "send",
                 messaging.message.id = tracing::field::Empty,
                 messaging.batch.message_count = tracing::field::Empty,

@@ -13,6 +13,8 @@ use tracing::Instrument;
 use crate::dedup::Dedup;
 use crate::sdk_error::one_line;
 
+#[cfg(any(feature = "lambda", feature = "sqs"))]
+pub(crate) mod batch;
 mod metrics;
 #[cfg(feature = "sqs")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqs")))]
@@ -127,7 +129,16 @@ impl Processor {
     /// read in one pass and the event decoded once, straight into the type
     /// its handlers take ([`EventBus::receive`]).
     pub async fn process(&self, body: &str) -> Processed {
-        match self.bus.receive(body) {
+        self.process_decoded(self.bus.receive(body)).await
+    }
+
+    /// Processes what [`EventBus::receive`] made of a body (a batch decodes
+    /// its bodies first, to link its span to their publishers).
+    pub(crate) async fn process_decoded(
+        &self,
+        decoded: Result<Received, events_core::DecodeError>,
+    ) -> Processed {
+        match decoded {
             Ok(received) => self.process_received(received).await,
             Err(e) => {
                 let processed = undecodable(e.to_string());
@@ -135,6 +146,12 @@ impl Processor {
                 processed
             }
         }
+    }
+
+    /// What [`with_destination`](Self::with_destination) named, if anything.
+    #[cfg(any(feature = "lambda", feature = "sqs"))]
+    pub(crate) fn destination(&self) -> Option<&str> {
+        self.destination.as_deref()
     }
 
     /// Processes one decoded event.

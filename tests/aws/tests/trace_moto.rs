@@ -103,6 +103,24 @@ fn assert_child(consumer: &Service, publish: (TraceId, SpanId), path: &str) {
     assert!(process.parent_span_is_remote, "{path}");
 }
 
+/// Asserts `consumer` made no batch span: one event per call, its
+/// `process` span the only consumer span, and nothing linked.
+fn assert_no_batch(consumer: &Service, path: &str) {
+    consumer.provider.force_flush().unwrap();
+    let spans = consumer.exporter.get_finished_spans().unwrap();
+    for span in &spans {
+        assert!(span.links.is_empty(), "{path}: {} links", span.name);
+        assert!(
+            !span
+                .attributes
+                .iter()
+                .any(|kv| kv.key.as_str() == "messaging.batch.message_count"),
+            "{path}: {} is a batch span",
+            span.name
+        );
+    }
+}
+
 /// Counts handled events.
 #[derive(Clone, Default)]
 struct Seen(Arc<Mutex<usize>>);
@@ -284,6 +302,7 @@ fn one_trace_from_the_publisher_to_each_consumer_path() {
         assert!(matches!(done, Processed::Handled { .. }), "{done:?}");
     });
     assert_child(&lambda_eb, publish, "lambda eventbridge");
+    assert_no_batch(&lambda_eb, "lambda eventbridge");
 
     let http = Service::new();
     http.run(async {
@@ -313,6 +332,7 @@ fn one_trace_from_the_publisher_to_each_consumer_path() {
         server.abort();
     });
     assert_child(&http, publish, "http");
+    assert_no_batch(&http, "http");
     assert_eq!(*seen.0.lock().unwrap(), 4, "every path ran the handler");
 
     // A Python service (package-events-bus's deserializer) decodes an

@@ -9,6 +9,7 @@ use events_core::{ConfigError, EventBus};
 use super::consumer::{Observer, SqsConsumer};
 use super::error::{ConsumerError, QUEUE_URL_EXPECTED};
 use super::settings::{ConsumerSettings, MAX_VISIBILITY_TIMEOUT, MAX_WAIT_TIME};
+use crate::consumer::batch::queue_name_of_url;
 use crate::consumer::{Processed, Processor};
 use crate::dedup::Dedup;
 
@@ -201,6 +202,10 @@ impl SqsConsumerBuilder {
             (None, None) => client_of(&crate::aws::load_sdk_config().await)?,
         };
         let mut processor = Processor::new(bus);
+        // Its spans' `messaging.destination.name`.
+        if let Some(queue) = queue_name_of_url(&queue_url) {
+            processor = processor.with_destination(queue);
+        }
         if let Some(dedup) = self.dedup {
             processor = processor.with_dedup(dedup);
         }

@@ -18,6 +18,7 @@ use super::error::ConsumerError;
 use super::report::{ConsumeReport, Counters};
 use super::settings::{ConsumerSettings, BATCH_FILL_WAIT};
 use super::signal::{os_signals, watch};
+use crate::consumer::batch::{self, queue_name_of_url, Decoded, Parent};
 use crate::consumer::{Processed, Processor};
 use crate::sdk_error::{classify, describe, is_access_denied, Fault};
 
@@ -318,17 +319,19 @@ impl SqsConsumer {
                 }
             };
             Counters::add(&self.counters.received, messages.len() as u64);
-            for (message, permit) in messages.into_iter().zip(held) {
+            let (span, messages) = self.batch(messages);
+            for ((message, decoded), permit) in messages.into_iter().zip(held) {
                 let this = self.clone();
                 let deletes = deletes.clone();
                 let handling = Handling::start(&handling);
                 tasks.spawn(
                     async move {
-                        this.handle(message, &deletes).await;
+                        this.handle(message, decoded, &deletes).await;
                         drop(handling);
                         drop(permit);
                     }
-                    .in_current_span(),
+                    // The batch's span ends when its last message is done.
+                    .instrument(span.clone()),
                 );
             }
         }
@@ -406,9 +409,37 @@ impl SqsConsumer {
             })
     }
 
-    /// Runs one message's handlers, extending its visibility while they run,
-    /// and queues its delete when it is done with.
-    async fn handle(&self, message: Message, deletes: &mpsc::UnboundedSender<Delete>) {
+    /// One ReceiveMessage's messages, each with its body decoded, and the
+    /// span they are handled in: `process {queue}`, the root of a trace of
+    /// its own (the run's span lasts as long as the consumer runs), linked
+    /// with the `otel` feature to each message's publish context.
+    fn batch(&self, messages: Vec<Message>) -> (tracing::Span, Vec<(Message, Decoded)>) {
+        let bus = self.processor.bus();
+        let messages: Vec<_> = messages
+            .into_iter()
+            .map(|mut message| {
+                let body = message.body.take().unwrap_or_default();
+                let decoded = bus.receive(&body);
+                (message, decoded)
+            })
+            .collect();
+        let queue = self
+            .processor
+            .destination()
+            .or_else(|| queue_name_of_url(&self.queue_url));
+        let span = batch::span(queue, messages.iter().map(|(_, d)| d), Parent::Root);
+        (span, messages)
+    }
+
+    /// Runs one message's handlers (its body decoded), extending its
+    /// visibility while they run, and queues its delete when it is done
+    /// with.
+    async fn handle(
+        &self,
+        message: Message,
+        decoded: Decoded,
+        deletes: &mpsc::UnboundedSender<Delete>,
+    ) {
         let message_id = message.message_id.unwrap_or_default();
         let receives = message
             .attributes
@@ -420,9 +451,8 @@ impl SqsConsumer {
             tracing::warn!(message_id, "message without a receipt handle: skipped");
             return;
         };
-        let body = message.body.unwrap_or_default();
         let processed = self
-            .with_heartbeat(self.processor.process(&body), &receipt)
+            .with_heartbeat(self.processor.process_decoded(decoded), &receipt)
             .await;
         let c = &self.counters;
         match &processed {

@@ -68,6 +68,16 @@
 //! (`EVENT_BUS_HANDLER_TIMEOUT`, events-core): a failure, so its message is
 //! left for redelivery.
 //!
+//! # Spans
+//!
+//! The messages of one ReceiveMessage are handled in a `process_batch`
+//! span, exported as `process {queue}` (`messaging.batch.message_count`),
+//! the root of a trace of its own for each receive (the consumer's `consume`
+//! run span, which lasts as long as it runs, stays its parent for the log
+//! lines only); with the `otel` feature it links to each message's publish
+//! span, and each message's `process {event name}` span is a child of its
+//! own publisher's. See [the crate docs](crate#consumer-spans).
+//!
 //! # Where things live
 //!
 //! [`SqsConsumer`] and its run loop in `consumer`, the builder and the
