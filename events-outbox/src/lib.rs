@@ -46,7 +46,7 @@
 //! - **Writing** ([`write_recorded`], [`write()`], [`write_raw`]): inside the
 //!   caller's transaction, so a row exists if and only if it commits; with
 //!   the aggregate's own statement in the same round trip:
-//!   [`write_recorded_with`], [`write_with`], [`write_raw_with`] ([`write_with`](mod@write_with));
+//!   [`write_recorded_with`], [`write_with()`], [`write_raw_with`] ([`write_with`](mod@write_with));
 //!   `write_recorded` empties the aggregate's [`Recorder`](events_core::Recorder),
 //!   so the events cannot also be published directly before the commit.
 //!   Writers of one aggregate take turns until commit ([`write`](mod@write)
