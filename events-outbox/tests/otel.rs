@@ -270,3 +270,70 @@ fn an_outbox_write_in_a_span_is_relayed_with_its_context_and_consumed_as_its_chi
     );
     assert!(process.parent_span_is_remote);
 }
+
+/// A relay to a local-mode bus (no publisher: the handlers run in the
+/// relay's process): each event's handlers run in a `process` span that is
+/// a child of the request that wrote it, not of the relay's own spans.
+#[test]
+fn a_relay_to_a_local_bus_runs_the_handlers_in_the_requests_trace() {
+    let db = events_pg_tests::shared().database();
+    let writer = Service::new();
+    writer.run(async {
+        let pool = pool(&db.url).await;
+        events_outbox::migrate(&pool).await.unwrap();
+        let mut tx = pool.begin().await.unwrap();
+        let request = tracing::info_span!("request");
+        let mut recorder = Recorder::new();
+        recorder.record(OrderTraced { n: 1 });
+        tracing::Instrument::instrument(
+            events_outbox::write_recorded(&mut tx, "o-1", &mut recorder),
+            request,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    });
+    let request = writer.one("request");
+
+    let relay_service = Service::new();
+    let seen = Seen::default();
+    relay_service.run(async {
+        let pool = pool(&db.url).await;
+        let bus = EventBus::builder()
+            .without_store()
+            .discover(false)
+            .register_handler_named::<OrderTraced, _>("seen", seen.clone())
+            .build()
+            .unwrap();
+        let relay = events_outbox::Relay::spawn(
+            pool,
+            bus,
+            events_outbox::RelayOptions {
+                poll_interval: Duration::from_millis(50),
+                ..Default::default()
+            },
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while *seen.0.lock().unwrap() < 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "relay ran no handler"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        relay.stop().await.unwrap();
+    });
+    let process = relay_service.one(&format!("process {NAME}"));
+    assert_eq!(
+        process.span_context.trace_id(),
+        request.span_context.trace_id(),
+        "the request's trace"
+    );
+    assert_eq!(process.parent_span_id, request.span_context.span_id());
+    assert!(process.parent_span_is_remote);
+    let handle = relay_service.one("handle");
+    assert_eq!(
+        handle.span_context.trace_id(),
+        request.span_context.trace_id()
+    );
+}

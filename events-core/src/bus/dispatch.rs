@@ -85,13 +85,19 @@ impl Received {
     /// `.instrument()` with it) around the work; the consumers of
     /// `events-eventbridge` do.
     pub fn span(&self, destination: Option<&str>) -> tracing::Span {
+        self.span_of("aws.eventbridge", destination)
+    }
+
+    /// [`span`](Self::span) with another `messaging.system` (a relay's local
+    /// bus: `events.local`).
+    pub(crate) fn span_of(&self, system: &'static str, destination: Option<&str>) -> tracing::Span {
         let span = tracing::info_span!(
             "consume",
             event = %self.name,
             id = %self.id,
             otel.name = tracing::field::Empty,
             otel.kind = "consumer",
-            messaging.system = "aws.eventbridge",
+            messaging.system = system,
             messaging.operation.name = "process",
             messaging.operation.type = "process",
             messaging.destination.name = destination,

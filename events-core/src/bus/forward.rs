@@ -39,7 +39,11 @@ impl EventBus {
     ///   (awaited, whatever `EVENT_BUS_ASYNC` says: a caller marks an event
     ///   handed over only after its handlers ran). A handler's error
     ///   or panic is isolated and logged, as on `publish`: the event was
-    ///   handed over. An event that cannot be decoded for its handlers (its
+    ///   handed over. Each event's handlers run in a `consume` span
+    ///   (exported as `process {event name}`, `messaging.system` =
+    ///   `events.local`), with the `otel` feature a child of the span that
+    ///   published the event when it carries its context: a relayed event's
+    ///   handlers join the trace of the request that wrote it. An event that cannot be decoded for its handlers (its
     ///   attributes do not fit the type, or no type of that name is linked)
     ///   is refused for good with the code [`UNDECODABLE`]. An event with no
     ///   handler here is accepted.
@@ -99,7 +103,11 @@ impl EventBus {
                 if result.is_err() {
                     continue;
                 }
-                if let Err(error) = self.receive_raw(raw).dispatch().await {
+                // In the context of the event's publish (its `_trace`): the
+                // handlers of a relayed event join the request's trace.
+                let received = self.receive_raw(raw);
+                let span = received.span_of("events.local", None);
+                if let Err(error) = received.dispatch().instrument(span).await {
                     tracing::error!(event = %raw.name, id = %raw.id, %error, "event not decodable for its handlers");
                     // Accepted by a remote bus already: only its in-process
                     // handlers missed it, which the error log says.
