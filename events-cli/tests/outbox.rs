@@ -227,4 +227,9 @@ fn the_events_binary_runs_the_outbox_commands() {
     assert_eq!(code, Some(0), "{err}");
     let stats: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(stats["pending"], 0);
+    // After the command too, as a user writes it.
+    let (code, out, err) = run(&["outbox", "stats", "--database-url", &db.url, "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let stats: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(stats["pending"], 0);
 }

@@ -17,6 +17,17 @@ pub enum OutboxError {
         /// The id of the event written twice.
         id: String,
     },
+    /// A write on a connection with no transaction open (no sqlx
+    /// `begin()`): it would be a transaction of its own, its events
+    /// committed at once, without the aggregate's commit. Nothing was
+    /// written. Write in the transaction that saves the aggregate (`&mut tx`
+    /// of `pool.begin()` or `conn.begin()`; a `BEGIN` sent by hand is not
+    /// seen by sqlx, and not taken for one).
+    #[error(
+        "outbox write outside a transaction: write the events in the transaction \
+         that saves the aggregate (after BEGIN), so they commit with it"
+    )]
+    NotInTransaction,
     /// The statement written with the events
     /// ([`write_recorded_with`](crate::write_recorded_with) and its
     /// siblings) failed: most often the application's own part of it (a

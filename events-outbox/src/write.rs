@@ -85,11 +85,15 @@ ORDER BY e.ord";
 /// ```
 ///
 /// `conn` is the transaction (`&mut tx`, a `sqlx::Transaction<'_, Postgres>`
-/// dereferences to it) or a connection inside one.
+/// dereferences to it) or a connection inside one. A connection with no
+/// transaction open (`&mut pool.acquire().await?`) is refused: the write
+/// would be a transaction of its own, committed at once, whatever becomes
+/// of the aggregate.
 ///
 /// # Errors
 ///
 /// [`OutboxError::Encode`] when an event's attributes cannot be serialized,
+/// [`OutboxError::NotInTransaction`] when `conn` has no transaction open,
 /// [`OutboxError::DuplicateEvent`] when an event with one of these ids is
 /// already in the outbox, [`OutboxError::Database`] when the insert fails
 /// (the transaction is then aborted, as after any failed statement).
@@ -137,6 +141,9 @@ pub async fn write_raw(
     aggregate_key: Option<&str>,
     events: &[RawEvent],
 ) -> Result<usize, OutboxError> {
+    if !sqlx::Connection::is_in_transaction(conn) {
+        return Err(OutboxError::NotInTransaction);
+    }
     if events.is_empty() {
         return Ok(0);
     }

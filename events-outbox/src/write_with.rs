@@ -120,6 +120,9 @@ pub async fn write_raw_with<'q>(
     aggregate_key: Option<&str>,
     events: &[RawEvent],
 ) -> Result<usize, OutboxError> {
+    if !sqlx::Connection::is_in_transaction(conn) {
+        return Err(OutboxError::NotInTransaction);
+    }
     let mut arguments = statement
         .take_arguments()
         .map_err(|e| OutboxError::Database(sqlx::Error::Encode(e)))?

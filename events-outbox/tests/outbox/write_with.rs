@@ -196,3 +196,45 @@ async fn a_failing_statement_writes_nothing_and_says_why() {
         2
     );
 }
+
+/// A write on a connection with no transaction open would commit at once,
+/// without the aggregate: refused, nothing written (neither the events nor,
+/// with `write_with`, the statement); the same inside a transaction works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_outside_a_transaction_is_refused() {
+    let (_db, pool) = support::database(4).await;
+    companies(&pool).await;
+    let mut conn = pool.acquire().await.unwrap();
+    match events_outbox::write(&mut conn, Some("acme"), [tick("acme", 0)]).await {
+        Err(OutboxError::NotInTransaction) => {}
+        other => panic!("expected NotInTransaction, got {other:?}"),
+    }
+    let insert = sqlx::query("INSERT INTO companies VALUES ($1, $2)")
+        .bind("acme")
+        .bind("Acme");
+    let mut events = Recorder::new();
+    events.record_event(tick("acme", 1));
+    match events_outbox::write_recorded_with(&mut conn, insert, "acme", &mut events).await {
+        Err(OutboxError::NotInTransaction) => {}
+        other => panic!("expected NotInTransaction, got {other:?}"),
+    }
+    assert_eq!(events.len(), 1, "the recorder keeps its events");
+    let message = OutboxError::NotInTransaction.to_string();
+    assert!(message.contains("outside a transaction"), "{message}");
+    assert_eq!(count(&pool, "SELECT count(*) FROM companies").await, 0);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM events_outbox.messages").await,
+        0
+    );
+
+    // The connection itself is fine: in a transaction the same write works.
+    let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
+    events_outbox::write(&mut tx, Some("acme"), [tick("acme", 2)])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM events_outbox.messages").await,
+        1
+    );
+}

@@ -18,8 +18,8 @@ mod stats;
 /// `events outbox [--database-url URL] COMMAND`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// The database (default: DATABASE_URL).
-    #[arg(long, value_name = "URL")]
+    /// The database (default: DATABASE_URL); before or after the command.
+    #[arg(long, value_name = "URL", global = true)]
     database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
