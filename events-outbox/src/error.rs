@@ -68,6 +68,19 @@ impl OutboxError {
         }
     }
 
+    /// Whether PostgreSQL said the outbox's tables do not exist (SQLSTATE
+    /// `42P01` on `events_outbox.*`): [`migrate`](crate::migrate) was not
+    /// run on this database. A relay logs its failed rounds with that hint.
+    #[must_use]
+    pub fn is_missing_tables(&self) -> bool {
+        let (OutboxError::Database(sqlx::Error::Database(db))
+        | OutboxError::Statement(sqlx::Error::Database(db))) = self
+        else {
+            return false;
+        };
+        db.code().as_deref() == Some("42P01") && db.message().contains("events_outbox.")
+    }
+
     pub(crate) fn from_write(error: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &error {
             if db.constraint() == Some("messages_id_unique") {

@@ -68,8 +68,12 @@
 //!
 //! # Features
 //!
-//! This crate has no cargo features: it is PostgreSQL through `sqlx` (runtime
-//! queries, rustls on ring) on tokio, always.
+//! It is PostgreSQL through `sqlx` (runtime queries, rustls on ring) on
+//! tokio, always. One optional feature:
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | `otel` | writes keep the OpenTelemetry context of the span they are called in, in each row's detail (SPEC §13; `events-core`'s `otel`) |
 
 pub mod admin;
 mod backoff;

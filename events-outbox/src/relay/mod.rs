@@ -281,7 +281,13 @@ async fn work(
                 failures = failures.saturating_add(1);
                 let wait =
                     backoff::delay(failures, backoff::RECONNECT_FIRST, backoff::RECONNECT_MAX);
-                tracing::warn!(error = %one_line(&error), failures, retry_in = ?wait, "outbox relay round failed");
+                if error.is_missing_tables() {
+                    tracing::warn!(error = %one_line(&error), failures, retry_in = ?wait,
+                        "outbox relay round failed: the outbox's tables are not in this database; \
+                         run events_outbox::migrate (or `events outbox migrate`)");
+                } else {
+                    tracing::warn!(error = %one_line(&error), failures, retry_in = ?wait, "outbox relay round failed");
+                }
                 (wait, false)
             }
         };

@@ -238,3 +238,21 @@ async fn a_write_outside_a_transaction_is_refused() {
         1
     );
 }
+
+/// A database that was never migrated: the write fails with PostgreSQL's
+/// reason, and the error says what is missing (`is_missing_tables`, which
+/// the relay's warning turns into "run events_outbox::migrate").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_without_the_outbox_tables_is_named_as_such() {
+    let db = tokio::task::spawn_blocking(|| events_pg_tests::shared().database())
+        .await
+        .unwrap();
+    let pool = support::pool(&db.url, 2).await;
+    let mut tx = pool.begin().await.unwrap();
+    let error = events_outbox::write(&mut tx, Some("acme"), [tick("acme", 0)])
+        .await
+        .unwrap_err();
+    assert!(error.is_missing_tables(), "{error:?}");
+    tx.rollback().await.unwrap();
+    assert!(!OutboxError::NotInTransaction.is_missing_tables());
+}
