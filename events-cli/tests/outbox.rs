@@ -82,7 +82,31 @@ async fn an_unreachable_database_is_an_error_without_the_password() {
         err.contains("cannot connect to the outbox database"),
         "{err}"
     );
+    // The cause, not a pool's timeout.
+    assert!(err.contains("refused"), "{err}");
+    assert!(!err.contains("timed out"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
+}
+
+#[tokio::test]
+async fn a_database_that_does_not_exist_is_reported_as_such() {
+    let url = events_pg_tests::shared().url("no_such_database");
+    let (code, _, err) = events(Some(&url), &["outbox", "stats"]).await;
+    assert_eq!(code, events_cli::ERROR);
+    assert!(
+        err.contains(r#"database "no_such_database" does not exist"#),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_url_is_reported_as_such() {
+    let (code, _, err) = events(Some("postgres://[::1"), &["outbox", "stats"]).await;
+    assert_eq!(code, events_cli::ERROR);
+    assert!(err.contains("invalid IPv6 address"), "{err}");
+    let (code, _, err) = events(Some("mysql://app@db/app"), &["outbox", "stats"]).await;
+    assert_eq!(code, events_cli::ERROR);
+    assert!(err.contains("not a PostgreSQL URL"), "{err}");
 }
 
 #[tokio::test]

@@ -161,3 +161,20 @@ async fn without_database_url_it_stays_on_the_embedded_default() {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen.values().next(), Some(&company.id));
 }
+
+#[tokio::test]
+async fn an_unreachable_database_url_says_why_at_once() {
+    // A pool alone would retry until its timeout and say only that it
+    // timed out; the repository says what went wrong.
+    let refused = PostgresCompanyRepository::connect("postgres://app@127.0.0.1:1/app").await;
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("Connection refused"), "{message}");
+
+    let url = events_pg_tests::shared().url("no_such_database");
+    let missing = PostgresCompanyRepository::connect(&url).await;
+    let message = missing.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains(r#"database "no_such_database" does not exist"#),
+        "{message}"
+    );
+}

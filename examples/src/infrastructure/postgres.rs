@@ -2,7 +2,7 @@
 
 use sqlx::postgres::{PgArguments, PgPoolOptions, Postgres};
 use sqlx::query::Query;
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{Connection, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use crate::application::{RepositoryError, TransactionalCompanyRepository};
@@ -48,11 +48,18 @@ impl PostgresCompanyRepository {
     ///
     /// When the URL is not valid or the database cannot be reached.
     pub async fn connect(database_url: &str) -> Result<Self, RepositoryError> {
+        let cannot =
+            |e: sqlx::Error| RepositoryError(format!("cannot connect to DATABASE_URL: {e}"));
+        // One connection first: a pool retries a refused connection or a
+        // wrong password until its timeout, then says only that it timed
+        // out; a single connection says why, at once.
+        let probe = PgConnection::connect(database_url).await.map_err(cannot)?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .connect(database_url)
             .await
-            .map_err(|e| RepositoryError(format!("cannot connect to DATABASE_URL: {e}")))?;
+            .map_err(cannot)?;
         Ok(PostgresCompanyRepository { pool })
     }
 

@@ -1,10 +1,11 @@
 //! `events outbox ...`: the PostgreSQL outbox (`events-outbox`) of `DATABASE_URL`: migrate, stats, waiting rows, dead letters, requeue.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use events_outbox::OutboxError;
-use sqlx::postgres::PgPoolOptions;
-use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
 
 use super::{Context, Fallible};
 
@@ -14,6 +15,9 @@ mod migrate;
 mod render;
 mod requeue;
 mod stats;
+
+/// How long a connection may take before the command gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `events outbox [--database-url URL] COMMAND`.
 #[derive(clap::Args, Debug)]
@@ -67,19 +71,41 @@ pub(crate) async fn run(args: Args, ctx: &mut Context<'_>) -> Fallible<u8> {
     result
 }
 
+/// Connects once on its own first, so that a refused connection, an unknown
+/// host or a wrong password is reported as such at once (a pool would retry
+/// until its timeout and report only that it timed out), then opens the
+/// command's pool.
 async fn connect(url: &str) -> Fallible<PgPool> {
+    let cannot = |e: &dyn std::fmt::Display| -> Box<dyn std::error::Error + Send + Sync> {
+        format!(
+            "cannot connect to the outbox database ({}): {e}",
+            redact(url)
+        )
+        .into()
+    };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(cannot(
+            &"not a PostgreSQL URL (postgres://user@host:port/database)",
+        ));
+    }
+    let options = PgConnectOptions::from_str(url).map_err(|e| cannot(&e))?;
+    let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+        .await
+        .map_err(|_| {
+            cannot(&format_args!(
+                "no answer in {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|e| cannot(&e))?;
+    // The probe's only job was the error; a failed goodbye changes nothing.
+    let _ = probe.close().await;
     PgPoolOptions::new()
         .max_connections(1)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(url)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot connect to the outbox database ({}): {e}",
-                redact(url)
-            )
-            .into()
-        })
+        .map_err(|e| cannot(&e))
 }
 
 /// `url` without its password.
