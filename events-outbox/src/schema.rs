@@ -143,8 +143,13 @@ pub async fn migrate(pool: &PgPool) -> Result<(), OutboxError> {
         .bind(MIGRATION_LOCK)
         .execute(&mut *tx)
         .await?;
+    // `IF NOT EXISTS` answers with a NOTICE when the object exists, which
+    // sqlx logs at info: a service would log two lines at every start. The
+    // level is the transaction's only (`SET LOCAL`): the connection goes
+    // back to the pool with its own.
     sqlx::raw_sql(
-        "CREATE SCHEMA IF NOT EXISTS events_outbox;
+        "SET LOCAL client_min_messages = warning;
+         CREATE SCHEMA IF NOT EXISTS events_outbox;
          CREATE TABLE IF NOT EXISTS events_outbox.schema_version (
              version integer PRIMARY KEY,
              description text NOT NULL,

@@ -302,3 +302,38 @@ async fn migrate_upgrades_a_version_1_database() {
     let stats = events_outbox::stats(&pool).await.unwrap();
     assert_eq!(stats.pending, 1);
 }
+
+/// A service migrates at every start: once the tables exist, a migration
+/// logs nothing at info or above (no "already exists, skipping" NOTICE of
+/// PostgreSQL's, relayed by sqlx), and leaves the connection's own message
+/// level as it was.
+#[tokio::test]
+async fn a_migration_with_nothing_to_do_is_silent() {
+    let db = tokio::task::spawn_blocking(|| events_pg_tests::shared().database())
+        .await
+        .unwrap();
+    let pool = support::pool(&db.url, 1).await;
+    events_outbox::migrate(&pool).await.unwrap();
+
+    let lines = support::Lines::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(lines.clone())
+        .finish();
+    {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        events_outbox::migrate(&pool).await.unwrap();
+        // The check can fail: an info line is seen here.
+        tracing::info!(target: "probe", "seen");
+    }
+    let logged = lines.text();
+    assert!(logged.contains("seen"), "{logged}");
+    assert_eq!(logged.lines().count(), 1, "{logged}");
+
+    let level: String = sqlx::query_scalar("SHOW client_min_messages")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(level, "notice");
+}

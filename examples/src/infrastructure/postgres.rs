@@ -82,6 +82,12 @@ impl PostgresCompanyRepository {
             .bind(MIGRATION_LOCK)
             .execute(&mut *tx)
             .await?;
+        // `IF NOT EXISTS` NOTICEs ("already exists, skipping"), which sqlx
+        // logs at info, would say so at every start: not for this
+        // transaction.
+        sqlx::query("SET LOCAL client_min_messages = warning")
+            .execute(&mut *tx)
+            .await?;
         sqlx::raw_sql(MIGRATION).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
