@@ -329,7 +329,10 @@ async fn a_migration_with_nothing_to_do_is_silent() {
     }
     let logged = lines.text();
     assert!(logged.contains("seen"), "{logged}");
-    assert_eq!(logged.lines().count(), 1, "{logged}");
+    // (Not "one line": sqlx warns of a statement slower than 1 s, which a
+    // loaded machine may see.)
+    assert!(!logged.contains("sqlx::postgres::notice"), "{logged}");
+    assert!(!logged.contains("already exists"), "{logged}");
 
     let level: String = sqlx::query_scalar("SHOW client_min_messages")
         .fetch_one(&pool)
