@@ -37,6 +37,21 @@ pub enum OutboxError {
     /// its constraint).
     #[error("the statement and its events were not written: {0}")]
     Statement(sqlx::Error),
+    /// The statement handed to [`write_recorded_with`](crate::write_recorded_with)
+    /// (or its siblings) uses placeholders up to `$used` but has `bound`
+    /// values bound: nothing was sent. Alone, PostgreSQL would refuse it;
+    /// with the outbox's parameters numbered after the statement's, a
+    /// missing value would be read from the outbox's, so it is refused here.
+    #[error(
+        "the statement uses placeholders up to ${used} but {bound} value(s) are bound to it: \
+         bind one value per placeholder (nothing was written)"
+    )]
+    Placeholders {
+        /// The highest `$N` in the statement.
+        used: usize,
+        /// How many values were bound.
+        bound: usize,
+    },
     /// The outbox tables are at a newer schema version than this crate knows.
     #[error(
         "the outbox schema is at version {found}, newer than the {known} this events-outbox knows; \

@@ -78,6 +78,7 @@
 pub mod admin;
 mod backoff;
 pub mod error;
+mod placeholders;
 pub mod relay;
 mod retention;
 pub mod schema;

@@ -35,6 +35,7 @@ use sqlx::query::Query;
 use sqlx::{Arguments, Execute, PgConnection};
 
 use crate::error::OutboxError;
+use crate::placeholders;
 use crate::schema::{CHANNEL, LOCK_CLASS};
 use crate::write::{encode, Columns};
 
@@ -66,7 +67,8 @@ use crate::write::{encode, Columns};
 ///
 /// [`OutboxError::Encode`] when an event's attributes cannot be serialized,
 /// [`OutboxError::DuplicateEvent`] when an event with one of these ids is
-/// already in the outbox, [`OutboxError::Statement`] when the statement
+/// already in the outbox, [`OutboxError::Placeholders`] when the statement's highest `$N` is not
+/// the number of values bound to it (nothing is sent), [`OutboxError::Statement`] when the statement
 /// fails (the application's part: a constraint of its table; or the
 /// outbox's: its tables missing), or is not one the module docs allow, with
 /// PostgreSQL's message, and [`OutboxError::Database`] when one of the
@@ -134,6 +136,15 @@ pub async fn write_raw_with<'q>(
             .await
             .map_err(OutboxError::Statement)?;
         return Ok(0);
+    }
+    // The outbox's parameters follow the statement's values: a statement
+    // using more placeholders than it binds would read them as its own.
+    let used = placeholders::highest(sql.as_str());
+    if used != arguments.len() {
+        return Err(OutboxError::Placeholders {
+            used,
+            bound: arguments.len(),
+        });
     }
     let first = arguments.len() + 1;
     let columns = Columns::of(events);

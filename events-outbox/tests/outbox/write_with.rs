@@ -256,3 +256,38 @@ async fn a_database_without_the_outbox_tables_is_named_as_such() {
     tx.rollback().await.unwrap();
     assert!(!OutboxError::NotInTransaction.is_missing_tables());
 }
+
+/// A statement with fewer values bound than its placeholders (or more) is
+/// refused before anything is sent: the outbox's parameters, numbered after
+/// the statement's, must never stand in for a missing value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_missing_a_bound_value_is_refused_not_filled_in() {
+    let (_db, pool) = support::database(4).await;
+    companies(&pool).await;
+    let mut events = Recorder::new();
+    events.record_event(tick("acme", 0));
+
+    let mut tx = pool.begin().await.unwrap();
+    let insert = sqlx::query("INSERT INTO companies (id, name) VALUES ($1, $2)").bind("acme");
+    match events_outbox::write_recorded_with(&mut tx, insert, "acme", &mut events).await {
+        Err(error @ OutboxError::Placeholders { used: 2, bound: 1 }) => {
+            let message = error.to_string();
+            assert!(message.contains("up to $2 but 1 value(s)"), "{message}");
+        }
+        other => panic!("expected Placeholders, got {other:?}"),
+    }
+    let insert = sqlx::query("INSERT INTO companies (id, name) VALUES ($1, '$3')")
+        .bind("acme")
+        .bind("Acme");
+    match events_outbox::write_recorded_with(&mut tx, insert, "acme", &mut events).await {
+        Err(OutboxError::Placeholders { used: 1, bound: 2 }) => {}
+        other => panic!("expected Placeholders, got {other:?}"),
+    }
+    assert_eq!(events.len(), 1, "the recorder keeps its events");
+    tx.commit().await.unwrap();
+    assert_eq!(count(&pool, "SELECT count(*) FROM companies").await, 0);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM events_outbox.messages").await,
+        0
+    );
+}

@@ -1,0 +1,169 @@
+//! The highest `$N` placeholder of a statement, read the way PostgreSQL's lexer reads it (not in strings, quoted names, comments or dollar quotes).
+//!
+//! [`write_raw_with`](crate::write_raw_with) numbers the outbox's own
+//! parameters after the statement's bound values. A statement that uses
+//! more placeholders than it binds would read the outbox's values into its
+//! own columns instead of failing as it would alone, so the count is
+//! checked first.
+
+/// The highest `$N` in `sql`, or 0 when it has none.
+pub(crate) fn highest(sql: &str) -> usize {
+    let bytes = sql.as_bytes();
+    let mut highest = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' => i = after_string(bytes, i, escapes_before(bytes, i)),
+            b'"' => i = after_quoted(bytes, i + 1, b'"'),
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                i = bytes[i..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |n| i + n + 1);
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => i = after_comment(bytes, i + 2),
+            b'$' if i > 0 && is_identifier_byte(bytes[i - 1]) => i += 1, // `a$1`: a name
+            b'$' => {
+                let digits = bytes[i + 1..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
+                if digits > 0 {
+                    let n = sql[i + 1..i + 1 + digits].parse().unwrap_or(usize::MAX);
+                    highest = highest.max(n);
+                    i += 1 + digits;
+                } else {
+                    i = after_dollar_quote(bytes, i);
+                }
+            }
+            b if is_identifier_byte(b) => {
+                // Skip the whole word, so a `$` inside it is not taken for a
+                // placeholder and an `E` before a quote is seen as a prefix.
+                i += bytes[i..]
+                    .iter()
+                    .take_while(|&&b| is_identifier_byte(b))
+                    .count();
+            }
+            _ => i += 1,
+        }
+    }
+    highest
+}
+
+fn is_identifier_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
+}
+
+/// Whether the string opening at `quote` is an escape string (`E'...'`).
+fn escapes_before(bytes: &[u8], quote: usize) -> bool {
+    quote > 0
+        && matches!(bytes[quote - 1], b'E' | b'e')
+        && (quote < 2 || !is_identifier_byte(bytes[quote - 2]))
+}
+
+/// The index after the string literal opening at `quote`.
+fn after_string(bytes: &[u8], quote: usize, backslash_escapes: bool) -> usize {
+    let mut i = quote + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if backslash_escapes => i += 2,
+            b'\'' if bytes.get(i + 1) == Some(&b'\'') => i += 2,
+            b'\'' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+/// The index after a quoted name whose content starts at `start`.
+fn after_quoted(bytes: &[u8], start: usize, quote: u8) -> usize {
+    let mut i = start;
+    while i < bytes.len() {
+        if bytes[i] == quote {
+            if bytes.get(i + 1) == Some(&quote) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// The index after a (nested) block comment whose content starts at `start`.
+fn after_comment(bytes: &[u8], start: usize) -> usize {
+    let (mut depth, mut i) = (1, start);
+    while i < bytes.len() {
+        if bytes[i..].starts_with(b"*/") {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                return i;
+            }
+        } else if bytes[i..].starts_with(b"/*") {
+            depth += 1;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    bytes.len()
+}
+
+/// The index after the dollar-quoted string opening at `dollar` (`$$...$$`,
+/// `$tag$...$tag$`), or after the `$` when it opens none.
+fn after_dollar_quote(bytes: &[u8], dollar: usize) -> usize {
+    let tag_len = bytes[dollar + 1..]
+        .iter()
+        .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80)
+        .count();
+    let close = dollar + 1 + tag_len;
+    if bytes.get(close) != Some(&b'$') {
+        return dollar + 1;
+    }
+    let tag = &bytes[dollar..=close];
+    let body = close + 1;
+    bytes[body..]
+        .windows(tag.len())
+        .position(|w| w == tag)
+        .map_or(bytes.len(), |n| body + n + tag.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::highest;
+
+    #[test]
+    fn counts_the_placeholders_of_the_statement() {
+        assert_eq!(highest("INSERT INTO t (a, b) VALUES ($1, $2)"), 2);
+        assert_eq!(highest("UPDATE t SET a = $2 WHERE id = $1"), 2);
+        assert_eq!(highest("UPDATE t SET a=$10,b=$3"), 10);
+        assert_eq!(highest("DELETE FROM t"), 0);
+        assert_eq!(highest("SELECT $1::int[]"), 1);
+    }
+
+    #[test]
+    fn not_in_strings_names_comments_or_dollar_quotes() {
+        assert_eq!(highest("SELECT '$3', $1"), 1);
+        assert_eq!(highest("SELECT 'it''s $3', $1"), 1);
+        assert_eq!(highest(r"SELECT E'\'$3', $1"), 1);
+        assert_eq!(highest(r"SELECT 'a\', $2"), 2); // a backslash ends nothing here
+        assert_eq!(highest(r#"SELECT "col$3", $1"#), 1);
+        assert_eq!(highest(r#"SELECT "a""$3", $1"#), 1);
+        assert_eq!(highest("SELECT a$3, $1 FROM t"), 1);
+        assert_eq!(highest("SELECT $1 -- and $3\n, $2"), 2);
+        assert_eq!(highest("SELECT /* $3 /* $4 */ $5 */ $1"), 1);
+        assert_eq!(highest("SELECT $$ $3 $$, $1"), 1);
+        assert_eq!(highest("SELECT $f$ $3 $ $f$, $2"), 2);
+    }
+
+    #[test]
+    fn unterminated_input_ends_the_scan() {
+        assert_eq!(highest("SELECT $1, 'open $2"), 1);
+        assert_eq!(highest("SELECT $1 /* open $2"), 1);
+        assert_eq!(highest("SELECT $1, $x$ open $2"), 1);
+        assert_eq!(highest("SELECT $"), 0);
+        assert_eq!(highest("SELECT $99999999999999999999999"), usize::MAX);
+    }
+}
