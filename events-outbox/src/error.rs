@@ -5,8 +5,10 @@
 #[non_exhaustive]
 pub enum OutboxError {
     /// The database refused or failed a query (or could not be reached).
-    #[error("the outbox database query failed")]
-    Database(#[from] sqlx::Error),
+    /// Shown with PostgreSQL's message, its detail and hint (not as the
+    /// error's `source`, so that a chain of causes shows it once).
+    #[error("{}", Described(.0))]
+    Database(sqlx::Error),
     /// An event could not be serialized for the outbox row.
     #[error("event not written to the outbox")]
     Encode(#[from] events_core::EncodeError),
@@ -35,7 +37,7 @@ pub enum OutboxError {
     /// of it and none of the events was written. The error is the one the
     /// statement would have given alone (match `sqlx::Error::Database` for
     /// its constraint).
-    #[error("the statement and its events were not written: {0}")]
+    #[error("the statement and its events were not written: {}", Described(.0))]
     Statement(sqlx::Error),
     /// The statement handed to [`write_recorded_with`](crate::write_recorded_with)
     /// (or its siblings) uses placeholders up to `$used` but has `bound`
@@ -69,6 +71,36 @@ pub enum OutboxError {
     /// Waiting for ctrl-c failed.
     #[error("cannot wait for ctrl-c")]
     Signal(#[source] std::io::Error),
+}
+
+impl From<sqlx::Error> for OutboxError {
+    fn from(error: sqlx::Error) -> Self {
+        OutboxError::Database(error)
+    }
+}
+
+/// A sqlx error as the outbox shows it: for PostgreSQL's errors, sqlx's
+/// words with PostgreSQL's message, detail and hint, without the ` at line N` sqlx 0.9 appends (a
+/// line of PostgreSQL's own C source, not of the statement, which reads as
+/// if it were); any other error as sqlx says it.
+struct Described<'a>(&'a sqlx::Error);
+
+impl std::fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sqlx::Error::Database(db) = self.0 else {
+            return self.0.fmt(f);
+        };
+        write!(f, "error returned from database: {}", db.message())?;
+        if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            if let Some(detail) = pg.detail() {
+                write!(f, " ({detail})")?;
+            }
+            if let Some(hint) = pg.hint() {
+                write!(f, " hint: {hint}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl OutboxError {

@@ -123,8 +123,16 @@ async fn a_failing_statement_writes_nothing_and_says_why() {
         .bind("acme")
         .bind("Acme again");
     match events_outbox::write_recorded_with(&mut tx, insert, "acme", &mut events).await {
-        Err(OutboxError::Statement(sqlx::Error::Database(db))) => {
+        Err(error @ OutboxError::Statement(_)) => {
+            let OutboxError::Statement(sqlx::Error::Database(db)) = &error else {
+                panic!("expected a database error, got {error:?}");
+            };
             assert_eq!(db.constraint(), Some("companies_pkey"), "{db}");
+            assert_eq!(
+                error.to_string(),
+                "the statement and its events were not written: error returned from database: \
+                 duplicate key value violates unique constraint \"companies_pkey\" (Key (id)=(acme) already exists.)"
+            );
         }
         other => panic!("expected the companies_pkey violation, got {other:?}"),
     }
@@ -253,6 +261,14 @@ async fn a_database_without_the_outbox_tables_is_named_as_such() {
         .await
         .unwrap_err();
     assert!(error.is_missing_tables(), "{error:?}");
+    // PostgreSQL's message, in the error's own text (`{e}` says why), and
+    // without the line of PostgreSQL's C source sqlx 0.9 appends.
+    let message = error.to_string();
+    assert_eq!(
+        message,
+        r#"error returned from database: relation "events_outbox.messages" does not exist"#
+    );
+    assert!(std::error::Error::source(&error).is_none());
     tx.rollback().await.unwrap();
     assert!(!OutboxError::NotInTransaction.is_missing_tables());
 }

@@ -48,8 +48,12 @@ impl PostgresCompanyRepository {
     ///
     /// When the URL is not valid or the database cannot be reached.
     pub async fn connect(database_url: &str) -> Result<Self, RepositoryError> {
-        let cannot =
-            |e: sqlx::Error| RepositoryError(format!("cannot connect to DATABASE_URL: {e}"));
+        // OutboxError's Display: PostgreSQL's message, without the line of
+        // PostgreSQL's own C source that sqlx appends to it.
+        let cannot = |e: sqlx::Error| {
+            let e = events_outbox::OutboxError::from(e);
+            RepositoryError(format!("cannot connect to DATABASE_URL: {e}"))
+        };
         // One connection first: a pool retries a refused connection or a
         // wrong password until its timeout, then says only that it timed
         // out; a single connection says why, at once.

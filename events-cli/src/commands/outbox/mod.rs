@@ -88,7 +88,10 @@ async fn connect(url: &str) -> Fallible<PgPool> {
             &"not a PostgreSQL URL (postgres://user@host:port/database)",
         ));
     }
-    let options = PgConnectOptions::from_str(url).map_err(|e| cannot(&e))?;
+    // Shown as the outbox shows database errors (OutboxError's Display:
+    // PostgreSQL's message without sqlx's line of PostgreSQL's C source).
+    let cannot_sqlx = |e: sqlx::Error| cannot(&OutboxError::from(e));
+    let options = PgConnectOptions::from_str(url).map_err(cannot_sqlx)?;
     let probe = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
         .await
         .map_err(|_| {
@@ -97,7 +100,7 @@ async fn connect(url: &str) -> Fallible<PgPool> {
                 CONNECT_TIMEOUT.as_secs()
             ))
         })?
-        .map_err(|e| cannot(&e))?;
+        .map_err(cannot_sqlx)?;
     // The probe's only job was the error; a failed goodbye changes nothing.
     let _ = probe.close().await;
     PgPoolOptions::new()
@@ -105,21 +108,38 @@ async fn connect(url: &str) -> Fallible<PgPool> {
         .acquire_timeout(CONNECT_TIMEOUT)
         .connect_with(options)
         .await
-        .map_err(|e| cannot(&e))
+        .map_err(cannot_sqlx)
 }
 
-/// `url` without its password.
+/// `url` without its password (in its user part, or a `password=` of its
+/// query string).
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut shown = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
+            let userinfo = &base[scheme + 3..at];
             match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
+                Some((user, _)) => format!("{}{user}:***{}", &base[..scheme + 3], &base[at..]),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&pairs.join("&"));
     }
+    shown
 }
 
 /// An outbox error, saying what to do when the tables are missing.
@@ -147,5 +167,13 @@ mod tests {
         );
         assert_eq!(redact("postgres://app@db/app"), "postgres://app@db/app");
         assert_eq!(redact("postgres://db/app"), "postgres://db/app");
+        assert_eq!(
+            redact("postgres://app@db/app?sslmode=require&password=s3cret&x=1"),
+            "postgres://app@db/app?sslmode=require&password=***&x=1"
+        );
+        assert_eq!(
+            redact("postgres://app:s3cret@db/app?PASSWORD=s3cret"),
+            "postgres://app:***@db/app?PASSWORD=***"
+        );
     }
 }
