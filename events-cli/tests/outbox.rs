@@ -257,3 +257,13 @@ fn the_events_binary_runs_the_outbox_commands() {
     let stats: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(stats["pending"], 0);
 }
+
+#[tokio::test]
+async fn a_max_of_zero_is_refused_rather_than_showing_nothing() {
+    for command in ["list", "dead-letters"] {
+        let (code, out, err) = events(None, &["outbox", command, "--max", "0"]).await;
+        assert_eq!(code, events_cli::USAGE, "{command}: {err}");
+        assert_eq!(out, "");
+        assert!(err.contains("at least 1"), "{command}: {err}");
+    }
+}

@@ -3,14 +3,14 @@
 use sqlx::PgPool;
 
 use super::super::{Context, Fallible};
-use super::{explain, render};
+use super::{at_least_one, explain, render};
 use crate::OK;
 
 /// `events outbox list [--max N]`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// How many.
-    #[arg(long, default_value_t = 20)]
+    /// How many (at least 1).
+    #[arg(long, default_value_t = 20, value_parser = at_least_one)]
     max: usize,
 }
 

@@ -111,6 +111,16 @@ async fn connect(url: &str) -> Fallible<PgPool> {
         .map_err(cannot_sqlx)
 }
 
+/// `--max`'s parser: a count of rows, at least 1 (`--max 0` would print
+/// "nothing waiting" over waiting rows).
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// `url` without its password (in its user part, or a `password=` of its
 /// query string).
 fn redact(url: &str) -> String {
