@@ -1,4 +1,4 @@
-//! The highest `$N` placeholder of a statement, read the way PostgreSQL's lexer reads it (not in strings, quoted names, comments or dollar quotes).
+//! A statement read the way PostgreSQL's lexer reads it: its highest `$N` placeholder (not in strings, quoted names, comments or dollar quotes), and where its leading comments end.
 //!
 //! [`write_raw_with`](crate::write_raw_with) numbers the outbox's own
 //! parameters after the statement's bound values. A statement that uses
@@ -48,6 +48,28 @@ pub(crate) fn highest(sql: &str) -> usize {
         }
     }
     highest
+}
+
+/// Where the comments and whitespace at the start of `sql` end (the byte
+/// index of its first token).
+pub(crate) fn after_leading_comments(sql: &str) -> usize {
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    loop {
+        while bytes.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        if bytes[i..].starts_with(b"--") {
+            i = bytes[i..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(bytes.len(), |n| i + n + 1);
+        } else if bytes[i..].starts_with(b"/*") {
+            i = after_comment(bytes, i + 2);
+        } else {
+            return i;
+        }
+    }
 }
 
 fn is_identifier_byte(b: u8) -> bool {
@@ -132,7 +154,18 @@ fn after_dollar_quote(bytes: &[u8], dollar: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::highest;
+    use super::{after_leading_comments, highest};
+
+    #[test]
+    fn finds_the_first_token_after_leading_comments() {
+        assert_eq!(after_leading_comments("WITH x"), 0);
+        assert_eq!(
+            after_leading_comments("  /* a /* b */ */ -- c\n WITH x"),
+            24
+        );
+        assert_eq!(after_leading_comments("-- only a comment"), 17);
+        assert_eq!(after_leading_comments(""), 0);
+    }
 
     #[test]
     fn counts_the_placeholders_of_the_statement() {

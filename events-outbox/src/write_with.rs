@@ -199,10 +199,12 @@ events_outbox_written AS (
     ORDER BY e.ord
 )"
     );
-    match keyword(statement, "WITH") {
+    // The statement's own WITH may follow comments: they stay in front.
+    let (comments, body) = statement.split_at(placeholders::after_leading_comments(statement));
+    match keyword(body, "WITH") {
         Some(rest) => match keyword(rest, "RECURSIVE") {
-            Some(rest) => format!("WITH RECURSIVE {ours},\n{rest}"),
-            None => format!("WITH {ours},\n{rest}"),
+            Some(rest) => format!("{comments}WITH RECURSIVE {ours},\n{rest}"),
+            None => format!("{comments}WITH {ours},\n{rest}"),
         },
         None => format!("WITH {ours}\n{statement}"),
     }
@@ -245,6 +247,15 @@ mod tests {
             "{sql}"
         );
         assert!(sql.ends_with("),\nr AS (SELECT 1) DELETE FROM t"), "{sql}");
+        let sql = combined(
+            "/* the upsert */ -- of t\nWITH n AS (SELECT 1) DELETE FROM t",
+            1,
+        );
+        assert!(
+            sql.starts_with("/* the upsert */ -- of t\nWITH events_outbox_locked"),
+            "{sql}"
+        );
+        assert!(sql.ends_with("),\nn AS (SELECT 1) DELETE FROM t"), "{sql}");
         // A name that only starts like the keyword is no keyword.
         let sql = combined("WITHDRAW_ALL()", 1);
         assert!(sql.ends_with(")\nWITHDRAW_ALL()"), "{sql}");

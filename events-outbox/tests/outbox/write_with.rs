@@ -306,4 +306,29 @@ async fn a_statement_missing_a_bound_value_is_refused_not_filled_in() {
         count(&pool, "SELECT count(*) FROM events_outbox.messages").await,
         0
     );
+
+    // Placeholders in strings and comments are not counted; a statement
+    // opening with comments keeps its own WITH.
+    let mut tx = pool.begin().await.unwrap();
+    let insert = sqlx::query(
+        "/* the sign-up */ -- $3 here is a comment
+         WITH n AS (SELECT $2::text AS name)
+         INSERT INTO companies (id, name) SELECT $1, name || ' ($9)' FROM n",
+    )
+    .bind("acme")
+    .bind("Acme");
+    let written = events_outbox::write_recorded_with(&mut tx, insert, "acme", &mut events)
+        .await
+        .unwrap();
+    assert_eq!(written, 1);
+    tx.commit().await.unwrap();
+    let name: String = sqlx::query_scalar("SELECT name FROM companies WHERE id = 'acme'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(name, "Acme ($9)");
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM events_outbox.messages").await,
+        1
+    );
 }
