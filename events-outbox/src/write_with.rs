@@ -28,6 +28,12 @@
 //! several statements. Its row count and `RETURNING` rows are not read: the
 //! call returns how many events it wrote. A statement that fails fails the
 //! whole statement: nothing of it, and none of the events, is written.
+//!
+//! The outbox's own parameters are numbered after the statement's, so the
+//! statement must bind exactly one value per placeholder (its highest `$N`,
+//! not counting strings, quoted names and comments): otherwise it is
+//! refused with [`OutboxError::Placeholders`] before anything is sent,
+//! where alone PostgreSQL would have refused it.
 
 use events_core::{AnyEvent, RawEvent, Recorder};
 use sqlx::postgres::{PgArguments, Postgres};
