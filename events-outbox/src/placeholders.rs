@@ -13,16 +13,10 @@ pub(crate) fn highest(sql: &str) -> usize {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'\'' => i = after_string(bytes, i, escapes_before(bytes, i)),
-            b'"' => i = after_quoted(bytes, i + 1, b'"'),
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = bytes[i..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(bytes.len(), |n| i + n + 1);
-            }
+            b'\'' => i = after_quoted(bytes, i, escapes_before(bytes, i)),
+            b'"' => i = after_quoted(bytes, i, false),
+            b'-' if bytes.get(i + 1) == Some(&b'-') => i = after_line_comment(bytes, i),
             b'/' if bytes.get(i + 1) == Some(&b'*') => i = after_comment(bytes, i + 2),
-            b'$' if i > 0 && is_identifier_byte(bytes[i - 1]) => i += 1, // `a$1`: a name
             b'$' => {
                 let digits = bytes[i + 1..]
                     .iter()
@@ -37,8 +31,9 @@ pub(crate) fn highest(sql: &str) -> usize {
                 }
             }
             b if is_identifier_byte(b) => {
-                // Skip the whole word, so a `$` inside it is not taken for a
-                // placeholder and an `E` before a quote is seen as a prefix.
+                // Skip the whole word, so a `$` inside it (`a$1`: a name) is
+                // not taken for a placeholder and an `E` before a quote is
+                // seen as a prefix.
                 i += bytes[i..]
                     .iter()
                     .take_while(|&&b| is_identifier_byte(b))
@@ -60,10 +55,7 @@ pub(crate) fn after_leading_comments(sql: &str) -> usize {
             i += 1;
         }
         if bytes[i..].starts_with(b"--") {
-            i = bytes[i..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(bytes.len(), |n| i + n + 1);
+            i = after_line_comment(bytes, i);
         } else if bytes[i..].starts_with(b"/*") {
             i = after_comment(bytes, i + 2);
         } else {
@@ -83,34 +75,29 @@ fn escapes_before(bytes: &[u8], quote: usize) -> bool {
         && (quote < 2 || !is_identifier_byte(bytes[quote - 2]))
 }
 
-/// The index after the string literal opening at `quote`.
-fn after_string(bytes: &[u8], quote: usize, backslash_escapes: bool) -> usize {
-    let mut i = quote + 1;
+/// The index after the string literal (`'...'`) or quoted name (`"..."`)
+/// opening at `open`: its quote doubled stands for itself, and in an escape
+/// string a backslash escapes the byte after it.
+fn after_quoted(bytes: &[u8], open: usize, backslash_escapes: bool) -> usize {
+    let quote = bytes[open];
+    let mut i = open + 1;
     while i < bytes.len() {
         match bytes[i] {
             b'\\' if backslash_escapes => i += 2,
-            b'\'' if bytes.get(i + 1) == Some(&b'\'') => i += 2,
-            b'\'' => return i + 1,
+            b if b == quote && bytes.get(i + 1) == Some(&quote) => i += 2,
+            b if b == quote => return i + 1,
             _ => i += 1,
         }
     }
     bytes.len()
 }
 
-/// The index after a quoted name whose content starts at `start`.
-fn after_quoted(bytes: &[u8], start: usize, quote: u8) -> usize {
-    let mut i = start;
-    while i < bytes.len() {
-        if bytes[i] == quote {
-            if bytes.get(i + 1) == Some(&quote) {
-                i += 2;
-                continue;
-            }
-            return i + 1;
-        }
-        i += 1;
-    }
-    bytes.len()
+/// The index after the `--` comment starting at `start` (after its line's end).
+fn after_line_comment(bytes: &[u8], start: usize) -> usize {
+    bytes[start..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |n| start + n + 1)
 }
 
 /// The index after a (nested) block comment whose content starts at `start`.
